@@ -1,0 +1,116 @@
+"""Binary clinical metrics from labels and scores, with bootstrap confidence intervals.
+
+scikit-learn computes every metric; what is ours is only the clinical naming
+(sensitivity, specificity), expected calibration error (not in scikit-learn) and the
+seeded bootstrap around them.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def expected_calibration_error(y_true: np.ndarray, scores: np.ndarray, bins: int = 10) -> float:
+    """Mean |observed rate - mean score| over equal-width score bins, weighted by bin size."""
+    y_true = np.asarray(y_true, dtype=float)
+    scores = np.asarray(scores, dtype=float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(scores, edges[1:-1]), 0, bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    observed = np.bincount(which, weights=y_true, minlength=bins)
+    predicted = np.bincount(which, weights=scores, minlength=bins)
+    filled = counts > 0
+    gaps = np.abs(observed[filled] - predicted[filled]) / counts[filled]
+    return float(np.sum(gaps * counts[filled]) / max(len(scores), 1))
+
+
+def sensitivity(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(skm.recall_score(y_true, y_pred, pos_label=1, zero_division=0))
+
+
+def specificity(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(skm.recall_score(y_true, y_pred, pos_label=0, zero_division=0))
+
+
+def _safe_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
+    return float(skm.roc_auc_score(y_true, scores)) if len(np.unique(y_true)) == 2 else float("nan")
+
+
+def _safe_pr_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
+    return float(skm.average_precision_score(y_true, scores)) if np.any(y_true == 1) else float("nan")
+
+
+def bootstrap_ci(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    statistic: Callable[[np.ndarray, np.ndarray], float],
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> list[float]:
+    """Percentile bootstrap interval of `statistic(y_true, scores)` over seeded resamples.
+
+    Resamples missing a class (where AUC is undefined) are dropped.
+    """
+    y_true = np.asarray(y_true)
+    scores = np.asarray(scores)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(y_true), len(y_true))
+        if len(np.unique(y_true[idx])) < 2:
+            continue
+        values.append(statistic(y_true[idx], scores[idx]))
+    if not values:
+        return [float("nan"), float("nan")]
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.nanpercentile(values, [tail, 100.0 - tail])
+    return [float(low), float(high)]
+
+
+def binary_metrics(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, object]:
+    """The DESIGN.md metric keys for one split, at a fixed decision threshold."""
+    y_true = np.asarray(y_true).astype(int)
+    scores = np.asarray(scores, dtype=float)
+    y_pred = (scores >= threshold).astype(int)
+    result: dict[str, object] = {
+        "n": int(len(y_true)),
+        "positives": int(y_true.sum()),
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
+        "auc": _safe_auc(y_true, scores),
+        "sensitivity": sensitivity(y_true, y_pred),
+        "specificity": specificity(y_true, y_pred),
+        "precision": float(skm.precision_score(y_true, y_pred, zero_division=0)),
+        "f1": float(skm.f1_score(y_true, y_pred, zero_division=0)),
+        "pr_auc": _safe_pr_auc(y_true, scores),
+        "brier": float(skm.brier_score_loss(y_true, scores)) if len(y_true) else float("nan"),
+        "ece": expected_calibration_error(y_true, scores),
+        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist(),
+    }
+    if resamples > 0 and len(np.unique(y_true)) == 2:
+        result["auc_ci95"] = bootstrap_ci(y_true, scores, _safe_auc, resamples, seed)
+        result["sensitivity_ci95"] = bootstrap_ci(
+            y_true, scores, lambda t, s: sensitivity(t, s >= threshold), resamples, seed)
+        result["specificity_ci95"] = bootstrap_ci(
+            y_true, scores, lambda t, s: specificity(t, s >= threshold), resamples, seed)
+    return result
+
+
+def youden_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """The score cut maximizing sensitivity + specificity - 1 (Youden's J) on ROC points."""
+    y_true = np.asarray(y_true).astype(int)
+    if len(np.unique(y_true)) < 2:
+        return 0.5
+    fpr, tpr, thresholds = skm.roc_curve(y_true, scores)
+    best = int(np.argmax(tpr - fpr))
+    # roc_curve's first threshold is +inf (nothing predicted positive); keep it finite.
+    return float(min(thresholds[best], 1.0))

@@ -1,0 +1,46 @@
+"""Grad-CAM (Selvaraju et al., 2017), batched: one gradient call for a whole batch.
+
+Written by hand because tf-explain's version works one image at a time and lacks
+sigmoid-head handling; tests cross-check the two (issue 5).
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def last_conv_layer(model: keras.Model) -> keras.layers.Layer:
+    """The last layer whose output is a 4-D feature map (batch, h, w, channels)."""
+    for layer in reversed(model.layers):
+        shape = getattr(layer, "output", None) is not None and layer.output.shape
+        if shape and len(shape) == 4 and not isinstance(layer, keras.layers.InputLayer):
+            return layer
+    raise ValueError(f"model {model.name} has no layer with a 4-D output for Grad-CAM")
+
+
+def grad_cam(model: keras.Model, images: np.ndarray, layer_name: str | None = None,
+             class_index: int | None = None) -> np.ndarray:
+    """Heatmaps in [0, 1] at input resolution, (n, h, w), for the positive or chosen class.
+
+    Sigmoid heads are explained through their logit: the probability's gradient vanishes
+    on confident predictions. Softmax heads explain `class_index`, else the predicted class.
+    """
+    layer = model.get_layer(layer_name) if layer_name else last_conv_layer(model)
+    grad_model = keras.Model(model.inputs, [layer.output, model.outputs[0]])
+    inputs = tf.convert_to_tensor(images, tf.float32)
+    with tf.GradientTape() as tape:
+        feature_maps, predictions = grad_model(inputs, training=False)
+        if predictions.shape[-1] == 1:
+            p = tf.clip_by_value(predictions[:, 0], 1e-7, 1 - 1e-7)
+            target = tf.math.log(p) - tf.math.log1p(-p)
+        else:
+            chosen = (tf.fill([tf.shape(predictions)[0]], class_index) if class_index is not None
+                      else tf.argmax(predictions, axis=-1, output_type=tf.int32))
+            target = tf.gather(predictions, chosen, axis=1, batch_dims=1)
+    gradients = tape.gradient(target, feature_maps)
+    channel_weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(channel_weights * feature_maps, axis=-1, keepdims=True))
+    cam = tf.image.resize(cam, tf.shape(inputs)[1:3], method="bilinear")[..., 0]
+    peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
+    return (cam / tf.maximum(peak, 1e-12)).numpy()

@@ -1,0 +1,179 @@
+"""Transform: examples table -> decoded, resized images saved per split, and the input fn.
+
+The component decodes every image once (parallel tf.data map: JPEG/PNG/BMP/GIF, 8 or 16
+bit, grayscale/RGB/RGBA/palette -> one grayscale channel), resizes to `image_size`, and
+saves each split with `tf.data.Dataset.save`, so the Trainer, Evaluator and Explainer
+never decode again. `input_fn` turns a saved split into batches for Keras: cache, seeded
+shuffle, batch, augmentation with Keras preprocessing layers on whole batches, prefetch.
+
+Models take one grayscale channel of float pixels in [0, 255]; each model scales (and
+replicates to RGB for ImageNet backbones) itself, so a saved model accepts raw pixels.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from absl import logging
+
+from components.artifacts import read_json, write_json
+from components.errors import DataError
+from components.figures import log_images
+
+AUTOTUNE = tf.data.AUTOTUNE
+CLASS_NAMES = {"binary": ["NORMAL", "PNEUMONIA"], "three_class": ["NORMAL", "BACTERIA", "VIRUS"]}
+SPLITS = ("train", "val", "test")
+
+
+def class_index(frame: pd.DataFrame, task: str) -> np.ndarray:
+    """Integer labels: NORMAL/PNEUMONIA, or NORMAL/BACTERIA/VIRUS from the pathogen column."""
+    if task == "binary":
+        return (frame["label"] == "PNEUMONIA").to_numpy(np.int32)
+    if task == "three_class":
+        lookup = {"normal": 0, "bacteria": 1, "virus": 2}
+        return frame["pathogen"].map(lookup).to_numpy(np.int32)
+    raise DataError(f"unknown --task {task} (binary or three_class)")
+
+
+def decode_and_resize(path: tf.Tensor, image_size: int) -> tf.Tensor:
+    """One file -> (image_size, image_size, 1) uint8 grayscale.
+
+    decode_image with channels=3 expands grayscale and palette images and drops alpha;
+    float32 output scales 8- and 16-bit images alike to [0, 1]. Antialiasing keeps
+    full-resolution radiographs from aliasing when shrunk tenfold.
+    """
+    raw = tf.io.read_file(path)
+    image = tf.io.decode_image(raw, channels=3, dtype=tf.float32, expand_animations=False)
+    image = tf.image.rgb_to_grayscale(image)
+    image = tf.image.resize(image, (image_size, image_size), antialias=True)
+    return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8)
+
+
+def decoded_dataset(paths: list[str], labels: np.ndarray, image_size: int) -> tf.data.Dataset:
+    """(image uint8, label, row index) per readable file; undecodable files are dropped.
+
+    The row index lets the caller report exactly which files tf could not decode.
+    """
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels, np.arange(len(paths), dtype=np.int64)))
+    ds = ds.map(lambda p, y, i: (decode_and_resize(p, image_size), y, i),
+                num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.ignore_errors()
+
+
+def augmentation_layers(rotation: float, zoom: float, translation: float, contrast: float,
+                        horizontal_flip: bool, seed: int) -> keras.Sequential:
+    """Mild geometric and contrast jitter. No vertical flips; a horizontal flip is an
+    option only, since a mirrored chest (heart on the right) is not a real chest."""
+    layers: list[keras.layers.Layer] = [
+        keras.layers.RandomRotation(rotation, fill_mode="constant", seed=seed),
+        keras.layers.RandomZoom(zoom, fill_mode="constant", seed=seed + 1),
+        keras.layers.RandomTranslation(translation, translation, fill_mode="constant", seed=seed + 2),
+        keras.layers.RandomContrast(contrast, value_range=(0, 255), seed=seed + 3),
+    ]
+    if horizontal_flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed + 4))
+    return keras.Sequential(layers, name="augmentation")
+
+
+def transform(
+    out_dir: Path,
+    *,
+    examples: Path,
+    image_size: int = 128,
+    task: str = "binary",
+    rotation: float = 0.03,
+    zoom: float = 0.1,
+    translation: float = 0.05,
+    contrast: float = 0.1,
+    horizontal_flip: bool = False,
+    tensorboard_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The Transform component: saves each split decoded at `image_size` plus transform.json."""
+    frame = pd.read_csv(examples / "examples.csv", keep_default_na=False)
+    labels = class_index(frame, task)
+    counts: dict[str, int] = {}
+    undecodable: list[str] = []
+    for split in SPLITS:
+        rows = frame.index[frame["split"] == split]
+        ds = decoded_dataset(frame.loc[rows, "path"].tolist(), labels[rows], image_size)
+        ds.save(os.fspath(out_dir / split))
+        saved = tf.data.Dataset.load(os.fspath(out_dir / split)).map(lambda x, y, i: i)
+        kept = set(saved.as_numpy_iterator())
+        lost = [frame.at[rows[i], "path"] for i in range(len(rows)) if i not in kept]
+        undecodable += lost
+        counts[split] = len(kept)
+        if not kept:
+            raise DataError(f"no image of the {split} split could be decoded")
+    for path in undecodable:
+        logging.warning("transform: TensorFlow could not decode %s; skipped", path)
+    spec = {
+        "image_size": image_size,
+        "channels": 1,
+        "task": task,
+        "class_names": CLASS_NAMES[task],
+        "counts": counts,
+        "train_class_counts": np.bincount(labels[frame["split"] == "train"],
+                                          minlength=len(CLASS_NAMES[task])).tolist(),
+        "augmentation": {"rotation": rotation, "zoom": zoom, "translation": translation,
+                         "contrast": contrast, "horizontal_flip": horizontal_flip},
+        "undecodable": undecodable,
+    }
+    write_json(out_dir / "transform.json", spec)
+    preview = input_fn(out_dir, "train", batch_size=16, training=True, seed=0)
+    images, _ = next(iter(preview))
+    log_images(tensorboard_dir, "augmented_train_batch", images.numpy() / 255.0, max_outputs=16)
+    return {"counts": counts, "undecodable": len(undecodable)}
+
+
+def load_spec(transform_dir: Path) -> dict[str, Any]:
+    return read_json(transform_dir / "transform.json")
+
+
+def split_labels(transform_dir: Path, split: str) -> np.ndarray:
+    """Labels of a saved split in saved order (the order `input_fn` yields unshuffled)."""
+    ds = tf.data.Dataset.load(os.fspath(transform_dir / split)).map(lambda x, y, i: y)
+    return np.fromiter(ds.as_numpy_iterator(), dtype=np.int32)
+
+
+def split_rows(transform_dir: Path, split: str) -> np.ndarray:
+    """Row indices (within the split's rows of examples.csv) in saved order."""
+    ds = tf.data.Dataset.load(os.fspath(transform_dir / split)).map(lambda x, y, i: i)
+    return np.fromiter(ds.as_numpy_iterator(), dtype=np.int64)
+
+
+def input_fn(
+    transform_dir: Path,
+    split: str,
+    batch_size: int = 32,
+    training: bool = False,
+    seed: int = 42,
+    augment: bool = True,
+    one_hot: bool = False,
+) -> tf.data.Dataset:
+    """Batches of (float32 images in [0, 255], labels) from a saved split.
+
+    Training: cache the decoded uint8 images in memory, reshuffle every epoch (seeded),
+    batch, then augment whole batches (vectorized) in parallel with training.
+    """
+    spec = load_spec(transform_dir)
+    ds = tf.data.Dataset.load(os.fspath(transform_dir / split))
+    ds = ds.map(lambda image, label, index: (image, label)).cache()
+    if training:
+        ds = ds.shuffle(spec["counts"][split], seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    classes = len(spec["class_names"])
+
+    def to_float(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        labels = tf.one_hot(labels, classes) if one_hot else tf.cast(labels, tf.float32)
+        return tf.cast(images, tf.float32), labels
+
+    ds = ds.map(to_float, num_parallel_calls=AUTOTUNE)
+    if training and augment:
+        layers = augmentation_layers(seed=seed, **spec["augmentation"])
+        ds = ds.map(lambda x, y: (layers(x, training=True), y), num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)

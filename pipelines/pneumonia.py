@@ -1,0 +1,171 @@
+"""python -m pipelines.pneumonia: ExampleGen -> Transform -> Trainer -> Evaluator -> Explainer.
+
+With no --data_dir / --csv and nothing at data/chest_xray, runs on the synthetic_cxr
+builder (phantom radiographs with known lesion masks) and says so.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from absl import app, flags, logging
+
+from components.artifacts import read_json
+from components.errors import DataError
+from pipelines.cli import exit_on_data_error, log_to_run_folder
+from pipelines.runner import Component, run_pipeline
+
+DEFAULT_DATA_DIR = Path("data/chest_xray")
+# Flags that change how a run is shown or rerun, not what it computes.
+PRESENTATION_FLAGS = ("force", "quiet", "run_dir")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("data_dir", None, "Kaggle layout: train/, optional val/ and test/, each with NORMAL/ and PNEUMONIA/.")
+flags.DEFINE_string("csv", None, "NIH ChestX-ray14-style CSV with image_path,label columns.")
+flags.DEFINE_boolean("balance", False, "With --csv: downsample the larger class (seeded) to balance classes.")
+flags.DEFINE_enum("task", "binary", ["binary", "three_class"], "binary (normal/pneumonia) or three_class (normal/bacterial/viral).")
+flags.DEFINE_enum("model", "cnn", ["cnn"], "Model architecture (models/).")
+flags.DEFINE_string("weights", "none", "Backbone weights: none, imagenet or a path (transfer models).")
+flags.DEFINE_integer("image_size", 128, "Images are resized to image_size x image_size pixels.")
+flags.DEFINE_integer("batch_size", 32, "Training batch size.")
+flags.DEFINE_integer("epochs", 20, "Maximum training epochs (early stopping on validation AUC).")
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+flags.DEFINE_enum("loss", "focal", ["focal", "cross_entropy"], "Training loss (models/losses.py).")
+flags.DEFINE_float("focal_gamma", 2.0, "Focal loss gamma (focusing parameter).")
+flags.DEFINE_float("focal_alpha", 0.5, "Focal loss alpha (positive-class weight).")
+flags.DEFINE_boolean("class_weights", True, "Weight classes by inverse training frequency.")
+flags.DEFINE_boolean("horizontal_flip", False, "Augment with horizontal flips (a mirrored chest is not a real chest).")
+flags.DEFINE_integer("seed", 42, "Seed for splits, shuffling, augmentation and initialization.")
+flags.DEFINE_string("run_dir", None, "Run folder (default: runs/pneumonia-<timestamp>).")
+flags.DEFINE_list("explain", ["gradcam"], "Explanation methods: gradcam.")
+flags.DEFINE_enum("threshold_rule", "youden", ["youden", "target_sensitivity"], "How the decision threshold is chosen on validation.")
+flags.DEFINE_float("target_sensitivity", 0.95, "Sensitivity to reach on validation with --threshold_rule target_sensitivity.")
+flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for 95% confidence intervals.")
+flags.DEFINE_boolean("force", False, "Rerun every component even if a completed one matches.")
+flags.DEFINE_boolean("quiet", False, "Print only warnings, errors and the final summary.")
+
+
+def data_fingerprint(data_dir: str | None, csv: str | None) -> str:
+    """Names, sizes and modification times of the input files: cheap change detection."""
+    digest = hashlib.sha256()
+    if data_dir:
+        for path in sorted(Path(data_dir).rglob("*")):
+            if path.is_file():
+                stat = path.stat()
+                digest.update(f"{path.relative_to(data_dir)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    elif csv and Path(csv).is_file():
+        digest.update(Path(csv).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def resolve_data_source() -> tuple[str | None, str | None]:
+    if FLAGS.data_dir and FLAGS.csv:
+        raise DataError("give --data_dir or --csv, not both")
+    if FLAGS.data_dir or FLAGS.csv:
+        return FLAGS.data_dir, FLAGS.csv
+    if (DEFAULT_DATA_DIR / "train").is_dir():
+        print(f"Using the chest X-ray data found at {DEFAULT_DATA_DIR}")
+        return str(DEFAULT_DATA_DIR), None
+    print(f"No --data_dir or --csv given and no data at {DEFAULT_DATA_DIR}: running on the "
+          "synthetic_cxr builder (phantom radiographs with known lesion masks).")
+    return None, None
+
+
+def computed_flags() -> dict[str, Any]:
+    return {flag.name: flag.value for flag in FLAGS.get_flags_for_module(__name__)
+            if flag.name not in PRESENTATION_FLAGS}
+
+
+def check_run_folder(run_dir: Path, flag_values: dict[str, Any]) -> None:
+    """A run folder is never reused by a run with different flags."""
+    record = run_dir / "pipeline.json"
+    if record.exists():
+        previous = read_json(record).get("flags", {})
+        changed = sorted(k for k in set(previous) | set(flag_values)
+                         if previous.get(k) != flag_values.get(k))
+        if changed:
+            raise DataError(f"run folder {run_dir} was made with different flags "
+                            f"({', '.join(changed)}); choose a new --run_dir")
+
+
+def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
+    from components.evaluator import evaluator
+    from components.example_gen import example_gen
+    from components.explainer import explainer
+    from components.trainer import trainer
+    from components.transform import transform
+
+    return [
+        Component("example_gen", example_gen, dict(
+            data_dir=str(Path(data_dir).resolve()) if data_dir else None,
+            csv=str(Path(csv).resolve()) if csv else None, task=FLAGS.task, seed=FLAGS.seed,
+            balance=FLAGS.balance, data_fingerprint=data_fingerprint(data_dir, csv))),
+        Component("transform", transform, dict(
+            image_size=FLAGS.image_size, task=FLAGS.task, horizontal_flip=FLAGS.horizontal_flip),
+            inputs={"examples": "example_gen"}),
+        Component("trainer", trainer, dict(
+            model=FLAGS.model, weights=FLAGS.weights, epochs=FLAGS.epochs,
+            batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate, loss=FLAGS.loss,
+            focal_gamma=FLAGS.focal_gamma, focal_alpha=FLAGS.focal_alpha,
+            use_class_weights=FLAGS.class_weights, seed=FLAGS.seed,
+            verbose=0 if FLAGS.quiet else 2),
+            inputs={"transform": "transform"}, keep_on_rerun=("backup", "history.csv", "model.keras")),
+        Component("evaluator", evaluator, dict(
+            threshold_rule=FLAGS.threshold_rule, target_sensitivity=FLAGS.target_sensitivity,
+            bootstrap_resamples=FLAGS.bootstrap, seed=FLAGS.seed),
+            inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"}),
+        Component("explainer", explainer, dict(methods=tuple(FLAGS.explain)),
+                  inputs={"transform": "transform", "trainer": "trainer", "evaluator": "evaluator"}),
+    ]
+
+
+def summary(run_dir: Path) -> str:
+    """The closing lines: where the run is, headline metrics with CIs, slowest steps."""
+    record = read_json(run_dir / "pipeline.json")
+    metrics = read_json(run_dir / "evaluator" / "metrics.json")
+    lines = [f"Run folder: {run_dir}"]
+    for split in ("val", "test"):
+        m = metrics[split]
+        if "auc_ci95" in m:
+            lo, hi = m["auc_ci95"]
+            lines.append(f"  {split:4s} n={m['n']:4d}  AUC {m['auc']:.3f} [{lo:.3f}, {hi:.3f}]  "
+                         f"accuracy {m['accuracy']:.3f}  sensitivity {m['sensitivity']:.3f}  "
+                         f"specificity {m['specificity']:.3f}")
+        else:
+            lines.append(f"  {split:4s} n={m['n']:4d}  accuracy {m['accuracy']:.3f}  "
+                         f"macro AUC {m.get('auc_macro', float('nan')):.3f}")
+    if metrics.get("threshold") is not None:
+        lines.append(f"  threshold {metrics['threshold']:.3f} ({metrics['threshold_rule']})")
+    durations = sorted(record["durations_s"].items(), key=lambda kv: -kv[1])[:3]
+    if durations:
+        lines.append("  slowest: " + ", ".join(f"{k} {v:.0f} s" for k, v in durations))
+    if record.get("skipped"):
+        lines.append("  skipped (already complete): " + ", ".join(record["skipped"]))
+    lines.append(f"Inspect heatmaps: tensorboard --logdir {run_dir / 'tensorboard'} --host localhost")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if FLAGS.quiet:
+        logging.set_verbosity(logging.WARNING)
+    data_dir, csv = resolve_data_source()
+    run_dir = Path(FLAGS.run_dir or f"runs/pneumonia-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    flag_values = computed_flags()
+    check_run_folder(run_dir, flag_values)
+    log_to_run_folder(run_dir)
+    run_pipeline(build_components(data_dir, csv), run_dir, flag_values, force=FLAGS.force)
+    print(summary(run_dir))
+    return 0
+
+
+def _app_main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    sys.exit(exit_on_data_error(main))
+
+
+if __name__ == "__main__":
+    app.run(_app_main)

@@ -1,0 +1,161 @@
+"""The local runner: links component functions in order inside one run folder.
+
+A component is a plain function `fn(out_dir, **inputs, **params) -> dict`. The runner
+gives it its own folder `<run_dir>/<name>/`, passes upstream components' folders as
+inputs, and records `metadata.json` (parameters, input fingerprints, library versions,
+times, status). A component whose parameters and inputs match a completed earlier run in
+the same folder is skipped; `force` reruns everything; an interrupted component (status
+not "completed") is rerun, so rerunning the same command resumes the pipeline.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib.metadata
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from absl import logging
+
+from components.artifacts import fingerprint, read_json, write_json
+
+_LIBRARIES = ("tensorflow", "keras", "tensorflow-datasets", "keras-tuner", "scikit-learn",
+              "shap", "lime", "tf-explain", "numpy", "pandas")
+
+
+@dataclasses.dataclass(frozen=True)
+class Component:
+    """One step: `fn(out_dir, **{arg: upstream folder}, **params)` returns a JSON-able dict."""
+
+    name: str
+    fn: Callable[..., Mapping[str, Any]]
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    inputs: Mapping[str, str] = dataclasses.field(default_factory=dict)  # arg -> upstream name
+    # Files or folders inside out_dir that survive a rerun (e.g. Keras' BackupAndRestore
+    # state, so a killed training resumes mid-way instead of starting over).
+    keep_on_rerun: Sequence[str] = ()
+    # Whether the component is handed `tensorboard_dir=<run_dir>/tensorboard/<name>`.
+    uses_tensorboard: bool = True
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for lib in _LIBRARIES:
+        try:
+            versions[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _component_fingerprint(component: Component, upstream: Mapping[str, str]) -> str:
+    return fingerprint({
+        "name": component.name,
+        "fn": f"{component.fn.__module__}.{component.fn.__qualname__}",
+        "params": dict(component.params),
+        "inputs": {arg: upstream[name] for arg, name in component.inputs.items()},
+    })
+
+
+def _clear_folder(folder: Path, keep: Sequence[str]) -> None:
+    if not folder.exists():
+        return
+    for child in folder.iterdir():
+        if child.name in keep:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def run_pipeline(
+    components: Sequence[Component],
+    run_dir: str | Path,
+    flags: Mapping[str, Any],
+    force: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Runs `components` in order in `run_dir`; returns each component's outputs."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pipeline_path = run_dir / "pipeline.json"
+    record: dict[str, Any] = {
+        "command": " ".join(sys.argv),
+        "flags": dict(flags),
+        "versions": library_versions(),
+        "components": [c.name for c in components],
+        "status": "running",
+        "started": _now(),
+        "durations_s": {},
+        "skipped": [],
+    }
+    write_json(pipeline_path, record)
+
+    fingerprints: dict[str, str] = {}
+    outputs: dict[str, dict[str, Any]] = {}
+    try:
+        for component in components:
+            out_dir = run_dir / component.name
+            fp = _component_fingerprint(component, fingerprints)
+            meta_path = out_dir / "metadata.json"
+            previous = read_json(meta_path) if meta_path.exists() else None
+            if (not force and previous and previous.get("status") == "completed"
+                    and previous.get("fingerprint") == fp):
+                logging.info("%s: skipped (completed earlier with the same inputs and "
+                             "parameters; --force reruns it)", component.name)
+                record["skipped"].append(component.name)
+                fingerprints[component.name] = fp
+                outputs[component.name] = previous.get("outputs", {})
+                continue
+
+            # Resumable state survives only an interrupted attempt at the same work.
+            resuming = bool(previous) and previous.get("fingerprint") == fp and not force
+            keep = tuple(component.keep_on_rerun) if resuming else ()
+            _clear_folder(out_dir, keep)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            meta: dict[str, Any] = {
+                "component": component.name,
+                "fingerprint": fp,
+                "params": dict(component.params),
+                "inputs": {arg: {"component": name, "fingerprint": fingerprints[name]}
+                           for arg, name in component.inputs.items()},
+                "versions": record["versions"],
+                "started": _now(),
+                "status": "running",
+            }
+            write_json(meta_path, meta)
+            logging.info("%s: running", component.name)
+            kwargs: dict[str, Any] = {arg: run_dir / name for arg, name in component.inputs.items()}
+            kwargs.update(component.params)
+            if component.uses_tensorboard:
+                kwargs["tensorboard_dir"] = run_dir / "tensorboard" / component.name
+            start = time.perf_counter()
+            try:
+                result = dict(component.fn(out_dir, **kwargs) or {})
+            except BaseException as error:  # record the failure, then let the caller report it
+                meta.update(status="failed", ended=_now(), error=f"{type(error).__name__}: {error}")
+                write_json(meta_path, meta)
+                raise
+            seconds = round(time.perf_counter() - start, 2)
+            meta.update(status="completed", ended=_now(), duration_s=seconds, outputs=result)
+            write_json(meta_path, meta)
+            record["durations_s"][component.name] = seconds
+            write_json(pipeline_path, record)
+            fingerprints[component.name] = fp
+            outputs[component.name] = result
+            logging.info("%s: completed in %.1f s", component.name, seconds)
+    except BaseException as error:
+        record.update(status="failed", ended=_now(), error=f"{type(error).__name__}: {error}")
+        write_json(pipeline_path, record)
+        raise
+    record.update(status="completed", ended=_now())
+    write_json(pipeline_path, record)
+    return outputs

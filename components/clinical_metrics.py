@@ -97,12 +97,37 @@ def binary_metrics(
         "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist(),
     }
     if resamples > 0 and len(np.unique(y_true)) == 2:
-        result["auc_ci95"] = bootstrap_ci(y_true, scores, _safe_auc, resamples, seed)
-        result["sensitivity_ci95"] = bootstrap_ci(
-            y_true, scores, lambda t, s: sensitivity(t, s >= threshold), resamples, seed)
-        result["specificity_ci95"] = bootstrap_ci(
-            y_true, scores, lambda t, s: specificity(t, s >= threshold), resamples, seed)
+        result.update(bootstrap_binary_cis(y_true, scores, threshold, resamples, seed))
     return result
+
+
+def bootstrap_binary_cis(y_true: np.ndarray, scores: np.ndarray, threshold: float,
+                         resamples: int = 1000, seed: int = 0,
+                         level: float = 0.95) -> dict[str, list[float]]:
+    """Percentile bootstrap 95% intervals of AUC, sensitivity and specificity, vectorized.
+
+    All resamples at once as an index matrix: AUC by the Mann-Whitney rank formula
+    (scipy's rankdata along rows handles ties), sensitivity and specificity by counting.
+    One call to scikit-learn per resample would cost seconds per split.
+    """
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(y_true), (resamples, len(y_true)))
+    y = np.asarray(y_true)[idx].astype(bool)
+    s = np.asarray(scores, dtype=float)[idx]
+    n_pos = y.sum(axis=1)
+    n_neg = y.shape[1] - n_pos
+    valid = (n_pos > 0) & (n_neg > 0)
+    y, s, n_pos, n_neg = y[valid], s[valid], n_pos[valid], n_neg[valid]
+    ranks = rankdata(s, axis=1)
+    auc = ((ranks * y).sum(axis=1) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    flagged = s >= threshold
+    sens = (flagged & y).sum(axis=1) / n_pos
+    spec = (~flagged & ~y).sum(axis=1) / n_neg
+    tail = (1.0 - level) / 2.0 * 100.0
+    return {f"{name}_ci95": [float(v) for v in np.percentile(values, [tail, 100.0 - tail])]
+            for name, values in (("auc", auc), ("sensitivity", sens), ("specificity", spec))}
 
 
 def youden_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:

@@ -82,6 +82,7 @@ def scan_kaggle_folder(data_dir: Path) -> tuple[pd.DataFrame, list[dict[str, str
                          if p.is_dir() and p.name not in CLASS_FOLDERS)
         for name in unknown:
             skipped.append({"path": str(split_dir / name), "reason": "unknown class folder"})
+        found = len(rows)
         for label in CLASS_FOLDERS:
             class_dir = split_dir / label
             if not class_dir.is_dir():
@@ -103,6 +104,8 @@ def scan_kaggle_folder(data_dir: Path) -> tuple[pd.DataFrame, list[dict[str, str
                     "split": split_folder,
                     "pathogen": file_names.pathogen(path.name, label),
                 })
+        if len(rows) == found:
+            raise DataError(f"the {split_folder} split is empty: no readable images in {split_dir}")
     if not (data_dir / "train").is_dir():
         raise DataError(f"no train/ folder in --data_dir {data_dir}")
     return pd.DataFrame(rows, columns=COLUMNS), skipped
@@ -178,9 +181,8 @@ def read_nih_csv(csv_path: Path, balance: bool, seed: int
     frame = pd.DataFrame(rows, columns=COLUMNS)
     if balance and not frame.empty:
         smallest = int(frame["label"].value_counts().min())
-        frame = (frame.groupby("label", group_keys=False)
-                 .apply(lambda g: g.sample(n=smallest, random_state=seed))
-                 .sort_values("path").reset_index(drop=True))
+        keep = frame.groupby("label").sample(n=smallest, random_state=seed).index
+        frame = frame.loc[keep].sort_values("path").reset_index(drop=True)
     return frame, skipped, dropped
 
 

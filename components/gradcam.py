@@ -11,10 +11,14 @@ import tensorflow as tf
 
 
 def last_conv_layer(model: keras.Model) -> keras.layers.Layer:
-    """The last layer whose output is a 4-D feature map (batch, h, w, channels)."""
+    """The last layer whose output is a 4-D feature map (batch, h, w, channels).
+
+    Pooling layers are passed over: the map just before pooling has twice the resolution.
+    """
     for layer in reversed(model.layers):
-        shape = getattr(layer, "output", None) is not None and layer.output.shape
-        if shape and len(shape) == 4 and not isinstance(layer, keras.layers.InputLayer):
+        if isinstance(layer, keras.layers.InputLayer) or "Pooling" in type(layer).__name__:
+            continue
+        if len(layer.output.shape) == 4:
             return layer
     raise ValueError(f"model {model.name} has no layer with a 4-D output for Grad-CAM")
 

@@ -1,0 +1,110 @@
+"""ExampleGen: Kaggle folders, NIH-style CSVs, patient-level splits, bad input."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from components.errors import DataError
+from components.example_gen import (assign_csv_splits, example_gen, read_nih_csv,
+                                    scan_kaggle_folder, split_by_patient)
+from tests.kaggle_folder import draw_image, make_drawn_folder
+
+
+def test_patient_split_keeps_each_patient_on_one_side(tmp_path):
+    frame, _ = scan_kaggle_folder(make_drawn_folder(tmp_path / "data", 20, 3))
+    held = split_by_patient(frame, 0.2, seed=1)
+    assert 0 < held.sum() < len(frame)
+    assert not set(frame.loc[held, "patient_id"]) & set(frame.loc[~held, "patient_id"])
+    assert set(frame.loc[held, "label"]) == {"NORMAL", "PNEUMONIA"}  # stratified
+
+
+def test_kaggle_folder_without_val_or_test_is_split_by_patient(tmp_path):
+    data = make_drawn_folder(tmp_path / "data", 20, 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    example_gen(out, data_dir=str(data), seed=3)
+    frame = pd.read_csv(out / "examples.csv")
+    stats = json.loads((out / "stats.json").read_text())
+    assert set(frame["split"]) == {"train", "val", "test"}
+    assert list(frame.columns[:5]) == ["path", "label", "patient_id", "split", "pathogen"]
+    assert all(v["patients"] == 0 for v in stats["patient_overlap"].values())
+    assert set(frame.loc[frame["label"] == "PNEUMONIA", "pathogen"]) == {"bacteria", "virus"}
+    assert any("split off train by patient" in note for note in stats["notes"])
+
+
+def test_tiny_official_val_joins_test_and_test_folder_is_kept(tmp_path):
+    data = make_drawn_folder(tmp_path / "data", 15, 2, splits=("train", "test"))
+    draw_image(data / "val" / "NORMAL" / "NORMAL2-IM-9999-0001.jpeg", 5)
+    draw_image(data / "val" / "PNEUMONIA" / "person9999_bacteria_1.jpeg", 6)
+    out = tmp_path / "out"
+    out.mkdir()
+    example_gen(out, data_dir=str(data), seed=0)
+    frame = pd.read_csv(out / "examples.csv")
+    test_paths = frame.loc[frame["split"] == "test", "path"]
+    assert test_paths.str.contains("/val/").sum() == 2
+    assert test_paths.str.contains("/test/").sum() == 60
+    assert not frame.loc[frame["split"] == "val", "path"].str.contains("/test/").any()
+
+
+def test_unreadable_images_are_skipped_and_listed(tmp_path):
+    data = make_drawn_folder(tmp_path / "data", 12, 2)
+    (data / "train" / "NORMAL" / "IM-7777-0001.jpeg").write_bytes(b"")
+    (data / "train" / "NORMAL" / "IM-7778-0001.jpeg").write_text("not an image at all")
+    good = next((data / "train" / "PNEUMONIA").iterdir())
+    (data / "train" / "PNEUMONIA" / "person8888_virus_1.jpeg").write_bytes(good.read_bytes()[:200])
+    (data / "train" / "PNEUMONIA" / "notes.txt").write_text("hello")
+    out = tmp_path / "out"
+    out.mkdir()
+    example_gen(out, data_dir=str(data))
+    stats = json.loads((out / "stats.json").read_text())
+    reasons = {item["path"].rsplit("/", 1)[-1]: item["reason"] for item in stats["skipped"]}
+    assert reasons["IM-7777-0001.jpeg"] == "empty file"
+    assert "unreadable" in reasons["IM-7778-0001.jpeg"]
+    assert "unreadable" in reasons["person8888_virus_1.jpeg"]
+    assert reasons["notes.txt"] == "not an image file"
+    assert stats["skipped_count"] == 4
+    assert not pd.read_csv(out / "examples.csv")["path"].str.contains("7777|7778|8888").any()
+
+
+def test_missing_class_folder_is_a_data_error(tmp_path):
+    data = make_drawn_folder(tmp_path / "data", 5, 1)
+    for path in (data / "train" / "NORMAL").iterdir():
+        path.unlink()
+    (data / "train" / "NORMAL").rmdir()
+    with pytest.raises(DataError, match="missing class folder .*NORMAL"):
+        scan_kaggle_folder(data)
+
+
+def write_nih(tmp_path, rows: list[tuple[str, str]], header: str = "image_path,label") -> str:
+    for i, (name, _) in enumerate(rows):
+        if not name.startswith("missing"):
+            draw_image(tmp_path / "images" / name, i)
+    csv = tmp_path / "nih.csv"
+    csv.write_text(header + "\n" + "\n".join(f"images/{n},{label}" for n, label in rows) + "\n")
+    return str(csv)
+
+
+def test_nih_csv_labels_and_drops(tmp_path):
+    rows = [(f"p{i:03d}.png", "Pneumonia|Infiltration" if i % 3 == 0 else "No Finding")
+            for i in range(30)]
+    rows += [("x1.png", "Effusion"), ("x2.png", "No Finding|Effusion"),
+             ("missing.png", "Pneumonia")]
+    csv = Path(write_nih(tmp_path, rows))
+    frame, skipped, dropped = read_nih_csv(csv, balance=False, seed=0)
+    assert (frame["label"] == "PNEUMONIA").sum() == 10
+    assert (frame["label"] == "NORMAL").sum() == 20
+    assert dropped["other_findings"] == 2
+    assert [s["reason"] for s in skipped] == ["file not found"]
+    balanced, _, _ = read_nih_csv(csv, balance=True, seed=0)
+    assert balanced["label"].value_counts().to_dict() == {"NORMAL": 10, "PNEUMONIA": 10}
+    split = assign_csv_splits(balanced, 0.2, 0.2, seed=0)
+    assert set(split["split"]) == {"train", "val", "test"}
+
+
+def test_nih_csv_without_required_columns_is_a_data_error(tmp_path):
+    csv = Path(write_nih(tmp_path, [("a.png", "No Finding")], header="file,finding"))
+    with pytest.raises(DataError, match="lacks column.*image_path.*label"):
+        read_nih_csv(csv, balance=False, seed=0)

@@ -1,0 +1,116 @@
+"""python -m pipelines.pneumonia end to end, as a user runs it (a subprocess)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.kaggle_folder import copy_real_folder, make_drawn_folder
+from tests.tensorboard_events import image_tags
+
+
+def run_pneumonia(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "pipelines.pneumonia", *args], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def real_run(shared_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("real")
+    data = copy_real_folder(shared_data / "chest_xray", root / "data", per_class=40)
+    run_dir = root / "run"
+    args = ("--data_dir", str(data), "--epochs", "1", "--image_size", "64", "--run_dir", str(run_dir),
+            "--bootstrap", "200")
+    first = run_pneumonia(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    return run_dir, args, first
+
+
+def test_real_data_run_writes_the_run_folder_contract(real_run):
+    run_dir, _, first = real_run
+    examples = pd.read_csv(run_dir / "example_gen" / "examples.csv")
+    assert {"path", "label", "patient_id", "split", "pathogen"} <= set(examples.columns)
+    stats = json.loads((run_dir / "example_gen" / "stats.json").read_text())
+    assert all(v["patients"] == 0 for v in stats["patient_overlap"].values())
+    assert (examples["path"].str.contains("/val/") & (examples["split"] == "test")).sum() == 16
+    assert (run_dir / "trainer" / "model.keras").stat().st_size > 0
+    assert (run_dir / "trainer" / "history.png").exists()
+    metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
+    assert metrics["threshold_rule"] == "youden_on_val"
+    for split in ("val", "test"):
+        for key in ("n", "accuracy", "auc", "sensitivity", "specificity", "precision", "f1",
+                    "pr_auc", "ece", "auc_ci95"):
+            assert key in metrics[split], (split, key)
+    assert metrics["test"]["n"] == (examples["split"] == "test").sum()
+    overlays = list((run_dir / "explainer" / "gradcam").glob("*.png"))
+    assert overlays
+    tags = image_tags(run_dir / "tensorboard")
+    assert "explainer/gradcam/test_overlays" in tags
+    assert "evaluator/roc" in tags
+    record = json.loads((run_dir / "pipeline.json").read_text())
+    assert record["status"] == "completed"
+    assert record["components"] == ["example_gen", "transform", "trainer", "evaluator", "explainer"]
+    assert "Run folder:" in first.stdout and "tensorboard --logdir" in first.stdout
+
+
+def test_same_command_skips_finished_components_and_force_reruns(real_run):
+    run_dir, args, _ = real_run
+    model_time = (run_dir / "trainer" / "model.keras").stat().st_mtime_ns
+    second = run_pneumonia(*args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "skipped (already complete): example_gen, transform, trainer, evaluator, explainer" in second.stdout
+    assert (run_dir / "trainer" / "model.keras").stat().st_mtime_ns == model_time
+    forced = run_pneumonia(*args, "--force")
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert "skipped" not in forced.stdout
+    assert (run_dir / "trainer" / "model.keras").stat().st_mtime_ns != model_time
+
+
+def test_run_folder_is_not_reused_with_different_flags(real_run):
+    run_dir, args, _ = real_run
+    changed = [a if a != "64" else "48" for a in args]
+    result = run_pneumonia(*changed)
+    assert result.returncode == 2
+    assert "different flags (image_size)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def test_missing_class_folder_stops_with_one_line(tmp_path):
+    data = make_drawn_folder(tmp_path / "data", 4, 1)
+    for path in (data / "train" / "PNEUMONIA").iterdir():
+        path.unlink()
+    (data / "train" / "PNEUMONIA").rmdir()
+    line = one_line_error(run_pneumonia("--data_dir", str(data), "--run_dir", str(tmp_path / "r")))
+    assert "missing class folder" in line and "PNEUMONIA" in line
+
+
+def test_empty_split_stops_with_one_line(tmp_path):
+    data = make_drawn_folder(tmp_path / "data", 12, 1, splits=("train", "test"))
+    for path in (data / "test" / "NORMAL").iterdir():
+        path.unlink()
+    for path in (data / "test" / "PNEUMONIA").iterdir():
+        path.unlink()
+    line = one_line_error(run_pneumonia("--data_dir", str(data), "--run_dir", str(tmp_path / "r")))
+    assert "test split is empty" in line
+
+
+def test_csv_without_required_columns_stops_with_one_line(tmp_path):
+    csv = tmp_path / "bad.csv"
+    csv.write_text("file,finding\na.png,No Finding\n")
+    line = one_line_error(run_pneumonia("--csv", str(csv), "--run_dir", str(tmp_path / "r")))
+    assert "lacks column(s) image_path, label" in line

@@ -10,14 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 from sklearn import metrics as skm
 
-from components.artifacts import write_csv, write_json
+from components.artifacts import read_json, write_csv, write_json
 from components.clinical_metrics import binary_metrics, youden_threshold
-from components.figures import save_figure
+from components.evaluation_plots import (plot_class_balance, plot_confusion, plot_gallery,
+                                         plot_precision_recall, plot_reliability, plot_roc,
+                                         plot_score_histograms)
+from components.report import write_report
 from components.transform import input_fn, load_spec, split_labels, split_rows
 
 EVAL_SPLITS = ("val", "test")
@@ -72,39 +75,34 @@ def multiclass_metrics(y_true: np.ndarray, scores: np.ndarray,
     }
 
 
-def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], threshold: float,
-             out_dir: Path, tensorboard_dir: Path | None) -> None:
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for split, (y_true, scores) in curves.items():
-        if len(np.unique(y_true)) < 2:
-            continue
-        fpr, tpr, _ = skm.roc_curve(y_true, scores)
-        ax.plot(fpr, tpr, label=f"{split} (AUC {skm.roc_auc_score(y_true, scores):.3f})")
-        y_pred = scores >= threshold
-        sens = y_pred[y_true == 1].mean()
-        spec = 1.0 - y_pred[y_true == 0].mean()
-        ax.plot(1.0 - spec, sens, "o", color=ax.lines[-1].get_color())
-    ax.plot([0, 1], [0, 1], ":", color="grey")
-    ax.set(xlabel="1 - specificity", ylabel="sensitivity",
-           title=f"ROC (dots: threshold {threshold:.3f} chosen on val)")
-    ax.legend(loc="lower right")
-    save_figure(fig, out_dir / "roc.png", tensorboard_dir, "roc")
+def split_images(transform_dir: Path, split: str) -> np.ndarray:
+    """A saved split's decoded images (n, h, w, 1) uint8, in saved order."""
+    ds = tf.data.Dataset.load(os.fspath(transform_dir / split)).map(lambda x, y, i: x)
+    return np.stack(list(ds.as_numpy_iterator()))
 
 
-def plot_confusion(matrix: list[list[int]], class_names: list[str], split: str,
-                   out_dir: Path, tensorboard_dir: Path | None) -> None:
-    counts = np.asarray(matrix)
-    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    for (i, j), count in np.ndenumerate(counts):
-        ax.text(j, i, f"{count}\n{rates[i, j]:.0%}", ha="center", va="center",
-                color="white" if rates[i, j] > 0.5 else "black")
-    ax.set(xticks=range(len(class_names)), yticks=range(len(class_names)),
-           xticklabels=class_names, yticklabels=class_names, xlabel="predicted", ylabel="true",
-           title=f"confusion matrix ({split})")
-    save_figure(fig, out_dir / f"confusion_matrix_{split}.png", tensorboard_dir,
-                f"confusion_matrix_{split}")
+def draw_galleries(frame: pd.DataFrame, images: dict[str, np.ndarray], threshold: float,
+                   class_names: list[str], seed: int, out_dir: Path,
+                   tensorboard_dir: Path | None, size: int = 12) -> None:
+    """Random validation images with true/predicted labels; test false positives/negatives."""
+    rng = np.random.default_rng(seed)
+    val = frame[frame["split"] == "val"]
+    pick = np.sort(rng.choice(len(val), size=min(size, len(val)), replace=False))
+    plot_gallery(images["val"][pick],
+                 [f"true {val['label'].iat[i]}\npred {class_names[int(val['score'].iat[i] >= threshold)]}"
+                  f" ({val['score'].iat[i]:.2f})" for i in pick],
+                 "random validation images", "gallery_val_random.png", out_dir, tensorboard_dir)
+    test = frame[frame["split"] == "test"].reset_index(drop=True)
+    positive = (test["label"] != class_names[0]).to_numpy()
+    flagged = (test["score"] >= threshold).to_numpy()
+    for name, mask, order in (("false_positives", ~positive & flagged, -1),
+                              ("false_negatives", positive & ~flagged, 1)):
+        chosen = test.index[mask].to_numpy()
+        chosen = chosen[np.argsort(order * test.loc[chosen, "score"].to_numpy(), kind="stable")][:size]
+        plot_gallery(images["test"][chosen],
+                     [f"{Path(test.at[i, 'path']).name[:22]}\nscore {test.at[i, 'score']:.2f}" for i in chosen],
+                     f"test {name.replace('_', ' ')} ({int(mask.sum())}), most confident first",
+                     f"gallery_{name}.png", out_dir, tensorboard_dir)
 
 
 def evaluator(
@@ -117,9 +115,10 @@ def evaluator(
     target_sensitivity: float = 0.95,
     bootstrap_resamples: int = 1000,
     seed: int = 42,
+    run_flags: dict[str, Any] | None = None,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The Evaluator component: metrics.json, predictions.csv and plots."""
+    """The Evaluator component: metrics.json, predictions.csv, plots and report.html."""
     spec = load_spec(transform)
     class_names = spec["class_names"]
     frame = pd.read_csv(examples / "examples.csv", keep_default_na=False)
@@ -139,8 +138,10 @@ def evaluator(
             table["predicted"] = [class_names[i] for i in scores[split].argmax(axis=1)]
         table["split"] = split
         prediction_tables.append(table)
-    write_csv(out_dir / "predictions.csv", pd.concat(prediction_tables, ignore_index=True))
 
+    predictions = pd.concat(prediction_tables, ignore_index=True)
+    write_csv(out_dir / "predictions.csv", predictions)
+    curves = {split: (labels[split], scores[split]) for split in EVAL_SPLITS}
     if len(class_names) == 2:
         threshold = choose_threshold(labels["val"], scores["val"], threshold_rule, target_sensitivity)
         result: dict[str, Any] = {"threshold": threshold, "threshold_rule": f"{threshold_rule}_on_val"}
@@ -149,14 +150,26 @@ def evaluator(
         for split in EVAL_SPLITS:
             result[split] = binary_metrics(labels[split], scores[split], threshold,
                                            bootstrap_resamples, seed)
-        plot_roc({s: (labels[s], scores[s]) for s in EVAL_SPLITS}, threshold, out_dir, tensorboard_dir)
+            result[split]["classification_report"] = skm.classification_report(
+                labels[split], (scores[split] >= threshold).astype(int), labels=[0, 1],
+                target_names=class_names, output_dict=True, zero_division=0)
+        plot_roc(curves, threshold, out_dir, tensorboard_dir)
+        plot_precision_recall(curves, out_dir, tensorboard_dir)
+        plot_reliability(curves, out_dir, tensorboard_dir)
+        plot_score_histograms(curves, class_names, threshold, out_dir, tensorboard_dir)
+        draw_galleries(predictions, {s: split_images(transform, s) for s in EVAL_SPLITS},
+                       threshold, class_names, seed, out_dir, tensorboard_dir)
     else:
         result = {"threshold": None, "threshold_rule": "argmax"}
         for split in EVAL_SPLITS:
             result[split] = multiclass_metrics(labels[split], scores[split], class_names)
     for split in EVAL_SPLITS:
         plot_confusion(result[split]["confusion_matrix"], class_names, split, out_dir, tensorboard_dir)
+    plot_class_balance(frame, out_dir, tensorboard_dir)
     write_json(out_dir / "metrics.json", result)
+    write_report(out_dir / "report.html", "Pneumonia classifier: evaluation", result,
+                 read_json(examples / "stats.json"), dict(run_flags or {}),
+                 sorted(out_dir.glob("*.png")))
     headline = result["test"]
     return {"metrics": "metrics.json", "test_auc": headline.get("auc", headline.get("auc_macro")),
             "test_accuracy": headline["accuracy"], "threshold": result["threshold"]}

@@ -109,7 +109,7 @@ def trainer(
                  weights_by_class)
     history = net.fit(train, validation_data=val, epochs=epochs, class_weight=weights_by_class,
                       callbacks=training_callbacks(out_dir, tensorboard_dir, patience),
-                      verbose=verbose)
+                      shuffle=False, verbose=verbose)  # input_fn shuffles (seeded)
     # EarlyStopping restored the best epoch's weights; save them whole, atomically.
     with atomic_path(out_dir / "model.keras") as tmp:
         net.save(tmp)

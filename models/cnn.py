@@ -1,7 +1,8 @@
 """The default model: a compact CNN for 2-core CPU training that generalizes.
 
-Design: four conv blocks (two 3x3 convs with batch norm each, then max pooling) and a
-global-average-pooled head with dropout. Global pooling keeps the parameter count small
+Design: five conv blocks (a 3x3 conv with batch norm, then max pooling; widths doubling
+from 16) and a global-average-pooled head with dropout. One conv per block keeps an epoch
+of 5,000 images at 128 px to a few minutes on two CPU cores. Global pooling keeps the parameter count small
 (a dense layer over a flattened map is where simple pneumonia CNNs overfit) and makes
 the last conv block's maps directly interpretable by Grad-CAM.
 """
@@ -11,8 +12,9 @@ import keras
 from keras import layers
 
 
-def conv_block(x: keras.KerasTensor, filters: int, index: int, l2: float) -> keras.KerasTensor:
-    for j in range(2):
+def conv_block(x: keras.KerasTensor, filters: int, index: int, l2: float,
+               convs: int = 1) -> keras.KerasTensor:
+    for j in range(convs):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
                           kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
                           name=f"block{index}_conv{j + 1}")(x)
@@ -22,13 +24,13 @@ def conv_block(x: keras.KerasTensor, filters: int, index: int, l2: float) -> ker
 
 
 def build_cnn(image_size: int = 128, channels: int = 1, num_classes: int = 2,
-              filters: tuple[int, ...] = (16, 32, 64, 128), dropout: float = 0.4,
-              l2: float = 1e-4) -> keras.Model:
+              filters: tuple[int, ...] = (16, 32, 64, 128, 256), dropout: float = 0.4,
+              l2: float = 1e-4, convs_per_block: int = 1) -> keras.Model:
     """Input: (image_size, image_size, channels) raw pixels in [0, 255]."""
     inputs = keras.Input((image_size, image_size, channels), name="image")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     for index, width in enumerate(filters, start=1):
-        x = conv_block(x, width, index, l2)
+        x = conv_block(x, width, index, l2, convs_per_block)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = output_layer(num_classes)(x)

@@ -1,14 +1,16 @@
 """What every entry point shares: one clear line for bad input, absl logging to a file."""
 from __future__ import annotations
 
+import hashlib
 import logging as std_logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from absl import logging
 
+from components.artifacts import read_json
 from components.errors import DataError
 
 
@@ -27,3 +29,54 @@ def log_to_run_folder(run_dir: Path, name: str = "run") -> None:
     handler = std_logging.FileHandler(os.fspath(run_dir / f"{name}.log"))
     handler.setFormatter(std_logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.get_absl_logger().addHandler(handler)
+
+
+def data_fingerprint(data_dir: str | None, csv: str | None) -> str:
+    """Names, sizes and modification times of the input files: cheap change detection."""
+    digest = hashlib.sha256()
+    if data_dir:
+        for path in sorted(Path(data_dir).rglob("*")):
+            if path.is_file():
+                stat = path.stat()
+                digest.update(f"{path.relative_to(data_dir)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    elif csv and Path(csv).is_file():
+        digest.update(Path(csv).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def check_run_folder(run_dir: Path, flag_values: dict[str, Any]) -> None:
+    """A run folder is never reused by a run with different flags."""
+    record = run_dir / "pipeline.json"
+    if record.exists():
+        previous = read_json(record).get("flags", {})
+        changed = sorted(k for k in set(previous) | set(flag_values)
+                         if previous.get(k) != flag_values.get(k))
+        if changed:
+            raise DataError(f"run folder {run_dir} was made with different flags "
+                            f"({', '.join(changed)}); choose a new --run_dir")
+
+
+def summary(run_dir: Path) -> str:
+    """The closing lines: where the run is, headline metrics with CIs, slowest steps."""
+    record = read_json(run_dir / "pipeline.json")
+    metrics = read_json(run_dir / "evaluator" / "metrics.json")
+    lines = [f"Run folder: {run_dir}"]
+    for split in ("val", "test"):
+        m = metrics[split]
+        if "auc_ci95" in m:
+            lo, hi = m["auc_ci95"]
+            lines.append(f"  {split:4s} n={m['n']:4d}  AUC {m['auc']:.3f} [{lo:.3f}, {hi:.3f}]  "
+                         f"accuracy {m['accuracy']:.3f}  sensitivity {m['sensitivity']:.3f}  "
+                         f"specificity {m['specificity']:.3f}")
+        else:
+            lines.append(f"  {split:4s} n={m['n']:4d}  accuracy {m['accuracy']:.3f}  "
+                         f"macro AUC {m.get('auc_macro', float('nan')):.3f}")
+    if metrics.get("threshold") is not None:
+        lines.append(f"  threshold {metrics['threshold']:.3f} ({metrics['threshold_rule']})")
+    durations = sorted(record["durations_s"].items(), key=lambda kv: -kv[1])[:3]
+    if durations:
+        lines.append("  slowest: " + ", ".join(f"{k} {v:.0f} s" for k, v in durations))
+    if record.get("skipped"):
+        lines.append("  skipped (already complete): " + ", ".join(record["skipped"]))
+    lines.append(f"Inspect heatmaps: tensorboard --logdir {run_dir / 'tensorboard'} --host localhost")
+    return "\n".join(lines)

@@ -6,16 +6,15 @@ builder (phantom radiographs with known lesion masks) and says so.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import sys
 from pathlib import Path
 from typing import Any
 
 from absl import app, flags, logging
 
-from components.artifacts import read_json
 from components.errors import DataError
-from pipelines.cli import exit_on_data_error, log_to_run_folder
+from pipelines.cli import (check_run_folder, data_fingerprint, exit_on_data_error,
+                           log_to_run_folder, summary)
 from pipelines.runner import Component, run_pipeline
 
 DEFAULT_DATA_DIR = Path("data/chest_xray")
@@ -48,19 +47,6 @@ flags.DEFINE_boolean("force", False, "Rerun every component even if a completed 
 flags.DEFINE_boolean("quiet", False, "Print only warnings, errors and the final summary.")
 
 
-def data_fingerprint(data_dir: str | None, csv: str | None) -> str:
-    """Names, sizes and modification times of the input files: cheap change detection."""
-    digest = hashlib.sha256()
-    if data_dir:
-        for path in sorted(Path(data_dir).rglob("*")):
-            if path.is_file():
-                stat = path.stat()
-                digest.update(f"{path.relative_to(data_dir)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    elif csv and Path(csv).is_file():
-        digest.update(Path(csv).read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def resolve_data_source() -> tuple[str | None, str | None]:
     if FLAGS.data_dir and FLAGS.csv:
         raise DataError("give --data_dir or --csv, not both")
@@ -77,18 +63,6 @@ def resolve_data_source() -> tuple[str | None, str | None]:
 def computed_flags() -> dict[str, Any]:
     return {flag.name: flag.value for flag in FLAGS.get_flags_for_module(__name__)
             if flag.name not in PRESENTATION_FLAGS}
-
-
-def check_run_folder(run_dir: Path, flag_values: dict[str, Any]) -> None:
-    """A run folder is never reused by a run with different flags."""
-    record = run_dir / "pipeline.json"
-    if record.exists():
-        previous = read_json(record).get("flags", {})
-        changed = sorted(k for k in set(previous) | set(flag_values)
-                         if previous.get(k) != flag_values.get(k))
-        if changed:
-            raise DataError(f"run folder {run_dir} was made with different flags "
-                            f"({', '.join(changed)}); choose a new --run_dir")
 
 
 def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
@@ -115,37 +89,11 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             inputs={"transform": "transform"}, keep_on_rerun=("backup", "history.csv", "model.keras")),
         Component("evaluator", evaluator, dict(
             threshold_rule=FLAGS.threshold_rule, target_sensitivity=FLAGS.target_sensitivity,
-            bootstrap_resamples=FLAGS.bootstrap, seed=FLAGS.seed),
+            bootstrap_resamples=FLAGS.bootstrap, seed=FLAGS.seed, run_flags=computed_flags()),
             inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"}),
         Component("explainer", explainer, dict(methods=tuple(FLAGS.explain)),
                   inputs={"transform": "transform", "trainer": "trainer", "evaluator": "evaluator"}),
     ]
-
-
-def summary(run_dir: Path) -> str:
-    """The closing lines: where the run is, headline metrics with CIs, slowest steps."""
-    record = read_json(run_dir / "pipeline.json")
-    metrics = read_json(run_dir / "evaluator" / "metrics.json")
-    lines = [f"Run folder: {run_dir}"]
-    for split in ("val", "test"):
-        m = metrics[split]
-        if "auc_ci95" in m:
-            lo, hi = m["auc_ci95"]
-            lines.append(f"  {split:4s} n={m['n']:4d}  AUC {m['auc']:.3f} [{lo:.3f}, {hi:.3f}]  "
-                         f"accuracy {m['accuracy']:.3f}  sensitivity {m['sensitivity']:.3f}  "
-                         f"specificity {m['specificity']:.3f}")
-        else:
-            lines.append(f"  {split:4s} n={m['n']:4d}  accuracy {m['accuracy']:.3f}  "
-                         f"macro AUC {m.get('auc_macro', float('nan')):.3f}")
-    if metrics.get("threshold") is not None:
-        lines.append(f"  threshold {metrics['threshold']:.3f} ({metrics['threshold_rule']})")
-    durations = sorted(record["durations_s"].items(), key=lambda kv: -kv[1])[:3]
-    if durations:
-        lines.append("  slowest: " + ", ".join(f"{k} {v:.0f} s" for k, v in durations))
-    if record.get("skipped"):
-        lines.append("  skipped (already complete): " + ", ".join(record["skipped"]))
-    lines.append(f"Inspect heatmaps: tensorboard --logdir {run_dir / 'tensorboard'} --host localhost")
-    return "\n".join(lines)
 
 
 def main() -> int:

@@ -114,3 +114,44 @@ def test_csv_without_required_columns_stops_with_one_line(tmp_path):
     csv.write_text("file,finding\na.png,No Finding\n")
     line = one_line_error(run_pneumonia("--csv", str(csv), "--run_dir", str(tmp_path / "r")))
     assert "lacks column(s) image_path, label" in line
+
+
+def test_threshold_comes_from_validation_predictions_alone(real_run):
+    from components.evaluator import choose_threshold
+
+    run_dir, _, _ = real_run
+    metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
+    predictions = pd.read_csv(run_dir / "evaluator" / "predictions.csv")
+    val = predictions[predictions["split"] == "val"]
+    y_val = (val["label"] == "PNEUMONIA").to_numpy(int)
+    assert choose_threshold(y_val, val["score"].to_numpy(), "youden", 0.95) == pytest.approx(
+        metrics["threshold"])
+    # Shuffling (or any change to) the test predictions cannot move it.
+    shuffled = predictions.copy()
+    test = shuffled["split"] == "test"
+    shuffled.loc[test, "score"] = shuffled.loc[test, "score"].sample(frac=1, random_state=0).to_numpy()
+    val = shuffled[shuffled["split"] == "val"]
+    assert choose_threshold(y_val, val["score"].to_numpy(), "youden", 0.95) == pytest.approx(
+        metrics["threshold"])
+
+
+def test_report_is_self_contained(real_run):
+    run_dir, _, _ = real_run
+    html = (run_dir / "evaluator" / "report.html").read_text()
+    pngs = sorted(p.stem for p in (run_dir / "evaluator").glob("*.png"))
+    assert html.count("data:image/png;base64,") == len(pngs) >= 9
+    assert "src=\"http" not in html and "youden_on_val" in html
+
+
+def test_evaluate_reproduces_a_finished_run_from_its_saved_model(real_run, tmp_path):
+    run_dir, args, _ = real_run
+    data_dir = args[args.index("--data_dir") + 1]
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.evaluate", "--model", str(run_dir / "trainer" / "model.keras"),
+         "--data_dir", data_dir, "--run_dir", str(tmp_path / "eval"), "--bootstrap", "200"],
+        cwd=REPO_ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True,
+        text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    original = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
+    again = json.loads((tmp_path / "eval" / "evaluator" / "metrics.json").read_text())
+    assert again == original

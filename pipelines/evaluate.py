@@ -1,0 +1,93 @@
+"""python -m pipelines.evaluate: evaluate any saved model on any Kaggle folder or CSV.
+
+Runs ExampleGen -> Transform -> ModelImport -> Evaluator into its own run folder, with
+the same outputs as a training run's evaluator/ (metrics.json, predictions.csv, plots,
+report.html). With the data, --seed and threshold flags of a finished run, it reproduces
+that run's metrics from its saved model.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+from absl import app, flags, logging
+
+from components.errors import DataError
+from pipelines.cli import (check_run_folder, data_fingerprint, exit_on_data_error,
+                           log_to_run_folder, summary)
+from pipelines.runner import Component, run_pipeline
+
+PRESENTATION_FLAGS = ("force", "quiet", "run_dir")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "Saved Keras model (.keras), e.g. <run_dir>/trainer/model.keras.")
+flags.DEFINE_string("data_dir", None, "Kaggle layout: train/, optional val/ and test/, each with NORMAL/ and PNEUMONIA/.")
+flags.DEFINE_string("csv", None, "NIH ChestX-ray14-style CSV with image_path,label columns.")
+flags.DEFINE_boolean("balance", False, "With --csv: downsample the larger class (seeded).")
+flags.DEFINE_integer("seed", 42, "Seed of the splits and the bootstrap (use the training run's).")
+flags.DEFINE_string("run_dir", None, "Run folder (default: runs/evaluate-<timestamp>).")
+flags.DEFINE_enum("threshold_rule", "youden", ["youden", "target_sensitivity"], "How the decision threshold is chosen on validation.")
+flags.DEFINE_float("target_sensitivity", 0.95, "Sensitivity to reach on validation with --threshold_rule target_sensitivity.")
+flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for 95% confidence intervals.")
+flags.DEFINE_boolean("force", False, "Rerun every component even if a completed one matches.")
+flags.DEFINE_boolean("quiet", False, "Print only warnings, errors and the final summary.")
+
+
+def model_geometry(model_path: Path) -> tuple[int, str]:
+    """Image size and task a saved model expects, read from its input and output shapes."""
+    from components.model_import import load_model_checked
+
+    model = load_model_checked(model_path)
+    image_size = int(model.inputs[0].shape[1])
+    task = "binary" if model.outputs[0].shape[-1] == 1 else "three_class"
+    return image_size, task
+
+
+def main() -> int:
+    from components.evaluator import evaluator
+    from components.example_gen import example_gen
+    from components.model_import import file_sha256, import_model
+    from components.transform import transform
+
+    if FLAGS.quiet:
+        logging.set_verbosity(logging.WARNING)
+    if not FLAGS.model:
+        raise DataError("--model is required (a saved .keras file)")
+    if bool(FLAGS.data_dir) == bool(FLAGS.csv):
+        raise DataError("give exactly one of --data_dir or --csv")
+    model_path = Path(FLAGS.model).resolve()
+    image_size, task = model_geometry(model_path)
+    run_dir = Path(FLAGS.run_dir or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    flag_values = {f.name: f.value for f in FLAGS.get_flags_for_module(__name__)
+                   if f.name not in PRESENTATION_FLAGS}
+    check_run_folder(run_dir, flag_values)
+    log_to_run_folder(run_dir)
+    components = [
+        Component("example_gen", example_gen, dict(
+            data_dir=str(Path(FLAGS.data_dir).resolve()) if FLAGS.data_dir else None,
+            csv=str(Path(FLAGS.csv).resolve()) if FLAGS.csv else None, task=task,
+            seed=FLAGS.seed, balance=FLAGS.balance,
+            data_fingerprint=data_fingerprint(FLAGS.data_dir, FLAGS.csv))),
+        Component("transform", transform, dict(image_size=image_size, task=task),
+                  inputs={"examples": "example_gen"}),
+        Component("trainer", import_model, dict(model_path=str(model_path),
+                                                model_sha256=file_sha256(model_path))),
+        Component("evaluator", evaluator, dict(
+            threshold_rule=FLAGS.threshold_rule, target_sensitivity=FLAGS.target_sensitivity,
+            bootstrap_resamples=FLAGS.bootstrap, seed=FLAGS.seed, run_flags=flag_values),
+            inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"}),
+    ]
+    run_pipeline(components, run_dir, flag_values, force=FLAGS.force)
+    print(summary(run_dir))
+    return 0
+
+
+def _app_main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    sys.exit(exit_on_data_error(main))
+
+
+if __name__ == "__main__":
+    app.run(_app_main)

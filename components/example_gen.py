@@ -8,6 +8,7 @@ between splits, skipped files with reasons).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +206,8 @@ def export_tfds_builder(name: str, out_dir: Path) -> pd.DataFrame:
 
     import datasets.synthetic_cxr  # noqa: F401  (registers the builder)
 
+    if not sys.stderr.isatty():  # progress bars only for a person at a terminal
+        tfds.disable_progress_bar()
     builder = tfds.builder(name, data_dir=os.fspath(out_dir / "tfds"))
     builder.download_and_prepare()
     label_names = builder.info.features["label"].names

@@ -14,10 +14,11 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 from absl import logging
 from sklearn.utils.class_weight import compute_class_weight
 
-from components.artifacts import atomic_path
+from components.artifacts import atomic_path, read_json
 from components.figures import save_figure
 from components.transform import input_fn, load_spec
 from models import build_model
@@ -75,10 +76,22 @@ def plot_history(history_csv: Path, png_path: Path, tensorboard_dir: Path | None
     save_figure(fig, png_path, tensorboard_dir, "history")
 
 
+def distribution_strategy(name: str) -> tf.distribute.Strategy:
+    """default: one device; mirrored: all local GPUs; multi_worker: machines in TF_CONFIG."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r} (default, mirrored or multi_worker)")
+
+
 def trainer(
     out_dir: Path,
     *,
     transform: Path,
+    tuner: Path | None = None,
     model: str = "cnn",
     weights: str = "none",
     epochs: int = 20,
@@ -89,32 +102,67 @@ def trainer(
     focal_alpha: float = 0.5,
     use_class_weights: bool = True,
     patience: int = 10,
+    fine_tune_layers: int = 0,
+    fine_tune_epochs: int = 10,
+    strategy: str = "default",
+    mixed_precision: bool = False,
     seed: int = 42,
     verbose: int = 2,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The Trainer component: writes model.keras, history.csv and history.png."""
+    """The Trainer component: writes model.keras, history.csv and history.png.
+
+    With a Tuner upstream, its best hyperparameters replace the CNN's defaults. With
+    `fine_tune_layers` N > 0 (transfer backbones), a second phase unfreezes the top N
+    backbone layers and trains `fine_tune_epochs` more at a tenth of the learning rate.
+    """
     keras.utils.set_random_seed(seed)
+    if mixed_precision:  # float16 compute on GPUs; models keep their outputs in float32
+        keras.mixed_precision.set_global_policy("mixed_float16")
     spec = load_spec(transform)
     num_classes = len(spec["class_names"])
     one_hot = num_classes > 2
-    net = build_model(model, spec["image_size"], num_classes, weights=weights)
-    net.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                loss=make_loss(num_classes, loss, focal_gamma, focal_alpha),
-                metrics=training_metrics(num_classes))
+    architecture: dict[str, Any] = {}
+    if tuner is not None:
+        from components.tuner import cnn_settings
+
+        best = cnn_settings(read_json(tuner / "best_hyperparameters.json"))
+        architecture = {"filters": best["filters"], "dropout": best["dropout"]}
+        learning_rate, focal_gamma = best["learning_rate"], best["focal_gamma"]
+        logging.info("trainer: tuned hyperparameters %s", best)
+    with distribution_strategy(strategy).scope():
+        net = build_model(model, spec["image_size"], num_classes, weights=weights, **architecture)
+        net.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                    loss=make_loss(num_classes, loss, focal_gamma, focal_alpha),
+                    metrics=training_metrics(num_classes))
     train = input_fn(transform, "train", batch_size, training=True, seed=seed, one_hot=one_hot)
     val = input_fn(transform, "val", batch_size, one_hot=one_hot)
     weights_by_class = class_weights(spec["train_class_counts"]) if use_class_weights else None
     logging.info("trainer: %s, %d parameters, class weights %s", model, net.count_params(),
                  weights_by_class)
+    callbacks = training_callbacks(out_dir, tensorboard_dir, patience)
     history = net.fit(train, validation_data=val, epochs=epochs, class_weight=weights_by_class,
-                      callbacks=training_callbacks(out_dir, tensorboard_dir, patience),
-                      shuffle=False, verbose=verbose)  # input_fn shuffles (seeded)
+                      callbacks=callbacks, shuffle=False, verbose=verbose)  # input_fn shuffles
+    val_auc = list(history.history.get("val_auc", []))
+    epochs_run = len(history.epoch)
+    if fine_tune_layers > 0:
+        from models.transfer import fine_tune_layers as unfreeze_top
+
+        with distribution_strategy(strategy).scope():
+            unfreeze_top(net, fine_tune_layers)
+            net.compile(optimizer=keras.optimizers.Adam(learning_rate / 10),
+                        loss=make_loss(num_classes, loss, focal_gamma, focal_alpha),
+                        metrics=training_metrics(num_classes))
+        phase2 = net.fit(train, validation_data=val, initial_epoch=epochs_run,
+                         epochs=epochs_run + fine_tune_epochs, class_weight=weights_by_class,
+                         callbacks=training_callbacks(out_dir, tensorboard_dir, patience),
+                         shuffle=False, verbose=verbose)
+        val_auc += list(phase2.history.get("val_auc", []))
+        epochs_run += len(phase2.epoch)
     # EarlyStopping restored the best epoch's weights; save them whole, atomically.
     with atomic_path(out_dir / "model.keras") as tmp:
         net.save(tmp)
     plot_history(out_dir / "history.csv", out_dir / "history.png", tensorboard_dir)
-    val_auc = history.history.get("val_auc", [float("nan")])
-    return {"model": "model.keras", "epochs_run": len(history.epoch),
-            "best_val_auc": float(np.nanmax(val_auc)) if len(val_auc) else float("nan"),
+    return {"model": "model.keras", "epochs_run": epochs_run,
+            "best_val_auc": float(np.nanmax(val_auc)) if val_auc else float("nan"),
             "parameters": int(net.count_params())}

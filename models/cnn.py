@@ -40,7 +40,10 @@ def build_cnn(image_size: int = 128, channels: int = 1, num_classes: int = 2,
 
 
 def output_layer(num_classes: int) -> layers.Dense:
-    """One sigmoid unit for two classes, else a softmax over the classes."""
+    """One sigmoid unit for two classes, else a softmax over the classes.
+
+    float32 even under a mixed-precision policy: probabilities near 0 and 1 need it.
+    """
     if num_classes == 2:
-        return layers.Dense(1, activation="sigmoid", name="prediction")
-    return layers.Dense(num_classes, activation="softmax", name="prediction")
+        return layers.Dense(1, activation="sigmoid", dtype="float32", name="prediction")
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name="prediction")

@@ -37,6 +37,13 @@ flags.DEFINE_enum("loss", "focal", ["focal", "cross_entropy"], "Training loss (m
 flags.DEFINE_float("focal_gamma", 2.0, "Focal loss gamma (focusing parameter).")
 flags.DEFINE_float("focal_alpha", 0.5, "Focal loss alpha (positive-class weight).")
 flags.DEFINE_boolean("class_weights", True, "Weight classes by inverse training frequency.")
+flags.DEFINE_integer("fine_tune_layers", 0, "Transfer models: after training the head, unfreeze this many top backbone layers (0: one phase).")
+flags.DEFINE_integer("fine_tune_epochs", 10, "Epochs of the second (fine-tuning) phase, at a tenth of the learning rate.")
+flags.DEFINE_boolean("tune", False, "Search CNN hyperparameters with keras-tuner on the validation split before training.")
+flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "keras-tuner search algorithm for --tune.")
+flags.DEFINE_integer("max_trials", 10, "Trials for --tune (random and bayesian).")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy: one device, all local GPUs, or the workers in TF_CONFIG.")
+flags.DEFINE_boolean("mixed_precision", False, "Train in mixed float16 (for GPUs).")
 flags.DEFINE_boolean("horizontal_flip", False, "Augment with horizontal flips (a mirrored chest is not a real chest).")
 flags.DEFINE_integer("seed", 42, "Seed for splits, shuffling, augmentation and initialization.")
 flags.DEFINE_string("run_dir", None, "Run folder (default: runs/pneumonia-<timestamp>).")
@@ -75,6 +82,7 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
     from components.explainer import explainer
     from components.trainer import trainer
     from components.transform import transform
+    from components.tuner import tuner
 
     return [
         Component("example_gen", example_gen, dict(
@@ -84,13 +92,20 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
         Component("transform", transform, dict(
             image_size=FLAGS.image_size, task=FLAGS.task, horizontal_flip=FLAGS.horizontal_flip),
             inputs={"examples": "example_gen"}),
+        *([Component("tuner", tuner, dict(
+            kind=FLAGS.tuner, max_trials=FLAGS.max_trials, epochs=FLAGS.epochs,
+            batch_size=FLAGS.batch_size, focal_alpha=FLAGS.focal_alpha, seed=FLAGS.seed),
+            inputs={"transform": "transform"})] if FLAGS.tune else []),
         Component("trainer", trainer, dict(
             model=FLAGS.model, weights=FLAGS.weights, epochs=FLAGS.epochs,
             batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate, loss=FLAGS.loss,
             focal_gamma=FLAGS.focal_gamma, focal_alpha=FLAGS.focal_alpha,
-            use_class_weights=FLAGS.class_weights, seed=FLAGS.seed,
+            use_class_weights=FLAGS.class_weights, fine_tune_layers=FLAGS.fine_tune_layers,
+            fine_tune_epochs=FLAGS.fine_tune_epochs, strategy=FLAGS.strategy,
+            mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed,
             verbose=0 if FLAGS.quiet else 2),
-            inputs={"transform": "transform"}, keep_on_rerun=("backup", "history.csv", "model.keras")),
+            inputs={"transform": "transform", **({"tuner": "tuner"} if FLAGS.tune else {})},
+            keep_on_rerun=("backup", "history.csv", "model.keras")),
         Component("evaluator", evaluator, dict(
             threshold_rule=FLAGS.threshold_rule, target_sensitivity=FLAGS.target_sensitivity,
             bootstrap_resamples=FLAGS.bootstrap, seed=FLAGS.seed, run_flags=computed_flags()),

@@ -1,0 +1,111 @@
+"""Tuner: keras-tuner search over the default CNN on the validation split.
+
+Searches filters, depth, dropout, learning rate and focal gamma; objective: validation
+AUC. Writes tuner/trials.csv (one row per trial), tuner/best_hyperparameters.json (which
+the Trainer reads), and per-trial TensorBoard logs with HParams (keras-tuner writes them
+when given a TensorBoard callback). Distributed tuning needs no code here: keras-tuner
+reads KERASTUNER_TUNER_ID / KERASTUNER_ORACLE_IP / KERASTUNER_ORACLE_PORT (see README).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner
+import pandas as pd
+
+from components.artifacts import write_csv, write_json
+from components.transform import input_fn, load_spec
+from models.cnn import build_cnn
+from models.losses import make_loss
+
+TUNERS = ("random", "bayesian", "hyperband")
+
+
+def cnn_hyperparameters(hp: keras_tuner.HyperParameters) -> dict[str, Any]:
+    """The search space, as keyword arguments for build_cnn plus training settings."""
+    base = hp.Choice("base_filters", [8, 16, 32])
+    depth = hp.Int("depth", 3, 5)
+    return {
+        "filters": tuple(base * 2 ** i for i in range(depth)),
+        "dropout": hp.Float("dropout", 0.1, 0.5, step=0.1),
+        "learning_rate": hp.Float("learning_rate", 1e-4, 3e-3, sampling="log"),
+        "focal_gamma": hp.Choice("focal_gamma", [0.0, 1.0, 2.0, 3.0]),
+    }
+
+
+def cnn_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Best hyperparameter values (a plain dict) -> the same settings cnn_hyperparameters gives."""
+    hp = keras_tuner.HyperParameters()
+    for name, value in values.items():
+        hp.Fixed(name, value)
+    return cnn_hyperparameters(hp)
+
+
+class CnnHyperModel(keras_tuner.HyperModel):
+    def __init__(self, image_size: int, num_classes: int, focal_alpha: float):
+        super().__init__(name="cnn")
+        self.image_size, self.num_classes, self.focal_alpha = image_size, num_classes, focal_alpha
+
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        from components.trainer import training_metrics
+
+        settings = cnn_hyperparameters(hp)
+        model = build_cnn(self.image_size, 1, self.num_classes, filters=settings["filters"],
+                          dropout=settings["dropout"])
+        model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]),
+                      loss=make_loss(self.num_classes, "focal", settings["focal_gamma"], self.focal_alpha),
+                      metrics=training_metrics(self.num_classes))
+        return model
+
+
+def make_tuner(kind: str, hypermodel: keras_tuner.HyperModel, max_trials: int, epochs: int,
+               directory: Path, seed: int) -> keras_tuner.Tuner:
+    common = dict(objective=keras_tuner.Objective("val_auc", direction="max"),
+                  directory=os.fspath(directory), project_name="search", seed=seed, overwrite=False)
+    if kind == "random":
+        return keras_tuner.RandomSearch(hypermodel, max_trials=max_trials, **common)
+    if kind == "bayesian":
+        return keras_tuner.BayesianOptimization(hypermodel, max_trials=max_trials, **common)
+    if kind == "hyperband":
+        # Hyperband sets its own trial count from max_epochs; max_trials caps nothing there.
+        return keras_tuner.Hyperband(hypermodel, max_epochs=max(epochs, 2), factor=3, **common)
+    raise ValueError(f"unknown tuner {kind!r}; choose from {', '.join(TUNERS)}")
+
+
+def tuner(
+    out_dir: Path,
+    *,
+    transform: Path,
+    kind: str = "random",
+    max_trials: int = 10,
+    epochs: int = 5,
+    batch_size: int = 32,
+    focal_alpha: float = 0.5,
+    seed: int = 42,
+    tensorboard_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The Tuner component: trials.csv and best_hyperparameters.json."""
+    keras.utils.set_random_seed(seed)
+    spec = load_spec(transform)
+    num_classes = len(spec["class_names"])
+    one_hot = num_classes > 2
+    search = make_tuner(kind, CnnHyperModel(spec["image_size"], num_classes, focal_alpha),
+                        max_trials, epochs, out_dir / "keras_tuner", seed)
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=3)]
+    if tensorboard_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(os.fspath(tensorboard_dir)))
+    search.search(input_fn(transform, "train", batch_size, training=True, seed=seed, one_hot=one_hot),
+                  validation_data=input_fn(transform, "val", batch_size, one_hot=one_hot),
+                  epochs=epochs, callbacks=callbacks, verbose=0)
+    trials = search.oracle.get_best_trials(num_trials=len(search.oracle.trials))
+    table = pd.DataFrame([{"trial": t.trial_id, "val_auc": t.score, "status": t.status,
+                           **t.hyperparameters.values} for t in trials])
+    write_csv(out_dir / "trials.csv", table)
+    best = search.get_best_hyperparameters(1)[0].values
+    write_json(out_dir / "best_hyperparameters.json", best)
+    return {"best_hyperparameters": best, "trials": int(len(table)),
+            "best_val_auc": float(table["val_auc"].max()) if len(table) else float("nan")}

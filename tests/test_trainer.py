@@ -1,0 +1,86 @@
+"""Trainer: class weights, tuning with keras-tuner, three-class task, resume after SIGTERM."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from components.trainer import class_weights
+from tests.conftest import REPO_ROOT
+from tests.kaggle_folder import make_drawn_folder
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def test_class_weights_balance_the_classes():
+    weights = class_weights([100, 300])
+    assert weights[0] * 100 == pytest.approx(weights[1] * 300)
+    assert weights[0] == pytest.approx(2.0) and weights[1] == pytest.approx(2 / 3)
+
+
+def pneumonia_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pipelines.pneumonia", "--image_size", "32", "--bootstrap", "50",
+            "--explain", "gradcam", "--quiet", *args]
+
+
+def test_tune_three_class_writes_trials_and_hparams(tmp_path):
+    data = make_drawn_folder(tmp_path / "data", 12, 2)
+    run_dir = tmp_path / "run"
+    result = subprocess.run(pneumonia_command("--data_dir", str(data), "--run_dir", str(run_dir),
+                                              "--task", "three_class", "--tune", "--max_trials", "3",
+                                              "--epochs", "1"),
+                            cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = pd.read_csv(run_dir / "tuner" / "trials.csv")
+    assert len(trials) == 3
+    assert {"val_auc", "base_filters", "depth", "dropout", "learning_rate", "focal_gamma"} <= set(trials.columns)
+    best = json.loads((run_dir / "tuner" / "best_hyperparameters.json").read_text())
+    assert best["depth"] == int(trials.sort_values("val_auc", ascending=False).iloc[0]["depth"])
+    hparams_folders = 0
+    for folder in {p.parent for p in (run_dir / "tensorboard" / "tuner").rglob("events.out.tfevents.*")}:
+        accumulator = EventAccumulator(str(folder))
+        accumulator.Reload()
+        try:
+            hparams_folders += bool(accumulator.PluginTagToContent("hparams"))
+        except KeyError:  # a folder without HParams summaries (e.g. validation scalars)
+            continue
+    assert hparams_folders >= 3, "keras-tuner's HParams summaries, one per trial"
+    metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
+    assert metrics["threshold_rule"] == "argmax"
+    assert len(metrics["test"]["confusion_matrix"]) == 3
+    assert set(metrics["test"]["per_class"]) >= {"NORMAL", "BACTERIA", "VIRUS"}
+
+
+def test_sigterm_mid_training_resumes_from_backup(tmp_path):
+    data = make_drawn_folder(tmp_path / "data", 20, 3)
+    run_dir = tmp_path / "run"
+    command = pneumonia_command("--data_dir", str(data), "--run_dir", str(run_dir), "--epochs", "6")
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    history = run_dir / "trainer" / "history.csv"
+    deadline = time.time() + 600
+    while time.time() < deadline and process.poll() is None:
+        if history.exists() and len(history.read_text().splitlines()) >= 3:  # two epochs done
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "training ended before it could be interrupted"
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    done_before = len(pd.read_csv(history))
+    assert 2 <= done_before < 6
+    assert (run_dir / "trainer" / "backup").is_dir()
+    assert json.loads((run_dir / "trainer" / "metadata.json").read_text())["status"] != "completed"
+    result = subprocess.run(command, cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    epochs = pd.read_csv(history)["epoch"].tolist()
+    # The rerun continued where the backup left off instead of starting again at epoch 0.
+    assert epochs.count(0) == 1
+    assert max(epochs) == 5 and len(epochs) <= 6 + 1
+    assert "example_gen, transform" in result.stdout  # finished components were skipped

@@ -117,6 +117,8 @@ def trainer(
     backbone layers and trains `fine_tune_epochs` more at a tenth of the learning rate.
     """
     keras.utils.set_random_seed(seed)
+    # Same flags and seed, same model on CPU: deterministic kernels cost little there.
+    tf.config.experimental.enable_op_determinism()
     if mixed_precision:  # float16 compute on GPUs; models keep their outputs in float32
         keras.mixed_precision.set_global_policy("mixed_float16")
     spec = load_spec(transform)

@@ -22,6 +22,7 @@ import tensorflow as tf
 from absl import logging
 
 from components.artifacts import read_json, write_json
+from components.augmentation import RandomAffine
 from components.errors import DataError
 from components.figures import log_images
 
@@ -70,9 +71,7 @@ def augmentation_layers(rotation: float, zoom: float, translation: float, contra
     """Mild geometric and contrast jitter. No vertical flips; a horizontal flip is an
     option only, since a mirrored chest (heart on the right) is not a real chest."""
     layers: list[keras.layers.Layer] = [
-        keras.layers.RandomRotation(rotation, fill_mode="constant", seed=seed),
-        keras.layers.RandomZoom(zoom, fill_mode="constant", seed=seed + 1),
-        keras.layers.RandomTranslation(translation, translation, fill_mode="constant", seed=seed + 2),
+        RandomAffine(rotation, zoom, translation, fill_mode="constant", seed=seed),
         keras.layers.RandomContrast(contrast, value_range=(0, 255), seed=seed + 3),
     ]
     if horizontal_flip:

@@ -95,3 +95,17 @@ def test_undecodable_file_is_dropped_and_reported(tmp_path):
     spec = json.loads((tmp_path / "transform" / "transform.json").read_text())
     assert spec["undecodable"] == [str(victim.resolve())]
     assert sum(spec["counts"].values()) == 47
+
+
+def test_random_affine_is_identity_at_zero_and_warps_otherwise():
+    from components.transform import augmentation_layers
+
+    images = np.zeros((4, 32, 32, 1), dtype="float32")
+    images[:, 12:20, 12:20] = 255.0
+    still = augmentation_layers(0.0, 0.0, 0.0, 0.0, False, seed=0)(images, training=True)
+    np.testing.assert_allclose(np.asarray(still), images, atol=1e-3)
+    moved = np.asarray(augmentation_layers(0.05, 0.2, 0.2, 0.0, False, seed=0)(images, training=True))
+    assert moved.shape == images.shape
+    assert np.abs(moved - images).max() > 100  # the square moved or changed size
+    again = np.asarray(augmentation_layers(0.05, 0.2, 0.2, 0.0, False, seed=0)(images, training=True))
+    np.testing.assert_allclose(moved, again)  # seeded

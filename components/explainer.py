@@ -23,7 +23,10 @@ from components.integrated_gradients import integrated_gradients
 from components.lime_heatmaps import lime_heatmaps
 from components.occlusion import occlusion
 from components.shap_heatmaps import shap_heatmaps
-from components.figures import log_images
+from components.faithfulness import deletion_insertion, faithfulness_report, plot_faithfulness
+from components.figures import log_images, save_figure
+from components.localization import load_masks, localization_report
+from components.sanity_checks import sanity_report
 
 METHODS: dict[str, Callable[[keras.Model, np.ndarray], np.ndarray]] = {
     "gradcam": grad_cam,
@@ -64,17 +67,53 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4) -> np.nd
     return np.uint8(255 * np.clip((1 - alpha) * gray + alpha * colour, 0, 1))
 
 
+def plot_panel(image: np.ndarray, overlays: dict[str, np.ndarray], title: str):
+    """original | one overlay per method, side by side, for one image."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(overlays) + 1, figsize=(2.6 * (len(overlays) + 1), 3.0))
+    axes[0].imshow(image[..., 0], cmap="gray", vmin=0, vmax=255)
+    axes[0].set_title("original", fontsize=9)
+    for ax, (method, picture) in zip(axes[1:], overlays.items()):
+        ax.imshow(picture)
+        ax.set_title(method, fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def localization_cases(examples: Path, predictions: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """Test pneumonia images with a known lesion mask (synthetic_cxr), at most `limit`."""
+    frame = pd.read_csv(examples / "examples.csv", keep_default_na=False)
+    if "mask_path" not in frame:
+        return frame.iloc[:0]
+    test = frame[(frame["split"] == "test") & (frame["label"] != "NORMAL") & (frame["mask_path"] != "")]
+    return test.sort_values("path").head(limit).reset_index(drop=True)
+
+
 def explainer(
     out_dir: Path,
     *,
+    examples: Path,
     transform: Path,
     trainer: Path,
     evaluator: Path,
     methods: tuple[str, ...] = ("gradcam",),
     per_outcome: int = 2,
+    faithfulness: bool = True,
+    sanity_checks: bool = False,
+    localization_images: int = 64,
+    seed: int = 42,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The Explainer component: explainer/<method>/*.png and TensorBoard image summaries."""
+    """The Explainer component.
+
+    Writes explainer/<method>/*.png overlays and panels/*.png (original | every method)
+    for a fixed selection of test cases, all also as TensorBoard images; faithfulness.json
+    (deletion/insertion against random order); localization.json where lesion masks are
+    known (synthetic_cxr); sanity.json with `sanity_checks` (cascading randomization).
+    """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown explanation method(s) {unknown}; available: {sorted(METHODS)}")
@@ -86,17 +125,50 @@ def explainer(
     cases = select_cases(predictions, metrics["threshold"] or 0.5, per_outcome)
     model = load_trained_model(trainer)
     images = load_images(cases["path"].tolist(), spec["image_size"])
-    written: dict[str, int] = {}
+    names = [f"{case.outcome}_{Path(case.path).stem}" for case in cases.itertuples()]
+    maps: dict[str, np.ndarray] = {}
+    overlays: dict[str, np.ndarray] = {}
     for method in methods:
-        heatmaps = METHODS[method](model, images)
-        folder = out_dir / method
-        folder.mkdir(parents=True, exist_ok=True)
-        overlays = np.stack([overlay(img, hm) for img, hm in zip(images, heatmaps)])
-        for case, picture in zip(cases.itertuples(), overlays):
-            name = f"{case.outcome}_{Path(case.path).stem}.png"
-            with atomic_path(folder / name) as tmp:
+        maps[method] = METHODS[method](model, images)
+        overlays[method] = np.stack([overlay(img, hm) for img, hm in zip(images, maps[method])])
+        (out_dir / method).mkdir(parents=True, exist_ok=True)
+        for name, picture in zip(names, overlays[method]):
+            with atomic_path(out_dir / method / f"{name}.png") as tmp:
                 Image.fromarray(picture).save(tmp, format="PNG")
-        log_images(tensorboard_dir, f"{method}/test_overlays", overlays, max_outputs=len(overlays))
-        written[method] = len(overlays)
+        log_images(tensorboard_dir, f"{method}/test_overlays", overlays[method],
+                   max_outputs=len(names))
+    (out_dir / "panels").mkdir(exist_ok=True)
+    for i, case in enumerate(cases.itertuples()):
+        title = f"{Path(case.path).name}: true {case.label}, score {case.score:.2f} ({case.outcome.replace('_', ' ')})"
+        save_figure(plot_panel(images[i], {m: overlays[m][i] for m in methods}, title),
+                    out_dir / "panels" / f"{names[i]}.png", tensorboard_dir, "panels", step=i)
+    result: dict[str, Any] = {"heatmaps": {m: len(names) for m in methods}}
+    if faithfulness:
+        curves = {m: deletion_insertion(model, images, maps[m], seed=seed) for m in methods}
+        report = faithfulness_report(curves, steps=20, deletion_baseline="black",
+                                     insertion_baseline="blurred")
+        write_json(out_dir / "faithfulness.json", report)
+        plot_faithfulness(curves, out_dir / "faithfulness.png", tensorboard_dir)
+        result["faithfulness"] = {m: {k: v[k] for k in ("deletion_gain", "insertion_gain")}
+                                  for m, v in report["methods"].items()}
+    lesions = localization_cases(examples, predictions, localization_images)
+    if len(lesions):
+        lesion_images = load_images(lesions["path"].tolist(), spec["image_size"])
+        masks = load_masks(lesions["mask_path"].tolist(), spec["image_size"])
+        stems = [Path(p).stem for p in lesions["path"]]
+        report = {m: localization_report(METHODS[m](model, lesion_images), masks, names=stems)
+                  for m in methods}
+        write_json(out_dir / "localization.json", report)
+        result["pointing_game"] = {m: r["pointing_game"] for m, r in report.items()}
+    if sanity_checks:
+        # LIME, SHAP and occlusion cost minutes per randomized layer; the check is about the
+        # gradient methods, whose dependence on the weights it tests.
+        cheap = {m: METHODS[m] for m in methods if m in ("gradcam", "integrated_gradients")}
+        sanity = sanity_report(model, images, cheap, seed=seed,
+                               reference_maps={m: maps[m] for m in cheap},
+                               png_path=out_dir / "sanity_cascading.png",
+                               tensorboard_dir=tensorboard_dir)
+        write_json(out_dir / "sanity.json", sanity)
+        result["sanity_checks"] = sorted(cheap)
     write_json(out_dir / "cases.json", cases.drop(columns="confidence").to_dict(orient="records"))
-    return {"heatmaps": written}
+    return result

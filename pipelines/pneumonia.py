@@ -51,6 +51,7 @@ EXPLAIN_METHODS = ("gradcam", "integrated_gradients", "lime", "shap", "occlusion
 flags.DEFINE_list("explain", ["gradcam", "integrated_gradients"], f"Explanation methods, comma-separated: {', '.join(EXPLAIN_METHODS)}.")
 flags.register_validator("explain", lambda methods: set(methods) <= set(EXPLAIN_METHODS),
                          f"--explain takes a comma-separated subset of {', '.join(EXPLAIN_METHODS)}")
+flags.DEFINE_boolean("sanity_checks", False, "Explainer: cascading model-parameter randomization (Adebayo et al. 2018) for the gradient methods.")
 flags.DEFINE_enum("threshold_rule", "youden", ["youden", "target_sensitivity"], "How the decision threshold is chosen on validation.")
 flags.DEFINE_float("target_sensitivity", 0.95, "Sensitivity to reach on validation with --threshold_rule target_sensitivity.")
 flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for 95% confidence intervals.")
@@ -110,8 +111,10 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             threshold_rule=FLAGS.threshold_rule, target_sensitivity=FLAGS.target_sensitivity,
             bootstrap_resamples=FLAGS.bootstrap, seed=FLAGS.seed, run_flags=computed_flags()),
             inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"}),
-        Component("explainer", explainer, dict(methods=tuple(FLAGS.explain)),
-                  inputs={"transform": "transform", "trainer": "trainer", "evaluator": "evaluator"}),
+        Component("explainer", explainer, dict(
+            methods=tuple(FLAGS.explain), sanity_checks=FLAGS.sanity_checks, seed=FLAGS.seed),
+            inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer",
+                    "evaluator": "evaluator"}),
     ]
 
 

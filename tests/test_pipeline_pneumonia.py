@@ -168,4 +168,10 @@ def test_no_data_runs_on_synthetic_cxr_and_says_so(tmp_path):
     assert examples["mask_path"].map(lambda p: Path(p).is_file()).all()
     metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
     assert metrics["test"]["n"] == 150
-    assert "explainer/gradcam/test_overlays" in image_tags(run_dir / "tensorboard")
+    tags = image_tags(run_dir / "tensorboard")
+    assert {"explainer/gradcam/test_overlays", "explainer/panels"} <= tags
+    localization = json.loads((run_dir / "explainer" / "localization.json").read_text())
+    assert localization["gradcam"]["n_counted"] > 0
+    assert 0.0 <= localization["gradcam"]["pointing_game"] <= 1.0
+    faithfulness = json.loads((run_dir / "explainer" / "faithfulness.json").read_text())
+    assert set(faithfulness["methods"]) == {"gradcam"}

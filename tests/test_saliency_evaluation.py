@@ -1,0 +1,271 @@
+"""Evaluating the heatmaps themselves: sanity checks (Adebayo et al. 2018), deletion and
+insertion (RISE), and localization against known masks (pointing game, IoU).
+
+Small on purpose (2 busy CPU cores): 40 px phantoms and 32 px blob images, models of a
+few thousand weights trained for a few epochs, all seeded.
+"""
+from __future__ import annotations
+
+import functools
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import stats
+
+from components.faithfulness import (area_under_curve, deletion_insertion, faithfulness_report,
+                                     plot_faithfulness, saliency_ranks)
+from components.gradcam import grad_cam
+from components.integrated_gradients import integrated_gradients
+from components.localization import (heatmap_regions, load_masks, localization_report,
+                                     mask_iou, pointing_hits)
+from components.sanity_checks import (cascading_randomization, data_randomization,
+                                      plot_cascading, randomizable_layers, sanity_report,
+                                      spearman_per_image, ssim_per_image)
+from datasets.synthetic_cxr.phantom import make_phantom
+from models.cnn import build_cnn
+
+SIZE = 32  # blob images
+BLOB = 6
+PHANTOM_SIZE = 40
+IG = functools.partial(integrated_gradients, steps=16)  # enough for a ranking
+
+
+def blob_images(n: int, seed: int, with_blob: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Dim noise (raw pixels 0-10) with a bright 6 x 6 blob (200); blob masks (n, h, w) 0/1."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0, 10, (n, SIZE, SIZE, 1)).astype("float32")
+    masks = np.zeros((n, SIZE, SIZE), np.uint8)
+    if with_blob:
+        for image, mask in zip(images, masks):
+            r, c = rng.integers(0, SIZE - BLOB, 2)
+            image[r:r + BLOB, c:c + BLOB] = 200.0
+            mask[r:r + BLOB, c:c + BLOB] = 1
+    return images, masks
+
+
+def identity_blob_model() -> keras.Model:
+    """Score rises with mean brightness: identity 1x1 conv -> global average -> dense."""
+    inputs = keras.Input((SIZE, SIZE, 1))
+    conv = keras.layers.Conv2D(1, 1, kernel_initializer="ones", bias_initializer="zeros")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(conv)
+    outputs = keras.layers.Dense(1, activation="sigmoid",
+                                 kernel_initializer=keras.initializers.Constant(0.4),
+                                 bias_initializer=keras.initializers.Constant(-3.0))(pooled)
+    return keras.Model(inputs, outputs)
+
+
+def small_blob_cnn() -> keras.Model:
+    """Raw pixels in, like models/cnn.py; no batch norm (a few epochs leave its moving
+    statistics far from the batch ones)."""
+    layers = keras.layers
+    inputs = keras.Input((SIZE, SIZE, 1))
+    h = layers.Rescaling(1.0 / 255.0)(inputs)
+    h = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(h)
+    h = layers.MaxPooling2D()(h)
+    h = layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2")(h)
+    h = layers.GlobalAveragePooling2D()(h)
+    return keras.Model(inputs, layers.Dense(1, activation="sigmoid", name="prediction")(h))
+
+
+def blob_training_data(n_per_class: int = 160) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    positives, masks = blob_images(n_per_class, seed=1)
+    negatives, empty = blob_images(n_per_class, seed=2, with_blob=False)
+    noise = np.random.default_rng(3).uniform(0, 40, (2 * n_per_class, SIZE, SIZE, 1))
+    x = np.concatenate([positives, negatives]) + noise.astype("float32")
+    y = np.concatenate([np.ones(n_per_class), np.zeros(n_per_class)]).astype("float32")
+    return x, y, np.concatenate([masks, empty])
+
+
+@pytest.fixture(scope="module")
+def blob_cnn() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    x, y, _ = blob_training_data()
+    model = small_blob_cnn()
+    model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
+    model.fit(x, y, batch_size=32, epochs=6, shuffle=True, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def phantom_cnn() -> tuple[keras.Model, np.ndarray, np.ndarray, np.ndarray]:
+    """The default architecture (models/cnn.py, batch norm included), three narrow blocks,
+    trained a few epochs on 200 phantoms at 40 px: (model, images, labels, lesion masks)."""
+    labels = np.arange(200) % 2
+    drawn = [make_phantom(1000 + i, bool(label), PHANTOM_SIZE) for i, label in enumerate(labels)]
+    images = np.stack([image for image, _ in drawn])[..., None].astype("float32")
+    masks = np.stack([mask for _, mask in drawn])
+    keras.utils.set_random_seed(0)
+    model = build_cnn(PHANTOM_SIZE, filters=(8, 16, 32), dropout=0.0, l2=0.0)
+    model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
+    model.fit(images, labels.astype("float32"), batch_size=32, epochs=6, verbose=0)
+    return model, images, labels, masks
+
+
+def image_as_map(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """A 'method' that ignores the model (an edge detector would too): it must fail."""
+    return images[..., 0] / 255.0
+
+
+# --------------------------------------------------------------------------- (d) similarity
+
+def test_identical_maps_have_spearman_and_ssim_one():
+    maps = np.random.default_rng(0).random((3, 24, 24))
+    np.testing.assert_allclose(spearman_per_image(maps, maps), 1.0)
+    np.testing.assert_allclose(ssim_per_image(maps, maps), 1.0)
+    constant = np.zeros((2, 24, 24))
+    np.testing.assert_allclose(spearman_per_image(constant, constant), 1.0)
+    np.testing.assert_allclose(spearman_per_image(maps[:2], constant), 0.0)  # undefined -> 0
+    # The batched ranking is scipy's spearmanr, image by image (ties included).
+    other = np.round(np.random.default_rng(1).random((3, 24, 24)) * 4) / 4
+    expected = [stats.spearmanr(a.ravel(), b.ravel()).statistic for a, b in zip(maps, other)]
+    np.testing.assert_allclose(spearman_per_image(maps, other), expected, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- (a) sanity
+
+def test_cascading_randomization_decorrelates_gradcam_but_not_a_model_blind_map(phantom_cnn):
+    model, images, labels, masks = phantom_cnn
+    before = [w.copy() for w in model.get_weights()]
+    eval_images = images[1:32:2]  # 16 pneumonia phantoms
+    steps = cascading_randomization(model, eval_images, grad_cam, seed=0, repeats=3)
+    # Top first: the head, then each batch norm and conv down to the first conv.
+    assert [s["layer"] for s in steps] == randomizable_layers(model)
+    assert steps[0]["layer"] == "prediction" and steps[-1]["layer"] == "block1_conv1"
+    assert len(steps) == 7
+    spearman = np.array([s["spearman"] for s in steps])
+    ssim = np.array([s["ssim"] for s in steps])
+    # Randomizing the head already changes Grad-CAM (its channel weights are the head's
+    # kernel) and nothing brings the trained maps back.
+    assert spearman.max() < 0.75 and spearman.mean() < 0.5, spearman
+    assert ssim.max() < 0.5, ssim
+    # The control: a map that ignores the model passes through untouched.
+    control = cascading_randomization(model, eval_images, image_as_map, seed=0)
+    assert all(s["spearman"] == pytest.approx(1.0) and s["ssim"] == pytest.approx(1.0)
+               for s in control)
+    # The trained model itself is untouched; runs repeat.
+    for w, w0 in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, w0)
+    again = cascading_randomization(model, eval_images, grad_cam, seed=0, repeats=3)
+    np.testing.assert_allclose([s["spearman"] for s in again], spearman, atol=1e-6)
+    # Only pneumonia phantoms count for localization (normals have empty masks).
+    report = localization_report(grad_cam(model, images[:20]), masks[:20], labels[:20] == 1)
+    assert report["n_counted"] == 10 and len(report["per_image"]) == 10
+
+
+def test_independent_randomization_and_report(phantom_cnn, tmp_path):
+    model, images, _, _ = phantom_cnn
+    top_two = randomizable_layers(model)[:2]
+    independent = cascading_randomization(model, images[1:9:2], grad_cam, seed=1, cascade=False,
+                                          layer_names=top_two)
+    assert [s["layer"] for s in independent] == top_two
+    report = sanity_report(model, images[1:9:2], {"gradcam": grad_cam, "control": image_as_map},
+                           layer_names=top_two, png_path=tmp_path / "sanity.png",
+                           data_randomization_results={"gradcam": {"spearman": 0.1}})
+    json.dumps(report, allow_nan=False)
+    assert report["summary"]["control"]["passes"] is False
+    assert set(report["cascading"]) == {"gradcam", "control"}
+    assert (tmp_path / "sanity.png").stat().st_size > 0
+
+
+def test_data_randomization_trains_on_permuted_labels(blob_cnn):
+    x, y, _ = blob_training_data(48)
+    eval_images, _ = blob_images(6, seed=40)
+    result = data_randomization(small_blob_cnn, x, y, eval_images, grad_cam, epochs=3, seed=0,
+                                trained_model=blob_cnn)
+    json.dumps(result, allow_nan=False)
+    assert result["true_label_train_accuracy"] > 0.95
+    assert result["true_label_train_accuracy"] > result["random_label_train_accuracy"] + 0.2
+    assert -1.0 <= result["spearman"] < 0.9 and result["ssim"] < 0.9
+
+
+# --------------------------------------------------------------------------- (b) faithfulness
+
+@pytest.mark.parametrize("name,method", [("gradcam", grad_cam), ("integrated_gradients", IG)])
+def test_deletion_and_insertion_beat_a_random_order(name, method, blob_cnn):
+    images, _ = blob_images(8, seed=50)
+    images += np.random.default_rng(51).uniform(0, 40, images.shape).astype("float32")
+    result = deletion_insertion(blob_cnn, images, method(blob_cnn, images), steps=20,
+                                insertion_baseline="black", seed=0)
+    assert result["deletion"].shape == (8, 21) and result["fractions"][-1] == 1.0
+    summary = faithfulness_report({name: result})["methods"][name]
+    assert summary["deletion_auc"] < summary["random_deletion_auc"] - 0.1, summary
+    assert summary["insertion_auc"] > summary["random_insertion_auc"] + 0.1, summary
+    assert summary["deletion_beats_random"] == 1.0 and summary["insertion_beats_random"] == 1.0
+
+
+def test_faithfulness_mechanics(blob_cnn, tmp_path):
+    np.testing.assert_allclose(area_under_curve(np.full((2, 11), 0.3)), 0.3)
+    np.testing.assert_allclose(area_under_curve(np.linspace(0, 1, 21)[None]), 0.5)
+    # Ties are broken at random, not in raster order; the top pixel comes first.
+    heatmap = np.zeros((1, 4, 4))
+    heatmap[0, 3, 3] = 1.0
+    ranks = saliency_ranks(heatmap, np.random.default_rng(0))
+    assert ranks[0, 15] == 0 and sorted(ranks[0]) == list(range(16))
+    # Chunked scoring, seeded orders: the same curves; both ends are the image and baseline.
+    images, _ = blob_images(3, seed=60)
+    maps = grad_cam(blob_cnn, images)
+    a = deletion_insertion(blob_cnn, images, maps, steps=5, seed=3)
+    b = deletion_insertion(blob_cnn, images, maps, steps=5, seed=3, max_batch=4)
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6)
+    p = blob_cnn.predict(images, verbose=0)[:, 0]
+    np.testing.assert_allclose(a["deletion"][:, 0], p, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(a["insertion"][:, -1], p, rtol=1e-4, atol=1e-6)
+    json.dumps(faithfulness_report({"gradcam": a}, steps=5), allow_nan=False)
+    plot_faithfulness({"gradcam": a}, tmp_path / "faithfulness.png")
+    assert (tmp_path / "faithfulness.png").stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- (c) localization
+
+@pytest.mark.parametrize("name,method", [("gradcam", grad_cam), ("integrated_gradients", IG)])
+def test_pointing_game_and_iou_on_the_blob(name, method):
+    images, masks = blob_images(6, seed=70)
+    heatmaps = method(identity_blob_model(), images)
+    report = localization_report(heatmaps, masks)
+    assert report["n_counted"] == 6
+    assert report["pointing_game"] == 1.0, report
+    assert report["mean_iou"] > 0.3, report
+    assert report["mean_mass_inside"] > 0.3, report
+    # The same maps moved half an image away point at nothing.
+    wrong = np.roll(heatmaps, (SIZE // 2, SIZE // 2), axis=(1, 2))
+    moved = localization_report(wrong, masks)
+    assert moved["pointing_game"] == 0.0 and moved["mean_iou"] < 0.05, moved
+
+
+def test_localization_details(tmp_path):
+    masks = np.zeros((3, 10, 10), np.uint8)
+    masks[0, 2:4, 2:4] = 1
+    masks[1, 2:4, 2:4] = 1  # image 2: a normal, empty mask
+    heatmaps = np.zeros((3, 10, 10))
+    heatmaps[0, 3, 3] = 1.0  # on the lesion
+    heatmaps[1, 3, 6] = 1.0  # 3 px to the right of it
+    assert list(pointing_hits(heatmaps[:2], masks[:2], tolerance=0)) == [True, False]
+    assert list(pointing_hits(heatmaps[:2], masks[:2], tolerance=3)) == [True, True]
+    report = localization_report(heatmaps, masks, tolerance=0)
+    assert report["n_counted"] == 2 and report["pointing_game"] == 0.5
+    assert localization_report(heatmaps, masks, np.array([1, 0, 0]), tolerance=0)["n_counted"] == 1
+    empty = localization_report(heatmaps[2:], masks[2:])
+    assert empty["pointing_game"] is None and empty["n_counted"] == 0
+    # Thresholds: a fraction of the max, or the top k % of pixels.
+    ramp = np.arange(100, dtype=float).reshape(1, 10, 10)
+    assert heatmap_regions(ramp, max_fraction=0.5).sum() == 50
+    assert heatmap_regions(ramp, top_fraction=0.1).sum() == 10
+    np.testing.assert_allclose(mask_iou(masks[:1].astype(float), masks[:1]), 1.0)
+    # Mask files: 0/255 PNGs at another size, and "" for a normal image.
+    big = np.zeros((40, 40), np.uint8)
+    big[8:24, 16:32] = 255
+    Image.fromarray(big).save(tmp_path / "mask.png")
+    loaded = load_masks([str(tmp_path / "mask.png"), ""], 10)
+    assert loaded.shape == (2, 10, 10) and loaded[0].sum() == 16 and loaded[1].sum() == 0
+    assert loaded[0, 2:6, 4:8].all()
+
+
+def test_plot_cascading(tmp_path):
+    steps = [{"layer": "prediction", "spearman": 0.2, "ssim": 0.1},
+             {"layer": "conv", "spearman": 0.0, "ssim": 0.05}]
+    plot_cascading({"gradcam": steps}, tmp_path / "cascading.png")
+    assert (tmp_path / "cascading.png").stat().st_size > 0

@@ -5,7 +5,6 @@ reader sees what the model attends to when it is right and when it is wrong.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 from PIL import Image
+from tqdm import tqdm
 
 from components.artifacts import atomic_path, read_json, write_json
 from components.evaluator import load_trained_model
@@ -105,6 +105,7 @@ def explainer(
     sanity_checks: bool = False,
     localization_images: int = 64,
     seed: int = 42,
+    progress: bool = False,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The Explainer component.
@@ -128,7 +129,7 @@ def explainer(
     names = [f"{case.outcome}_{Path(case.path).stem}" for case in cases.itertuples()]
     maps: dict[str, np.ndarray] = {}
     overlays: dict[str, np.ndarray] = {}
-    for method in methods:
+    for method in tqdm(methods, desc="explaining", unit="method", disable=not progress):
         maps[method] = METHODS[method](model, images)
         overlays[method] = np.stack([overlay(img, hm) for img, hm in zip(images, maps[method])])
         (out_dir / method).mkdir(parents=True, exist_ok=True)

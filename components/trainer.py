@@ -76,6 +76,23 @@ def plot_history(history_csv: Path, png_path: Path, tensorboard_dir: Path | None
     save_figure(fig, png_path, tensorboard_dir, "history")
 
 
+def epoch_heatmap_callbacks(net: keras.Model, transform: Path,
+                            tensorboard_dir: Path) -> list[keras.callbacks.Callback]:
+    """tf-explain's Grad-CAM and IG on 8 fixed validation images after every epoch.
+
+    Binary models with a flat conv stack only: tf-explain's Grad-CAM cannot reach inside a
+    nested backbone, and it explains one fixed class index.
+    """
+    from components.gradcam import last_conv_layer
+    from components.training_heatmaps import heatmap_callbacks
+
+    if net.outputs[0].shape[-1] != 1 or isinstance(last_conv_layer(net), keras.Model):
+        logging.info("trainer: no per-epoch tf-explain heatmaps for %s", net.name)
+        return []
+    images, labels = next(iter(input_fn(transform, "val", batch_size=8)))
+    return heatmap_callbacks(images.numpy(), labels.numpy(), tensorboard_dir)
+
+
 def distribution_strategy(name: str) -> tf.distribute.Strategy:
     """default: one device; mirrored: all local GPUs; multi_worker: machines in TF_CONFIG."""
     if name == "default":
@@ -106,6 +123,7 @@ def trainer(
     fine_tune_epochs: int = 10,
     strategy: str = "default",
     mixed_precision: bool = False,
+    epoch_heatmaps: bool = True,
     seed: int = 42,
     verbose: int = 2,
     tensorboard_dir: Path | None = None,
@@ -143,6 +161,8 @@ def trainer(
     logging.info("trainer: %s, %d parameters, class weights %s", model, net.count_params(),
                  weights_by_class)
     callbacks = training_callbacks(out_dir, tensorboard_dir, patience)
+    if tensorboard_dir is not None and epoch_heatmaps:
+        callbacks += epoch_heatmap_callbacks(net, transform, tensorboard_dir)
     history = net.fit(train, validation_data=val, epochs=epochs, class_weight=weights_by_class,
                       callbacks=callbacks, shuffle=False, verbose=verbose)  # input_fn shuffles
     val_auc = list(history.history.get("val_auc", []))

@@ -52,8 +52,11 @@ def test_real_data_run_writes_the_run_folder_contract(real_run):
     overlays = list((run_dir / "explainer" / "gradcam").glob("*.png"))
     assert overlays
     tags = image_tags(run_dir / "tensorboard")
-    assert "explainer/gradcam/test_overlays" in tags
-    assert "evaluator/roc" in tags
+    # Every explanation method, and tf-explain's per-epoch heatmaps from training.
+    assert {"explainer/gradcam/test_overlays", "explainer/integrated_gradients/test_overlays",
+            "explainer/panels", "evaluator/roc"} <= tags
+    assert any(t.startswith("trainer/heatmaps/grad_cam/") for t in tags)
+    assert any(t.startswith("trainer/heatmaps/integrated_gradients/") for t in tags)
     record = json.loads((run_dir / "pipeline.json").read_text())
     assert record["status"] == "completed"
     assert record["components"] == ["example_gen", "transform", "trainer", "evaluator", "explainer"]

@@ -3,12 +3,20 @@
 Three sources: a Kaggle-layout folder, an NIH ChestX-ray14-style CSV, or a TFDS builder
 (synthetic_cxr, exported to PNG files so every source looks the same downstream).
 Writes `examples.csv` and `stats.json` (counts per split and class, patient overlap
-between splits, skipped files with reasons).
+between splits, skipped files and CSV rows with reasons, duplicate images).
+
+Bad items (unreadable, empty, too large or undecodable images, broken links, unknown
+label strings, missing values, duplicates) are skipped and listed; problems that leave
+nothing sensible to train or evaluate on (a missing or empty class folder, an empty
+split, a CSV without the required columns) raise a DataError naming the file or folder.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +26,7 @@ from absl import logging
 from PIL import Image
 from sklearn.model_selection import StratifiedGroupKFold
 
-from components.artifacts import write_csv, write_json
+from components.artifacts import atomic_path, write_csv, write_json
 from components.errors import DataError
 from datasets.chest_xray_pneumonia import file_names
 
@@ -29,26 +37,73 @@ MIN_VAL_IMAGES = 100
 COLUMNS = ["path", "label", "patient_id", "split", "pathogen"]
 
 
+# PIL's decompression-bomb limit (about 89 megapixels); a 6000 x 6000 radiograph is 36.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+# Formats TensorFlow's decode_image reads (MPO: multi-picture JPEGs from cameras).
+DECODABLE_FORMATS = {"JPEG", "MPO", "PNG", "BMP", "GIF"}
+# TensorFlow's BMP decoder reads uncompressed 8-bit gray, 24-bit and 32-bit pixels: it
+# takes palette indices for gray levels (a colour or inverted palette decodes silently
+# wrong) and cannot read 1-bit images.
+BMP_MODES = {"L", "RGB", "RGBA"}
+BMP_COMPRESSIONS = {0, 3}  # raw, bitfields
+
+
 def check_image(path: Path) -> str | None:
     """Why `path` is not a usable image, or None when it decodes.
 
     PIL's draft mode decodes JPEGs at reduced scale, so checking thousands of full-size
-    radiographs takes seconds; truncated and corrupt files still fail on load().
+    radiographs takes seconds; truncated and corrupt files still fail on load(). The
+    checks mirror what the Transform's TensorFlow decoder can read faithfully.
     """
     try:
-        if path.stat().st_size == 0:
-            return "empty file"
-        with Image.open(path) as image:
-            if image.format not in {"JPEG", "PNG", "BMP", "GIF"}:
-                return f"unsupported image format {image.format}"
-            if image.format == "JPEG":
-                image.draft("L", (64, 64))
-            image.load()
+        size = os.stat(path).st_size  # follows symbolic links
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic-link loop"
+        if path.is_symlink():
+            return f"broken symbolic link (its target {os.readlink(path)} does not exist)"
+        return f"unreadable file ({error.strerror or error})"
+    if size == 0:
+        return "empty file"
+    try:
+        with warnings.catch_warnings():
+            # Above MAX_PIXELS PIL only warns (it raises at twice that): treat both alike.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.format not in DECODABLE_FORMATS:
+                    return f"unsupported image format {image.format}"
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    return too_large(width, height)
+                if image.format == "BMP" and image.mode not in BMP_MODES:
+                    return (f"BMP with {image.mode} pixels (a palette or 1 bit per pixel): "
+                            "TensorFlow cannot decode it faithfully; convert it to PNG")
+                if image.format == "BMP" and image.info.get("compression", 0) not in BMP_COMPRESSIONS:
+                    return (f"BMP with compression {image.info.get('compression')}: "
+                            "TensorFlow reads uncompressed BMPs only; convert it to PNG")
+                if image.format in {"JPEG", "MPO"}:
+                    image.draft("L", (64, 64))
+                image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        return f"image too large ({str(error).split(',')[0]})"
     except OSError as error:  # PIL raises OSError subclasses for unreadable data
         return f"unreadable image ({error})"
-    except (ValueError, Image.DecompressionBombError) as error:
+    except (ValueError, SyntaxError, EOFError) as error:  # corrupt headers in some plugins
         return f"unreadable image ({error})"
     return None
+
+
+def too_large(width: int, height: int) -> str:
+    return (f"image too large ({width} x {height} = {width * height / 1e6:.0f} megapixels; "
+            f"limit {MAX_PIXELS / 1e6:.0f})")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def split_by_patient(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
@@ -69,35 +124,57 @@ def split_by_patient(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndar
     return mask
 
 
+def list_folder(folder: Path) -> list[Path]:
+    """The entries of `folder`, sorted; a folder that cannot be listed is a DataError."""
+    try:
+        return sorted(folder.iterdir())
+    except OSError as error:
+        raise DataError(f"cannot read folder {folder} ({error.strerror or error})") from error
+
+
 def scan_kaggle_folder(data_dir: Path) -> tuple[pd.DataFrame, list[dict[str, str]]]:
-    """Rows for every image under <data_dir>/<split>/<CLASS>/; unreadable ones skipped."""
+    """Rows for every image under <data_dir>/<split>/<CLASS>/; unreadable ones skipped.
+
+    Only the two class folders are read, one level deep: nested folders (and symbolic
+    links to folders, loops included) are listed as skipped, never followed.
+    """
     if not data_dir.is_dir():
         raise DataError(f"--data_dir {data_dir} is not a folder")
+    if not (data_dir / "train").is_dir():
+        raise DataError(f"no train/ folder in --data_dir {data_dir}")
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     for split_folder in ("train", "val", "test"):
         split_dir = data_dir / split_folder
         if not split_dir.is_dir():
             continue
-        unknown = sorted(p.name for p in split_dir.iterdir()
-                         if p.is_dir() and p.name not in CLASS_FOLDERS)
+        unknown = [p.name for p in list_folder(split_dir)
+                   if p.is_dir() and p.name not in CLASS_FOLDERS]
         for name in unknown:
-            skipped.append({"path": str(split_dir / name), "reason": "unknown class folder"})
+            skipped.append({"path": str(split_dir / name), "reason": "unknown class folder "
+                            f"(expected {' and '.join(CLASS_FOLDERS)}); not read"})
         found = len(rows)
+        empty_classes = []
         for label in CLASS_FOLDERS:
             class_dir = split_dir / label
             if not class_dir.is_dir():
                 raise DataError(f"missing class folder {class_dir} (expected NORMAL/ and PNEUMONIA/)")
-            for path in sorted(class_dir.iterdir()):
+            readable = 0
+            for path in list_folder(class_dir):
                 if path.name.startswith("."):
                     continue
-                if path.is_dir() or path.suffix.lower() not in IMAGE_SUFFIXES:
+                if path.is_dir():
+                    skipped.append({"path": str(path), "reason": "a folder inside a class "
+                                    "folder (not an image file; nested folders are not read)"})
+                    continue
+                if path.suffix.lower() not in IMAGE_SUFFIXES:
                     skipped.append({"path": str(path), "reason": "not an image file"})
                     continue
                 problem = check_image(path)
                 if problem:
                     skipped.append({"path": str(path), "reason": problem})
                     continue
+                readable += 1
                 rows.append({
                     "path": str(path.resolve()),
                     "label": label,
@@ -105,10 +182,13 @@ def scan_kaggle_folder(data_dir: Path) -> tuple[pd.DataFrame, list[dict[str, str
                     "split": split_folder,
                     "pathogen": file_names.pathogen(path.name, label),
                 })
+            if not readable:
+                empty_classes.append(class_dir)
         if len(rows) == found:
             raise DataError(f"the {split_folder} split is empty: no readable images in {split_dir}")
-    if not (data_dir / "train").is_dir():
-        raise DataError(f"no train/ folder in --data_dir {data_dir}")
+        if empty_classes:
+            raise DataError(f"class folder {empty_classes[0]} has no readable images "
+                            "(every split needs both NORMAL and PNEUMONIA images)")
     return pd.DataFrame(rows, columns=COLUMNS), skipped
 
 
@@ -137,50 +217,130 @@ def assign_kaggle_splits(frame: pd.DataFrame, val_fraction: float, test_fraction
     return frame.assign(split=split), notes
 
 
+# The NIH ChestX-ray14 vocabulary; matched ignoring case and surrounding spaces.
+NIH_FINDINGS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion",
+                "Emphysema", "Fibrosis", "Hernia", "Infiltration", "Mass", "Nodule",
+                "Pleural_Thickening", "Pneumonia", "Pneumothorax", "No Finding")
+_FINDING_BY_KEY = {name.lower(): name for name in NIH_FINDINGS}
+
+
+def nih_label(findings: str) -> tuple[str, list[str]]:
+    """(PNEUMONIA | NORMAL | "" for other findings, the strings that are no NIH finding)."""
+    items = [item.strip() for item in findings.split("|")]
+    known = {_FINDING_BY_KEY[item.lower()] for item in items if item.lower() in _FINDING_BY_KEY}
+    unknown = [item for item in items if item.lower() not in _FINDING_BY_KEY]
+    if "Pneumonia" in known:
+        return "PNEUMONIA", unknown
+    if known == {"No Finding"} and not unknown:
+        return "NORMAL", unknown
+    return "", unknown
+
+
+def _csv_hint(columns: list[str]) -> str:
+    if len(columns) == 1 and any(sep in columns[0] for sep in (";", "\t")):
+        return f"; the header reads as one column {columns[0]!r}: separate columns with commas"
+    return f"; its columns are {', '.join(map(str, columns[:8]))}"
+
+
 def read_nih_csv(csv_path: Path, balance: bool, seed: int
-                 ) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, int]]:
+                 ) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, int]]:
     """Rows from an NIH ChestX-ray14-style CSV (`image_path,label`, findings split by `|`).
 
     "Pneumonia" among the findings -> PNEUMONIA; exactly "No Finding" -> NORMAL; other
     findings are dropped (counted). Relative paths are relative to the CSV's folder.
+    Rows with a missing value, a label that is no NIH finding, an image that does not
+    exist or does not decode, or the same image as an earlier row are skipped and listed
+    with their CSV line; an image listed with conflicting labels is skipped altogether.
     """
     if not csv_path.is_file():
         raise DataError(f"--csv {csv_path} does not exist")
     try:
-        table = pd.read_csv(csv_path, encoding="utf-8-sig", dtype=str)
+        table = pd.read_csv(csv_path, encoding="utf-8-sig", dtype=str, skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        raise DataError(f"--csv {csv_path} is not a readable CSV ({error})") from error
+        raise DataError(f"--csv {csv_path} is not a readable CSV "
+                        f"({str(error).splitlines()[0]})") from error
+    table.columns = [str(c).strip() for c in table.columns]
     missing = [c for c in ("image_path", "label") if c not in table.columns]
     if missing:
         raise DataError(f"--csv {csv_path} lacks column(s) {', '.join(missing)} "
-                        "(expected image_path,label)")
-    dropped: dict[str, int] = {"other_findings": 0, "missing_values": 0, "duplicates": 0}
-    n_rows = len(table)
-    table = table.dropna(subset=["image_path", "label"])
-    dropped["missing_values"] = n_rows - len(table)
-    before = len(table)
-    table = table.drop_duplicates(subset=["image_path"])
-    dropped["duplicates"] = before - len(table)
-    findings = table["label"].str.split("|").apply(lambda items: {i.strip() for i in items})
-    label = np.where(findings.apply(lambda f: "Pneumonia" in f), "PNEUMONIA",
-                     np.where(findings.apply(lambda f: f == {"No Finding"}), "NORMAL", ""))
-    dropped["other_findings"] = int((label == "").sum())
-    table = table.assign(label=label)[label != ""]
-    rows: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
+                        f"(expected image_path,label{_csv_hint(list(table.columns))})")
+    table = table.assign(line=table.index + 2)  # +2: the header is line 1
+    dropped: dict[str, int] = {"other_findings": 0, "missing_values": 0, "unknown_labels": 0,
+                               "duplicates": 0, "conflicting_labels": 0}
+    skipped: list[dict[str, Any]] = []
+
+    def skip(record: Any, path: str, reason: str) -> None:
+        skipped.append({"path": path, "line": int(record.line), "reason": reason})
+
+    def resolve(image_path: str) -> Path:
+        path = Path(image_path.strip())
+        return path if path.is_absolute() else csv_path.parent / path
+
+    candidates: list[dict[str, Any]] = []
     for record in table.itertuples(index=False):
-        path = Path(record.image_path)
-        path = path if path.is_absolute() else csv_path.parent / path
-        problem = "file not found" if not path.is_file() else check_image(path)
+        image_path = record.image_path if isinstance(record.image_path, str) else ""
+        findings = record.label if isinstance(record.label, str) else ""
+        if not image_path.strip() or not findings.strip():
+            blank = " and ".join(c for c, v in (("image_path", image_path), ("label", findings))
+                                 if not v.strip())
+            dropped["missing_values"] += 1
+            skip(record, str(resolve(image_path)) if image_path.strip() else "", f"missing {blank}")
+            continue
+        label, unknown = nih_label(findings)
+        if unknown and not label:
+            dropped["unknown_labels"] += 1
+            skip(record, str(resolve(image_path)), f"unknown label {unknown[0]!r} (expected NIH "
+                 "findings such as Pneumonia or No Finding, separated by |)")
+            continue
+        if not label:
+            dropped["other_findings"] += 1
+            continue
+        candidates.append({"record": record, "path": resolve(image_path), "label": label})
+
+    # The same image twice: keep the first row, or none when the labels disagree.
+    by_path: dict[str, list[dict[str, Any]]] = {}
+    for candidate in candidates:
+        by_path.setdefault(os.path.normpath(candidate["path"]), []).append(candidate)
+    rows: list[dict[str, Any]] = []
+    for candidate in candidates:
+        group = by_path[os.path.normpath(candidate["path"])]
+        first = group[0]["record"].line
+        if len({c["label"] for c in group}) > 1:
+            dropped["conflicting_labels"] += 1
+            lines = ", ".join(str(c["record"].line) for c in group)
+            skip(candidate["record"], str(candidate["path"]),
+                 f"conflicting labels for the same image (lines {lines})")
+            continue
+        if candidate is not group[0]:
+            dropped["duplicates"] += 1
+            skip(candidate["record"], str(candidate["path"]), f"duplicate of line {first}")
+            continue
+        path, record = candidate["path"], candidate["record"]
+        if path.is_dir():
+            problem = "a folder, not an image file"
+        elif not path.is_file() and not path.is_symlink():
+            problem = "file not found"
+        else:
+            problem = check_image(path)
         if problem:
-            skipped.append({"path": str(path), "reason": problem})
+            skip(record, str(path), problem)
             continue
         patient = getattr(record, "patient_id", None)
-        rows.append({"path": str(path.resolve()), "label": record.label,
-                     "patient_id": str(patient) if isinstance(patient, str) and patient else path.stem,
-                     "split": "", "pathogen": "normal" if record.label == "NORMAL" else ""})
+        label = candidate["label"]
+        rows.append({"path": str(path.resolve()), "label": label,
+                     "patient_id": patient.strip() if isinstance(patient, str) and patient.strip()
+                     else path.stem,
+                     "split": "", "pathogen": "normal" if label == "NORMAL" else ""})
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    if balance and not frame.empty:
+    if frame.empty:
+        reasons = pd.Series([s["reason"].split(" (")[0] for s in skipped], dtype=str)
+        common = "; ".join(f"{n} x {r}" for r, n in reasons.value_counts().head(3).items())
+        example = f", e.g. line {skipped[0]['line']}: {skipped[0]['reason']}" if skipped else ""
+        raise DataError(f"--csv {csv_path} has no usable rows (Pneumonia or No Finding with an "
+                        f"existing, readable image; paths are relative to the CSV's folder)"
+                        + (f": {common}{example}" if common else
+                           f": {dropped['other_findings']} rows with other findings only"))
+    if balance:
         smallest = int(frame["label"].value_counts().min())
         keep = frame.groupby("label").sample(n=smallest, random_state=seed).index
         frame = frame.loc[keep].sort_values("path").reset_index(drop=True)
@@ -222,13 +382,43 @@ def export_tfds_builder(name: str, out_dir: Path) -> pd.DataFrame:
             label = label_names[int(example["label"])]
             image_path = image_dir / file_name
             mask_path = mask_dir / file_name
-            Image.fromarray(example["image"][..., 0]).save(image_path)
-            Image.fromarray(example["mask"][..., 0] * 255).save(mask_path)
+            for target, pixels in ((image_path, example["image"][..., 0]),
+                                   (mask_path, example["mask"][..., 0] * 255)):
+                with atomic_path(target) as tmp:
+                    Image.fromarray(pixels).save(tmp, format="PNG")
             rows.append({"path": str(image_path.resolve()), "label": label,
                          "patient_id": example["patient_id"].decode(), "split": split,
                          "pathogen": "normal" if label == "NORMAL" else "",
                          "mask_path": str(mask_path.resolve())})
     return pd.DataFrame(rows).sort_values(["split", "path"]).reset_index(drop=True)
+
+
+def remove_cross_split_duplicates(frame: pd.DataFrame
+                                  ) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, Any]]:
+    """Drops images whose bytes already appear in an earlier split (train < val < test).
+
+    The same picture under another name (or another patient id) in train and test would
+    let the model be scored on an image it was trained on: the copy in the later split
+    is removed, so training keeps all its data and evaluation stays on unseen images.
+    Identical files within one split (Kaggle repeats some images of one patient) are
+    counted, not removed.
+    """
+    if frame.empty:
+        return frame, [], {"removed_across_splits": 0, "within_split": {}}
+    rank = frame["split"].map({"train": 0, "val": 1, "test": 2}).fillna(3)
+    order = frame[["path", "split"]].assign(sha256=frame["path"].map(file_sha256), rank=rank)
+    order = order.sort_values(["rank", "path"])
+    kept = order.drop_duplicates("sha256").set_index("sha256")
+    repeats = order[order.duplicated("sha256")]
+    across = repeats[repeats["rank"] > repeats["sha256"].map(kept["rank"])]
+    within = repeats.drop(index=across.index)
+    skipped = [{"path": path,
+                "reason": f"same image as {kept.at[digest, 'path']} in {kept.at[digest, 'split']} "
+                          f"(leakage): removed from {split}"}
+               for path, split, digest in zip(across["path"], across["split"], across["sha256"])]
+    report = {"removed_across_splits": len(across),
+              "within_split": {str(k): int(v) for k, v in within["split"].value_counts().items()}}
+    return frame.drop(index=across.index), skipped, report
 
 
 def summarize(frame: pd.DataFrame) -> dict[str, Any]:
@@ -288,15 +478,23 @@ def example_gen(
         skipped += [{"path": p, "reason": "pathogen unknown (three_class needs bacteria/virus "
                      "in the file name)"} for p in frame.loc[unknown, "path"]]
         frame = frame[~unknown]
+    frame, leaked, extra["duplicate_images"] = remove_cross_split_duplicates(frame)
+    skipped += leaked
     for split in ("train", "val", "test"):
         if not (frame["split"] == split).any():
             raise DataError(f"the {split} split is empty ({source})")
+        # Without both classes a split can neither train a classifier nor give an AUC.
+        for label in CLASS_FOLDERS:
+            if not ((frame["split"] == split) & (frame["label"] == label)).any():
+                raise DataError(f"the {split} split has no {label} images ({source}); "
+                                "every split needs both classes")
     frame = frame.sort_values(["split", "label", "path"]).reset_index(drop=True)
     write_csv(out_dir / "examples.csv", frame)
     stats = {"source": source, "task": task, **summarize(frame), **extra,
              "skipped": skipped, "skipped_count": len(skipped)}
     write_json(out_dir / "stats.json", stats)
     for item in skipped[:20]:
-        logging.warning("skipped %s: %s", item["path"], item["reason"])
+        where = f"{item['path']} (line {item['line']})" if "line" in item else item["path"]
+        logging.warning("skipped %s: %s", where, item["reason"])
     logging.info("example_gen: %d examples from %s (%d skipped)", len(frame), source, len(skipped))
     return {"examples": "examples.csv", "n_examples": int(len(frame)), "skipped": len(skipped)}

@@ -117,6 +117,8 @@ def run(out_dir: Path, csv: str | None, seed: int, cv: int, source_sha256: str,
     """Writes examples.csv and stats.json; `source_sha256` makes an edited CSV rerun."""
     source = source_path(csv)
     frame, metadata = load_with_builder(source, out_dir / "tfds")
+    # The rows the builder's reader dropped, each with its CSV line and the reason.
+    dropped = list(schema.read_csv(source).dropped)
     labels = frame["label"].to_numpy()
     _check_class_sizes(labels, cv, source)
     assignments = {"split": holdout_split(labels, seed, test_fraction, val_fraction)}
@@ -131,6 +133,7 @@ def run(out_dir: Path, csv: str | None, seed: int, cv: int, source_sha256: str,
         "source_sha256": source_sha256,
         "rows_read": int(metadata["rows_read"]),
         "dropped_missing_target": int(metadata["dropped_missing_target"]),
+        "dropped_duplicates": sum(item["reason"].startswith("duplicate") for item in dropped),
         "rows": len(examples),
         "seed": seed,
         "fractions": {"train": 1 - test_fraction - val_fraction, "val": val_fraction,
@@ -141,7 +144,11 @@ def run(out_dir: Path, csv: str | None, seed: int, cv: int, source_sha256: str,
         "missing": missing_counts(frame),
         # Each row is one patient, so a row in one split only is a patient in one split only.
         "patients_in_more_than_one_split": int(examples["patient_id"].duplicated().sum()),
+        "skipped": dropped,
+        "skipped_count": len(dropped),
     }
     write_json(out_dir / "stats.json", stats)
+    for item in dropped[:20]:
+        logging.warning("skipped line %d of %s: %s", item["line"], source, item["reason"])
     return {"rows": stats["rows"], "dropped_missing_target": stats["dropped_missing_target"],
             "holdout": stats["holdout"], "cv_folds": cv}

@@ -45,7 +45,8 @@ def training_metrics(num_classes: int) -> list[keras.metrics.Metric]:
 def training_callbacks(out_dir: Path, tensorboard_dir: Path | None,
                        patience: int) -> list[keras.callbacks.Callback]:
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.BackupAndRestore(os.fspath(out_dir / "backup")),
+        # double_checkpoint: a kill while the backup is written leaves the previous one.
+        keras.callbacks.BackupAndRestore(os.fspath(out_dir / "backup"), double_checkpoint=True),
         keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience,
                                       restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,

@@ -12,8 +12,9 @@ replicates to RGB for ImageNet backbones) itself, so a saved model accepts raw p
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -41,18 +42,51 @@ def class_index(frame: pd.DataFrame, task: str) -> np.ndarray:
     raise DataError(f"unknown --task {task} (binary or three_class)")
 
 
+def _decode_full(raw: tf.Tensor) -> tf.Tensor:
+    return tf.io.decode_image(raw, channels=3, dtype=tf.float32, expand_animations=False)
+
+
+def _decode_jpeg_scaled(raw: tf.Tensor, image_size: int) -> tf.Tensor:
+    """A JPEG decoded at 1/2, 1/4 or 1/8 scale when it stays at least twice `image_size`.
+
+    libjpeg's DCT scaling skips most of the work and memory for large radiographs: a
+    6000 x 6000 image becomes 750 x 750 before resizing instead of 432 MB of float pixels.
+    """
+    shape = tf.io.extract_jpeg_shape(raw)
+    short_side = tf.minimum(shape[0], shape[1])
+
+    def decode(ratio: int) -> Callable[[], tf.Tensor]:
+        return lambda: tf.image.convert_image_dtype(
+            tf.io.decode_jpeg(raw, channels=3, ratio=ratio), tf.float32)
+
+    return tf.case([(short_side >= 2 * image_size * ratio, decode(ratio)) for ratio in (8, 4, 2)],
+                   default=decode(1), exclusive=False)
+
+
 def decode_and_resize(path: tf.Tensor, image_size: int) -> tf.Tensor:
     """One file -> (image_size, image_size, 1) uint8 grayscale.
 
     decode_image with channels=3 expands grayscale and palette images and drops alpha;
-    float32 output scales 8- and 16-bit images alike to [0, 1]. Antialiasing keeps
+    float32 output scales 8- and 16-bit images alike to [0, 1]. Large JPEGs are decoded
+    at a reduced scale first (never below twice the target size). Antialiasing keeps
     full-resolution radiographs from aliasing when shrunk tenfold.
     """
     raw = tf.io.read_file(path)
-    image = tf.io.decode_image(raw, channels=3, dtype=tf.float32, expand_animations=False)
+    image = tf.cond(tf.io.is_jpeg(raw), lambda: _decode_jpeg_scaled(raw, image_size),
+                    lambda: _decode_full(raw))
     image = tf.image.rgb_to_grayscale(image)
     image = tf.image.resize(image, (image_size, image_size), antialias=True)
     return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8)
+
+
+def decode_problem(path: str, image_size: int) -> str:
+    """Why TensorFlow cannot decode `path` (the first line of its error)."""
+    try:
+        decode_and_resize(tf.constant(path), image_size)
+    except (tf.errors.OpError, ValueError) as error:
+        message = getattr(error, "message", str(error))
+        return message.strip().splitlines()[0][:300]
+    return "dropped while decoding"
 
 
 def decoded_dataset(paths: list[str], labels: np.ndarray, image_size: int) -> tf.data.Dataset:
@@ -100,16 +134,27 @@ def transform(
     for split in SPLITS:
         rows = frame.index[frame["split"] == split]
         ds = decoded_dataset(frame.loc[rows, "path"].tolist(), labels[rows], image_size)
-        ds.save(os.fspath(out_dir / split))
-        saved = tf.data.Dataset.load(os.fspath(out_dir / split)).map(lambda x, y, i: i)
+        # Saved under a temporary name and renamed: a killed run never leaves a split
+        # folder that looks complete but is not.
+        target = out_dir / split
+        partial = out_dir / f".{split}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        ds.save(os.fspath(partial))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(partial, target)
+        saved = tf.data.Dataset.load(os.fspath(target)).map(lambda x, y, i: i)
         kept = set(saved.as_numpy_iterator())
         lost = [frame.at[rows[i], "path"] for i in range(len(rows)) if i not in kept]
         undecodable += lost
         counts[split] = len(kept)
         if not kept:
-            raise DataError(f"no image of the {split} split could be decoded")
-    for path in undecodable:
-        logging.warning("transform: TensorFlow could not decode %s; skipped", path)
+            raise DataError(f"no image of the {split} split could be decoded "
+                            f"(e.g. {lost[0]}: {decode_problem(lost[0], image_size)})"
+                            if lost else f"the {split} split is empty")
+    reasons = [{"path": path, "reason": decode_problem(path, image_size)} for path in undecodable]
+    for item in reasons:
+        logging.warning("transform: TensorFlow could not decode %s (%s); skipped",
+                        item["path"], item["reason"])
     spec = {
         "image_size": image_size,
         "channels": 1,
@@ -121,6 +166,7 @@ def transform(
         "augmentation": {"rotation": rotation, "zoom": zoom, "translation": translation,
                          "contrast": contrast, "horizontal_flip": horizontal_flip},
         "undecodable": undecodable,
+        "undecodable_reasons": reasons,
     }
     write_json(out_dir / "transform.json", spec)
     preview = input_fn(out_dir, "train", batch_size=16, training=True, seed=0)

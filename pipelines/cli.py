@@ -6,7 +6,7 @@ import logging as std_logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from absl import logging
 
@@ -21,6 +21,18 @@ def exit_on_data_error(main: Callable[[], int | None]) -> int:
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def absl_entry(main: Callable[[], int | None]) -> Callable[[list[str]], None]:
+    """The function for absl's app.run: no stray arguments, DataError as one line."""
+    from absl import app
+
+    def entry(argv: list[str]) -> None:
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        sys.exit(exit_on_data_error(main))
+
+    return entry
 
 
 def log_to_run_folder(run_dir: Path, name: str = "run") -> None:
@@ -42,18 +54,6 @@ def data_fingerprint(data_dir: str | None, csv: str | None) -> str:
     elif csv and Path(csv).is_file():
         digest.update(Path(csv).read_bytes())
     return digest.hexdigest()[:16]
-
-
-def check_run_folder(run_dir: Path, flag_values: dict[str, Any]) -> None:
-    """A run folder is never reused by a run with different flags."""
-    record = run_dir / "pipeline.json"
-    if record.exists():
-        previous = read_json(record).get("flags", {})
-        changed = sorted(k for k in set(previous) | set(flag_values)
-                         if previous.get(k) != flag_values.get(k))
-        if changed:
-            raise DataError(f"run folder {run_dir} was made with different flags "
-                            f"({', '.join(changed)}); choose a new --run_dir")
 
 
 def summary(run_dir: Path) -> str:

@@ -8,17 +8,15 @@ that run's metrics from its saved model.
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 from absl import app, flags, logging
 
 from components.errors import DataError
-from pipelines.cli import (check_run_folder, data_fingerprint, exit_on_data_error,
-                           log_to_run_folder, summary)
-from pipelines.runner import Component, run_pipeline
+from pipelines.cli import (absl_entry, data_fingerprint, log_to_run_folder,
+                           summary)
+from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline
 
-PRESENTATION_FLAGS = ("force", "quiet", "run_dir")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Saved Keras model (.keras), e.g. <run_dir>/trainer/model.keras.")
@@ -61,7 +59,6 @@ def main() -> int:
     run_dir = Path(FLAGS.run_dir or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
     flag_values = {f.name: f.value for f in FLAGS.get_flags_for_module(__name__)
                    if f.name not in PRESENTATION_FLAGS}
-    check_run_folder(run_dir, flag_values)
     log_to_run_folder(run_dir)
     components = [
         Component("example_gen", example_gen, dict(
@@ -83,11 +80,5 @@ def main() -> int:
     return 0
 
 
-def _app_main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    sys.exit(exit_on_data_error(main))
-
-
 if __name__ == "__main__":
-    app.run(_app_main)
+    app.run(absl_entry(main))

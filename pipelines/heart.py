@@ -8,7 +8,6 @@ Models: lasso (L1 logistic regression), mlp (Keras, explained with SHAP) and nam
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from components import (heart_eda, heart_evaluator, heart_example_gen, heart_exp
                         heart_trainer, heart_transform)
 from components.artifacts import read_json
 from components.errors import DataError
-from pipelines.cli import exit_on_data_error, log_to_run_folder
+from pipelines.cli import absl_entry, log_to_run_folder
 from pipelines.runner import Component, run_pipeline
 
 FLAGS = flags.FLAGS
@@ -100,19 +99,13 @@ def main() -> None:
     csv = str(Path(FLAGS.csv).expanduser().resolve()) if FLAGS.csv else None
     source_sha256 = heart_example_gen.file_sha256(heart_example_gen.source_path(csv))
     run_dir = Path(FLAGS.run_dir) if FLAGS.run_dir else default_run_dir()
-    log_to_run_folder(run_dir)
+    # --force, --quiet and --run_dir change how a run is shown or rerun, not what it computes.
     flag_values = {name: FLAGS[name].value for name in
-                   ("csv", "run_dir", "seed", "models", "cv", "tune", "max_trials", "epochs",
-                    "nam_units", "force", "quiet")}
+                   ("csv", "seed", "models", "cv", "tune", "max_trials", "epochs", "nam_units")}
+    log_to_run_folder(run_dir)
     run_pipeline(build_components(csv, source_sha256), run_dir, flag_values, force=FLAGS.force)
     print("\n".join(summary_lines(run_dir)))
 
 
-def _entry(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    sys.exit(exit_on_data_error(main))
-
-
 if __name__ == "__main__":
-    app.run(_entry)
+    app.run(absl_entry(main))

@@ -14,13 +14,11 @@ from absl import app, flags, logging
 
 from components.errors import DataError
 from models import MODEL_NAMES
-from pipelines.cli import (check_run_folder, data_fingerprint, exit_on_data_error,
-                           log_to_run_folder, summary)
-from pipelines.runner import Component, run_pipeline
+from pipelines.cli import (absl_entry, data_fingerprint, log_to_run_folder,
+                           summary)
+from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline
 
 DEFAULT_DATA_DIR = Path("data/chest_xray")
-# Flags that change how a run is shown or rerun, not what it computes.
-PRESENTATION_FLAGS = ("force", "quiet", "run_dir")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Kaggle layout: train/, optional val/ and test/, each with NORMAL/ and PNEUMONIA/.")
@@ -77,7 +75,13 @@ def computed_flags() -> dict[str, Any]:
             if flag.name not in PRESENTATION_FLAGS}
 
 
+def progress_bars() -> bool:
+    """Bars only for a person at a terminal, and not with --quiet."""
+    return sys.stderr.isatty() and not FLAGS.quiet
+
+
 def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
+    from components.cxr_eda import cxr_eda
     from components.evaluator import evaluator
     from components.example_gen import example_gen
     from components.explainer import explainer
@@ -90,6 +94,7 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             data_dir=str(Path(data_dir).resolve()) if data_dir else None,
             csv=str(Path(csv).resolve()) if csv else None, task=FLAGS.task, seed=FLAGS.seed,
             balance=FLAGS.balance, data_fingerprint=data_fingerprint(data_dir, csv))),
+        Component("eda", cxr_eda, dict(seed=FLAGS.seed), inputs={"examples": "example_gen"}),
         Component("transform", transform, dict(
             image_size=FLAGS.image_size, task=FLAGS.task, horizontal_flip=FLAGS.horizontal_flip),
             inputs={"examples": "example_gen"}),
@@ -103,8 +108,9 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             focal_gamma=FLAGS.focal_gamma, focal_alpha=FLAGS.focal_alpha,
             use_class_weights=FLAGS.class_weights, fine_tune_layers=FLAGS.fine_tune_layers,
             fine_tune_epochs=FLAGS.fine_tune_epochs, strategy=FLAGS.strategy,
-            mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed,
-            verbose=0 if FLAGS.quiet else 2),
+            mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed),
+            # Keras' progress bar at a terminal, one line an epoch in a log, nothing if quiet.
+            display={"verbose": 0 if FLAGS.quiet else (1 if sys.stderr.isatty() else 2)},
             inputs={"transform": "transform", **({"tuner": "tuner"} if FLAGS.tune else {})},
             keep_on_rerun=("backup", "history.csv", "model.keras")),
         Component("evaluator", evaluator, dict(
@@ -113,6 +119,7 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"}),
         Component("explainer", explainer, dict(
             methods=tuple(FLAGS.explain), sanity_checks=FLAGS.sanity_checks, seed=FLAGS.seed),
+            display={"progress": progress_bars()},
             inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer",
                     "evaluator": "evaluator"}),
     ]
@@ -124,18 +131,11 @@ def main() -> int:
     data_dir, csv = resolve_data_source()
     run_dir = Path(FLAGS.run_dir or f"runs/pneumonia-{dt.datetime.now():%Y%m%d-%H%M%S}")
     flag_values = computed_flags()
-    check_run_folder(run_dir, flag_values)
     log_to_run_folder(run_dir)
     run_pipeline(build_components(data_dir, csv), run_dir, flag_values, force=FLAGS.force)
     print(summary(run_dir))
     return 0
 
 
-def _app_main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    sys.exit(exit_on_data_error(main))
-
-
 if __name__ == "__main__":
-    app.run(_app_main)
+    app.run(absl_entry(main))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import importlib.metadata
+import json
 import platform
 import shutil
 import sys
@@ -22,6 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 from absl import logging
 
 from components.artifacts import fingerprint, read_json, write_json
+from components.errors import DataError
 
 _LIBRARIES = ("tensorflow", "keras", "tensorflow-datasets", "keras-tuner", "scikit-learn",
               "shap", "lime", "tf-explain", "numpy", "pandas")
@@ -40,6 +42,9 @@ class Component:
     keep_on_rerun: Sequence[str] = ()
     # Whether the component is handed `tensorboard_dir=<run_dir>/tensorboard/<name>`.
     uses_tensorboard: bool = True
+    # Arguments that change how a component reports, not what it computes (progress bars,
+    # verbosity): passed to it, but not part of its fingerprint.
+    display: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def library_versions() -> dict[str, str]:
@@ -50,6 +55,32 @@ def library_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return versions
+
+
+# Flags that change how a run is shown or rerun, not what it computes.
+PRESENTATION_FLAGS = ("force", "quiet", "run_dir")
+
+
+def check_same_flags(run_dir: Path, flags: Mapping[str, Any]) -> None:
+    """A run folder holds one run: refuse one made with different (computing) flags.
+
+    Otherwise a second run would silently overwrite the first run's results with
+    results from other settings, leaving a folder whose parts disagree.
+    """
+    record_path = run_dir / "pipeline.json"
+    if not record_path.exists():
+        return
+    try:
+        previous = dict(read_json(record_path).get("flags", {}))
+    except (OSError, ValueError, AttributeError, TypeError) as error:
+        raise DataError(f"run folder {run_dir} has an unreadable pipeline.json ({error}); "
+                        "choose a new --run_dir") from error
+    current = json.loads(json.dumps(dict(flags), default=str))  # as it would be recorded
+    changed = sorted(k for k in set(previous) | set(current)
+                     if k not in PRESENTATION_FLAGS and previous.get(k) != current.get(k))
+    if changed:
+        raise DataError(f"run folder {run_dir} was made with different flags "
+                        f"({', '.join(changed)}); choose a new --run_dir")
 
 
 def _now() -> str:
@@ -85,6 +116,7 @@ def run_pipeline(
 ) -> dict[str, dict[str, Any]]:
     """Runs `components` in order in `run_dir`; returns each component's outputs."""
     run_dir = Path(run_dir)
+    check_same_flags(run_dir, flags)
     run_dir.mkdir(parents=True, exist_ok=True)
     pipeline_path = run_dir / "pipeline.json"
     record: dict[str, Any] = {
@@ -135,6 +167,7 @@ def run_pipeline(
             logging.info("%s: running", component.name)
             kwargs: dict[str, Any] = {arg: run_dir / name for arg, name in component.inputs.items()}
             kwargs.update(component.params)
+            kwargs.update(component.display)
             if component.uses_tensorboard:
                 kwargs["tensorboard_dir"] = run_dir / "tensorboard" / component.name
             start = time.perf_counter()

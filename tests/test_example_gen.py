@@ -37,8 +37,8 @@ def test_kaggle_folder_without_val_or_test_is_split_by_patient(tmp_path):
 
 def test_tiny_official_val_joins_test_and_test_folder_is_kept(tmp_path):
     data = make_drawn_folder(tmp_path / "data", 15, 2, splits=("train", "test"))
-    draw_image(data / "val" / "NORMAL" / "NORMAL2-IM-9999-0001.jpeg", 5)
-    draw_image(data / "val" / "PNEUMONIA" / "person9999_bacteria_1.jpeg", 6)
+    draw_image(data / "val" / "NORMAL" / "NORMAL2-IM-9999-0001.jpeg", 9001)
+    draw_image(data / "val" / "PNEUMONIA" / "person9999_bacteria_1.jpeg", 9002)
     out = tmp_path / "out"
     out.mkdir()
     example_gen(out, data_dir=str(data), seed=0)

@@ -59,7 +59,9 @@ def test_real_data_run_writes_the_run_folder_contract(real_run):
     assert any(t.startswith("trainer/heatmaps/integrated_gradients/") for t in tags)
     record = json.loads((run_dir / "pipeline.json").read_text())
     assert record["status"] == "completed"
-    assert record["components"] == ["example_gen", "transform", "trainer", "evaluator", "explainer"]
+    assert record["components"] == ["example_gen", "eda", "transform", "trainer", "evaluator",
+                                    "explainer"]
+    assert (run_dir / "eda" / "eda.html").exists()
     assert "Run folder:" in first.stdout and "tensorboard --logdir" in first.stdout
 
 
@@ -68,7 +70,8 @@ def test_same_command_skips_finished_components_and_force_reruns(real_run):
     model_time = (run_dir / "trainer" / "model.keras").stat().st_mtime_ns
     second = run_pneumonia(*args)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "skipped (already complete): example_gen, transform, trainer, evaluator, explainer" in second.stdout
+    assert ("skipped (already complete): example_gen, eda, transform, trainer, evaluator, explainer"
+            in second.stdout)
     assert (run_dir / "trainer" / "model.keras").stat().st_mtime_ns == model_time
     forced = run_pneumonia(*args, "--force")
     assert forced.returncode == 0, forced.stderr[-3000:]

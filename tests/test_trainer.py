@@ -83,4 +83,4 @@ def test_sigterm_mid_training_resumes_from_backup(tmp_path):
     # The rerun continued where the backup left off instead of starting again at epoch 0.
     assert epochs.count(0) == 1
     assert max(epochs) == 5 and len(epochs) <= 6 + 1
-    assert "example_gen, transform" in result.stdout  # finished components were skipped
+    assert "example_gen, eda, transform" in result.stdout  # finished components were skipped

@@ -51,6 +51,9 @@ class Table:
     frame: pd.DataFrame          # FEATURES + TARGET + "line" (the row's line in the CSV)
     rows_read: int
     dropped_missing_target: int
+    dropped_duplicates: int = 0
+    # Each dropped row: {"line": n, "reason": "..."} (the CSV's line numbers, header = 1).
+    dropped: tuple[dict, ...] = ()
 
 
 def _first_bad(column: pd.Series, bad: pd.Series) -> str:
@@ -107,9 +110,12 @@ def validate(raw: pd.DataFrame, source: str) -> Table:
     `raw` holds the cells as read (text or NaN) with the CSV's row order as its index,
     so messages can name the line.
     """
-    raw = raw.rename(columns=lambda c: str(c).strip())
+    raw = raw.rename(columns=lambda c: str(c).strip().removeprefix("\ufeff"))
     if TARGET not in raw.columns:
-        raise DataError(f"{source}: missing target column '{TARGET}'")
+        hint = ""
+        if len(raw.columns) == 1 and any(sep in raw.columns[0] for sep in (";", "\t")):
+            hint = " (the header reads as one column: separate columns with commas)"
+        raise DataError(f"{source}: missing target column '{TARGET}'{hint}")
     missing = [c for c in FEATURES if c not in raw.columns]
     if missing:
         raise DataError(f"{source}: missing feature column(s) {', '.join(missing)}")
@@ -125,8 +131,21 @@ def validate(raw: pd.DataFrame, source: str) -> Table:
             frame[name] = _numeric(labelled[name], name, source)
     frame[TARGET] = target[target.notna()].astype(int)
     frame["line"] = labelled.index + 2
+    dropped = [{"line": int(index) + 2, "reason": f"missing target '{TARGET}'"}
+               for index in target.index[target.isna()]]
+    # One row is one patient: an identical row is that patient again, who could otherwise
+    # sit in train and test at once. Keep the first.
+    columns = [*FEATURES, TARGET]
+    repeated = frame.duplicated(subset=columns, keep="first")
+    if repeated.any():
+        first_line = frame.groupby(columns, dropna=False, sort=False)["line"].transform("first")
+        dropped += [{"line": int(line), "reason": f"duplicate of line {int(original)}"}
+                    for line, original in zip(frame.loc[repeated, "line"], first_line[repeated])]
+        frame = frame[~repeated]
     return Table(frame.reset_index(drop=True), rows_read=len(raw),
-                 dropped_missing_target=int(target.isna().sum()))
+                 dropped_missing_target=int(target.isna().sum()),
+                 dropped_duplicates=int(repeated.sum()),
+                 dropped=tuple(sorted(dropped, key=lambda item: item["line"])))
 
 
 def read_csv(path: str | Path) -> Table:

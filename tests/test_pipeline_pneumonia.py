@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from components.explainer import METHODS
 from tests.conftest import REPO_ROOT
 from tests.kaggle_folder import copy_real_folder, make_drawn_folder
 from tests.tensorboard_events import image_tags
@@ -27,7 +28,7 @@ def real_run(shared_data, tmp_path_factory):
     data = copy_real_folder(shared_data / "chest_xray", root / "data", per_class=40)
     run_dir = root / "run"
     args = ("--data_dir", str(data), "--epochs", "1", "--image_size", "64", "--run_dir", str(run_dir),
-            "--bootstrap", "200")
+            "--bootstrap", "200", "--explain", ",".join(METHODS))
     first = run_pneumonia(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     return run_dir, args, first
@@ -53,8 +54,8 @@ def test_real_data_run_writes_the_run_folder_contract(real_run):
     assert overlays
     tags = image_tags(run_dir / "tensorboard")
     # Every explanation method, and tf-explain's per-epoch heatmaps from training.
-    assert {"explainer/gradcam/test_overlays", "explainer/integrated_gradients/test_overlays",
-            "explainer/panels", "evaluator/roc"} <= tags
+    assert {f"explainer/{m}/test_overlays" for m in METHODS} <= tags
+    assert {"explainer/panels", "evaluator/roc"} <= tags
     assert any(t.startswith("trainer/heatmaps/grad_cam/") for t in tags)
     assert any(t.startswith("trainer/heatmaps/integrated_gradients/") for t in tags)
     record = json.loads((run_dir / "pipeline.json").read_text())

@@ -45,6 +45,9 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "chest_xray"
+sys.path.insert(0, str(REPO))  # run as a script: make tests/ importable for its folder builder
+
+from tests.kaggle_folder import copy_real_folder  # noqa: E402
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 WINDOW = (1280, 2000)
 MIN_PIXEL_STD = 5.0  # grey-level standard deviation of a page with text and plots is far above
@@ -119,19 +122,8 @@ def screenshot(chromium: str, page: Path, work: Path) -> tuple[tuple[int, int], 
     return size, grey_std > MIN_PIXEL_STD and colours > 1
 
 
-def copy_small_folder(target: Path, per_class: int = 30) -> Path:
-    """30 train images a class and the 16 official val images, in the Kaggle layout."""
-    for label in ("NORMAL", "PNEUMONIA"):
-        folder = target / "train" / label
-        folder.mkdir(parents=True, exist_ok=True)
-        for path in sorted((DATA / "train" / label).iterdir())[:per_class]:
-            shutil.copy(path, folder / path.name)
-    shutil.copytree(DATA / "val", target / "val")
-    return target
-
-
 def make_report(work: Path) -> Path:
-    data = copy_small_folder(work / "chest_xray")
+    data = copy_real_folder(DATA, work / "chest_xray", per_class=30)
     run_dir = work / "run"
     command = [sys.executable, "-m", "pipelines.pneumonia", "--data_dir", str(data),
                "--epochs", "1", "--image_size", "64", "--run_dir", str(run_dir), "--quiet"]

@@ -27,20 +27,10 @@ SMALL = {
     "shap": {"nsamples": 32},
     "occlusion": {"size": 6, "stride": 3},
 }
+from tests.blob_models import blob_model  # noqa: E402
+
 SIZE = 32
 BLOB = 6
-
-
-def blob_model() -> keras.Model:
-    """Score rises with brightness: identity 1x1 conv -> global average -> dense sigmoid
-    with a positive weight (bias set so a blob moves the probability from ~0.3 to ~0.7)."""
-    inputs = keras.Input((SIZE, SIZE, 1))
-    conv = keras.layers.Conv2D(1, 1, kernel_initializer="ones", bias_initializer="zeros")(inputs)
-    pooled = keras.layers.GlobalAveragePooling2D()(conv)
-    outputs = keras.layers.Dense(1, activation="sigmoid",
-                                 kernel_initializer=keras.initializers.Constant(0.4),
-                                 bias_initializer=keras.initializers.Constant(-3.0))(pooled)
-    return keras.Model(inputs, outputs)
 
 
 def blob_images(n: int, seed: int, with_blob=True) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +93,7 @@ def test_heatmap_contract(name, head, tiny_cnns):
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_heatmap_mass_is_on_the_blob(name):
     images, masks = blob_images(4, seed=10)
-    heatmaps = METHODS[name](blob_model(), images, **SMALL[name])
+    heatmaps = METHODS[name](blob_model(SIZE), images, **SMALL[name])
     for heatmap, mask in zip(heatmaps, masks):
         inside = heatmap[mask].mean()
         outside = heatmap[~mask].mean()
@@ -175,7 +165,7 @@ def test_occlusion_chunking_and_signed_map(tiny_cnns):
 
 def test_lime_overlay_colours_the_blob_green():
     images, masks = blob_images(1, seed=30)
-    _, explanations, labels = lime_explanations(blob_model(), images, **SMALL["lime"])
+    _, explanations, labels = lime_explanations(blob_model(SIZE), images, **SMALL["lime"])
     picture = lime_overlay(images[0], explanations[0], label=int(labels[0]))
     assert picture.shape == (SIZE, SIZE, 3) and picture.dtype == np.uint8
     blob = picture[masks[0]].astype(int)

@@ -27,6 +27,8 @@ from components.sanity_checks import (cascading_randomization, data_randomizatio
 from datasets.synthetic_cxr.phantom import make_phantom
 from models.cnn import build_cnn
 
+from tests.blob_models import blob_model  # noqa: E402
+
 SIZE = 32  # blob images
 BLOB = 6
 PHANTOM_SIZE = 40
@@ -44,17 +46,6 @@ def blob_images(n: int, seed: int, with_blob: bool = True) -> tuple[np.ndarray, 
             image[r:r + BLOB, c:c + BLOB] = 200.0
             mask[r:r + BLOB, c:c + BLOB] = 1
     return images, masks
-
-
-def identity_blob_model() -> keras.Model:
-    """Score rises with mean brightness: identity 1x1 conv -> global average -> dense."""
-    inputs = keras.Input((SIZE, SIZE, 1))
-    conv = keras.layers.Conv2D(1, 1, kernel_initializer="ones", bias_initializer="zeros")(inputs)
-    pooled = keras.layers.GlobalAveragePooling2D()(conv)
-    outputs = keras.layers.Dense(1, activation="sigmoid",
-                                 kernel_initializer=keras.initializers.Constant(0.4),
-                                 bias_initializer=keras.initializers.Constant(-3.0))(pooled)
-    return keras.Model(inputs, outputs)
 
 
 def small_blob_cnn() -> keras.Model:
@@ -224,7 +215,7 @@ def test_faithfulness_mechanics(blob_cnn, tmp_path):
 @pytest.mark.parametrize("name,method", [("gradcam", grad_cam), ("integrated_gradients", IG)])
 def test_pointing_game_and_iou_on_the_blob(name, method):
     images, masks = blob_images(6, seed=70)
-    heatmaps = method(identity_blob_model(), images)
+    heatmaps = method(blob_model(SIZE), images)
     report = localization_report(heatmaps, masks)
     assert report["n_counted"] == 6
     assert report["pointing_game"] == 1.0, report

@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pandas as pd
 from absl import logging
 from PIL import Image
 from sklearn.model_selection import StratifiedGroupKFold
+from tqdm import tqdm
 
 from components.artifacts import atomic_path, write_csv, write_json
 from components.errors import DataError
@@ -132,11 +132,13 @@ def list_folder(folder: Path) -> list[Path]:
         raise DataError(f"cannot read folder {folder} ({error.strerror or error})") from error
 
 
-def scan_kaggle_folder(data_dir: Path) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+def scan_kaggle_folder(data_dir: Path, progress: bool = False
+                       ) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """Rows for every image under <data_dir>/<split>/<CLASS>/; unreadable ones skipped.
 
     Only the two class folders are read, one level deep: nested folders (and symbolic
-    links to folders, loops included) are listed as skipped, never followed.
+    links to folders, loops included) are listed as skipped, never followed. Every file's
+    header is checked, which takes seconds for thousands of files: `progress` shows a bar.
     """
     if not data_dir.is_dir():
         raise DataError(f"--data_dir {data_dir} is not a folder")
@@ -160,7 +162,8 @@ def scan_kaggle_folder(data_dir: Path) -> tuple[pd.DataFrame, list[dict[str, str
             if not class_dir.is_dir():
                 raise DataError(f"missing class folder {class_dir} (expected NORMAL/ and PNEUMONIA/)")
             readable = 0
-            for path in list_folder(class_dir):
+            for path in tqdm(list_folder(class_dir), desc=f"scanning {split_folder}/{label}",
+                             unit="file", disable=not progress, leave=False):
                 if path.name.startswith("."):
                     continue
                 if path.is_dir():
@@ -360,13 +363,15 @@ def assign_csv_splits(frame: pd.DataFrame, val_fraction: float, test_fraction: f
     return frame.assign(split=split)
 
 
-def export_tfds_builder(name: str, out_dir: Path) -> pd.DataFrame:
+def export_tfds_builder(name: str, out_dir: Path, progress: bool = False) -> pd.DataFrame:
     """Prepares TFDS builder `name` and writes its images (and masks) as PNG files."""
     import tensorflow_datasets as tfds
 
     import datasets.synthetic_cxr  # noqa: F401  (registers the builder)
 
-    if not sys.stderr.isatty():  # progress bars only for a person at a terminal
+    if progress:  # TFDS' own bars while it generates and writes the examples
+        tfds.enable_progress_bar()
+    else:
         tfds.disable_progress_bar()
     builder = tfds.builder(name, data_dir=os.fspath(out_dir / "tfds"))
     builder.download_and_prepare()
@@ -393,7 +398,7 @@ def export_tfds_builder(name: str, out_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["split", "path"]).reset_index(drop=True)
 
 
-def remove_cross_split_duplicates(frame: pd.DataFrame
+def remove_cross_split_duplicates(frame: pd.DataFrame, progress: bool = False
                                   ) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, Any]]:
     """Drops images whose bytes already appear in an earlier split (train < val < test).
 
@@ -406,7 +411,9 @@ def remove_cross_split_duplicates(frame: pd.DataFrame
     if frame.empty:
         return frame, [], {"removed_across_splits": 0, "within_split": {}}
     rank = frame["split"].map({"train": 0, "val": 1, "test": 2}).fillna(3)
-    order = frame[["path", "split"]].assign(sha256=frame["path"].map(file_sha256), rank=rank)
+    digests = [file_sha256(path) for path in tqdm(frame["path"], desc="hashing for duplicates",
+                                                  unit="file", disable=not progress, leave=False)]
+    order = frame[["path", "split"]].assign(sha256=digests, rank=rank)
     order = order.sort_values(["rank", "path"])
     kept = order.drop_duplicates("sha256").set_index("sha256")
     repeats = order[order.duplicated("sha256")]
@@ -452,6 +459,7 @@ def example_gen(
     test_fraction: float = 0.1,
     balance: bool = False,
     data_fingerprint: str = "",
+    progress: bool = False,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The ExampleGen component: writes examples.csv and stats.json into `out_dir`."""
@@ -460,7 +468,7 @@ def example_gen(
     extra: dict[str, Any] = {}
     if data_dir:
         source = f"kaggle folder {data_dir}"
-        frame, skipped = scan_kaggle_folder(Path(data_dir))
+        frame, skipped = scan_kaggle_folder(Path(data_dir), progress)
         if frame.empty:
             raise DataError(f"no readable images under {data_dir}")
         frame, extra["notes"] = assign_kaggle_splits(frame, val_fraction, test_fraction, seed)
@@ -472,13 +480,13 @@ def example_gen(
         frame = assign_csv_splits(frame, val_fraction, test_fraction, seed)
     else:
         source = f"TFDS builder {tfds_name}"
-        frame = export_tfds_builder(tfds_name, out_dir)
+        frame = export_tfds_builder(tfds_name, out_dir, progress)
     if task == "three_class":
         unknown = frame["pathogen"] == ""
         skipped += [{"path": p, "reason": "pathogen unknown (three_class needs bacteria/virus "
                      "in the file name)"} for p in frame.loc[unknown, "path"]]
         frame = frame[~unknown]
-    frame, leaked, extra["duplicate_images"] = remove_cross_split_duplicates(frame)
+    frame, leaked, extra["duplicate_images"] = remove_cross_split_duplicates(frame, progress)
     skipped += leaked
     for split in ("train", "val", "test"):
         if not (frame["split"] == split).any():

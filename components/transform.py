@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 from absl import logging
+from tqdm import tqdm
 
 from components.artifacts import read_json, write_json
 from components.augmentation import RandomAffine
@@ -100,6 +101,19 @@ def decoded_dataset(paths: list[str], labels: np.ndarray, image_size: int) -> tf
     return ds.ignore_errors()
 
 
+def counted(ds: tf.data.Dataset, bar: tqdm) -> tf.data.Dataset:
+    """`ds` unchanged, advancing `bar` once per element as it is produced.
+
+    Dataset.save has no progress hook; a py_function on the (cheap) index is the only way
+    to see elements go by, so it is added only when a bar is shown.
+    """
+    def tick(index: tf.Tensor) -> tf.Tensor:
+        bar.update(1)
+        return index
+
+    return ds.map(lambda x, y, i: (x, y, tf.ensure_shape(tf.py_function(tick, [i], tf.int64), [])))
+
+
 def augmentation_layers(rotation: float, zoom: float, translation: float, contrast: float,
                         horizontal_flip: bool, seed: int) -> keras.Sequential:
     """Mild geometric and contrast jitter. No vertical flips; a horizontal flip is an
@@ -124,6 +138,7 @@ def transform(
     translation: float = 0.05,
     contrast: float = 0.1,
     horizontal_flip: bool = False,
+    progress: bool = False,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The Transform component: saves each split decoded at `image_size` plus transform.json."""
@@ -134,12 +149,17 @@ def transform(
     for split in SPLITS:
         rows = frame.index[frame["split"] == split]
         ds = decoded_dataset(frame.loc[rows, "path"].tolist(), labels[rows], image_size)
+        bar = tqdm(total=len(rows), desc=f"decoding {split}", unit="image", leave=False,
+                   disable=not progress)
+        if progress:
+            ds = counted(ds, bar)
         # Saved under a temporary name and renamed: a killed run never leaves a split
         # folder that looks complete but is not.
         target = out_dir / split
         partial = out_dir / f".{split}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         ds.save(os.fspath(partial))
+        bar.close()
         shutil.rmtree(target, ignore_errors=True)
         os.replace(partial, target)
         saved = tf.data.Dataset.load(os.fspath(target)).map(lambda x, y, i: i)

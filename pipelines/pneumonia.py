@@ -93,11 +93,12 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
         Component("example_gen", example_gen, dict(
             data_dir=str(Path(data_dir).resolve()) if data_dir else None,
             csv=str(Path(csv).resolve()) if csv else None, task=FLAGS.task, seed=FLAGS.seed,
-            balance=FLAGS.balance, data_fingerprint=data_fingerprint(data_dir, csv))),
+            balance=FLAGS.balance, data_fingerprint=data_fingerprint(data_dir, csv)),
+            display={"progress": progress_bars()}),
         Component("eda", cxr_eda, dict(seed=FLAGS.seed), inputs={"examples": "example_gen"}),
         Component("transform", transform, dict(
             image_size=FLAGS.image_size, task=FLAGS.task, horizontal_flip=FLAGS.horizontal_flip),
-            inputs={"examples": "example_gen"}),
+            display={"progress": progress_bars()}, inputs={"examples": "example_gen"}),
         *([Component("tuner", tuner, dict(
             kind=FLAGS.tuner, max_trials=FLAGS.max_trials, epochs=FLAGS.epochs,
             batch_size=FLAGS.batch_size, focal_alpha=FLAGS.focal_alpha, seed=FLAGS.seed),

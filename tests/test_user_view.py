@@ -1,11 +1,14 @@
 """What a user sees: a closing summary, no control characters in logs, bars at a terminal."""
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
+import struct
 import subprocess
 import sys
+import termios
 
 from tests.conftest import REPO_ROOT
 from tests.kaggle_folder import make_drawn_folder
@@ -23,6 +26,8 @@ def command(data, run_dir, *extra: str) -> list[str]:
 def run_in_terminal(argv: list[str], timeout: float = 600) -> str:
     """Runs argv with stdout and stderr on a pseudo-terminal; returns everything it printed."""
     controller, terminal = pty.openpty()
+    # A new pseudo-terminal is 0 x 0; tqdm fits its bar to the width and would print nothing.
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     process = subprocess.Popen(argv, cwd=REPO_ROOT, env=ENV, stdin=subprocess.DEVNULL,
                                stdout=terminal, stderr=terminal, close_fds=True)
     os.close(terminal)
@@ -55,7 +60,11 @@ def test_piped_output_has_summary_and_no_progress_bars(tmp_path):
     for char in CONTROL:
         assert char not in result.stdout and char not in result.stderr, repr(char)
     assert (tmp_path / "run" / "run.log").stat().st_size > 0
-    # In a terminal the same (forced) run shows Keras' progress bar.
+    # In a terminal the same (forced) run shows Keras' progress bar and ours: the file
+    # scan, the decoding, the duplicate check and the explanations.
     shown = run_in_terminal(command(data, tmp_path / "run", "--force"))
     assert "\r" in shown or "\x08" in shown
+    for bar in ("scanning train/NORMAL", "hashing for duplicates", "decoding train",
+                "explaining"):
+        assert bar in shown, bar
     assert "Run folder:" in shown

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from components.artifacts import write_csv, write_json, write_text
+from components import html_page
+from components.artifacts import write_csv, write_json
 from components.figures import plt, save_figure
-from components.report import embedded_image
 
 SPLIT_ORDER = ("train", "val", "test")
 KNOWN_COLORS = {"NORMAL": "tab:blue", "PNEUMONIA": "tab:red",
@@ -416,31 +416,20 @@ def intensity_table(summary: dict[str, Any]) -> pd.DataFrame:
 def write_page(path: Path, result: dict[str, Any], counts: pd.DataFrame, pathogens: pd.DataFrame,
                pictures: list[Path]) -> None:
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result["notes"]) or "<li>none</li>"
-    body = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Chest X-ray data: exploratory analysis</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; max-width: 1200px; }}
-table {{ border-collapse: collapse; margin: 1em 0; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}
-figure {{ display: inline-block; margin: 0.5em; vertical-align: top; }}
-img {{ max-width: 1100px; }}
-pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
-</style></head><body>
-<h1>Chest X-ray data: exploratory analysis</h1>
-<p>{result['n_examples']} images in the examples table. Sizes are read from every file's
-header; intensity statistics use a seeded sample of {result['intensity']['n_images']} images
-(at most {result['intensity']['max_images']}, equal shares per split and class).</p>
-<h2>Notes</h2><ul>{notes}</ul>
-<h2>Class balance</h2>{_table(counts)}{_table(pathogens)}
-<h2>Image sizes</h2>{_table(size_table(result['image_sizes']))}
-<h2>Intensity</h2>{_table(intensity_table(result['intensity']))}
-<h2>Figures</h2>
-{''.join(embedded_image(p) for p in pictures)}
-<h2>Numbers (eda.json)</h2>
-<pre>{html.escape(json.dumps(result, indent=1))}</pre>
-</body></html>
-"""
-    write_text(path, body)
+    intro = (f"<p>{result['n_examples']} images in the examples table. Sizes are read from every "
+             "file's header; intensity statistics use a seeded sample of "
+             f"{result['intensity']['n_images']} images (at most "
+             f"{result['intensity']['max_images']}, equal shares per split and class).</p>")
+    html_page.write_report(path, "Chest X-ray data: exploratory analysis", [
+        intro,
+        html_page.section("Notes", f"<ul>{notes}</ul>"),
+        html_page.section("Class balance", _table(counts), _table(pathogens)),
+        html_page.section("Image sizes", _table(size_table(result["image_sizes"]))),
+        html_page.section("Intensity", _table(intensity_table(result["intensity"]))),
+        html_page.section("Figures", "".join(html_page.image(p, p.stem.replace("_", " "))
+                                             for p in pictures)),
+        html_page.section("Numbers (eda.json)", html_page.preformatted(json.dumps(result, indent=1))),
+    ])
 
 
 # ----------------------------------------------------------------------------- component

@@ -5,6 +5,7 @@ reader sees what the model attends to when it is right and when it is wrong.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,23 +19,28 @@ from tqdm import tqdm
 
 from components.artifacts import atomic_path, read_json, write_json
 from components.evaluator import load_trained_model
-from components.gradcam import grad_cam
+from components.activations import activation_view
+from components.gradcam import grad_cam, grad_cam_plus_plus
 from components.integrated_gradients import integrated_gradients
 from components.lime_heatmaps import lime_heatmaps
 from components.occlusion import occlusion
 from components.shap_heatmaps import shap_heatmaps
 from components.faithfulness import deletion_insertion, faithfulness_report, plot_faithfulness
 from components.figures import log_images, save_figure
+from components.explainer_report import write_explainer_report
 from components.localization import load_masks, localization_report
-from components.sanity_checks import sanity_report
+from components.sanity_checks import data_randomization, sanity_report
 
 METHODS: dict[str, Callable[[keras.Model, np.ndarray], np.ndarray]] = {
     "gradcam": grad_cam,
+    "gradcam_plus_plus": grad_cam_plus_plus,
     "integrated_gradients": integrated_gradients,
     "lime": lime_heatmaps,
     "shap": shap_heatmaps,
     "occlusion": occlusion,
 }
+# Methods cheap enough to recompute for every randomized layer in the sanity checks.
+GRADIENT_METHODS = ("gradcam", "gradcam_plus_plus", "integrated_gradients")
 OUTCOMES = ("true_positive", "true_negative", "false_positive", "false_negative")
 
 
@@ -92,6 +98,15 @@ def localization_cases(examples: Path, predictions: pd.DataFrame, limit: int) ->
     return test.sort_values("path").head(limit).reset_index(drop=True)
 
 
+def training_sample(transform: Path, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random sample of the saved train split: (images float32, integer labels)."""
+    spec = read_json(transform / "transform.json")
+    ds = (tf.data.Dataset.load(os.fspath(transform / "train"))
+          .shuffle(spec["counts"]["train"], seed=seed).take(size))
+    images, labels = zip(*((x, y) for x, y, _ in ds.as_numpy_iterator()))
+    return np.stack(images).astype("float32"), np.asarray(labels)
+
+
 def explainer(
     out_dir: Path,
     *,
@@ -103,6 +118,8 @@ def explainer(
     per_outcome: int = 2,
     faithfulness: bool = True,
     sanity_checks: bool = False,
+    data_randomization_images: int = 256,
+    data_randomization_epochs: int = 10,
     localization_images: int = 64,
     seed: int = 42,
     progress: bool = False,
@@ -113,7 +130,10 @@ def explainer(
     Writes explainer/<method>/*.png overlays and panels/*.png (original | every method)
     for a fixed selection of test cases, all also as TensorBoard images; faithfulness.json
     (deletion/insertion against random order); localization.json where lesion masks are
-    known (synthetic_cxr); sanity.json with `sanity_checks` (cascading randomization).
+    known (synthetic_cxr); sanity.json with `sanity_checks` (cascading randomization, and
+    data randomization: the same architecture trained from scratch on a seeded sample of
+    `data_randomization_images` training images, with true and with permuted labels, for
+    `data_randomization_epochs` epochs each); report.html with all of it.
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -144,32 +164,48 @@ def explainer(
         save_figure(plot_panel(images[i], {m: overlays[m][i] for m in methods}, title),
                     out_dir / "panels" / f"{names[i]}.png", tensorboard_dir, "panels", step=i)
     result: dict[str, Any] = {"heatmaps": {m: len(names) for m in methods}}
+    faithfulness_json = localization_json = sanity = None
     if faithfulness:
         curves = {m: deletion_insertion(model, images, maps[m], seed=seed) for m in methods}
-        report = faithfulness_report(curves, steps=20, deletion_baseline="black",
-                                     insertion_baseline="blurred")
-        write_json(out_dir / "faithfulness.json", report)
+        faithfulness_json = faithfulness_report(curves, steps=20, deletion_baseline="black",
+                                                insertion_baseline="blurred")
+        write_json(out_dir / "faithfulness.json", faithfulness_json)
         plot_faithfulness(curves, out_dir / "faithfulness.png", tensorboard_dir)
         result["faithfulness"] = {m: {k: v[k] for k in ("deletion_gain", "insertion_gain")}
-                                  for m, v in report["methods"].items()}
+                                  for m, v in faithfulness_json["methods"].items()}
     lesions = localization_cases(examples, predictions, localization_images)
     if len(lesions):
         lesion_images = load_images(lesions["path"].tolist(), spec["image_size"])
         masks = load_masks(lesions["mask_path"].tolist(), spec["image_size"])
         stems = [Path(p).stem for p in lesions["path"]]
-        report = {m: localization_report(METHODS[m](model, lesion_images), masks, names=stems)
-                  for m in methods}
-        write_json(out_dir / "localization.json", report)
-        result["pointing_game"] = {m: r["pointing_game"] for m, r in report.items()}
+        localization_json = {m: localization_report(METHODS[m](model, lesion_images), masks,
+                                                    names=stems) for m in methods}
+        write_json(out_dir / "localization.json", localization_json)
+        result["pointing_game"] = {m: r["pointing_game"] for m, r in localization_json.items()}
     if sanity_checks:
         # LIME, SHAP and occlusion cost minutes per randomized layer; the check is about the
         # gradient methods, whose dependence on the weights it tests.
-        cheap = {m: METHODS[m] for m in methods if m in ("gradcam", "integrated_gradients")}
+        cheap = {m: METHODS[m] for m in methods if m in GRADIENT_METHODS}
+        randomized_labels = None
+        if data_randomization_images and cheap:
+            train_images, train_labels = training_sample(transform, data_randomization_images, seed)
+            # clone_model: the same architecture with freshly initialized weights.
+            randomized_labels = data_randomization(
+                lambda: keras.models.clone_model(model), train_images, train_labels, images,
+                cheap, epochs=data_randomization_epochs, seed=seed)
         sanity = sanity_report(model, images, cheap, seed=seed,
                                reference_maps={m: maps[m] for m in cheap},
+                               data_randomization_results=randomized_labels,
                                png_path=out_dir / "sanity_cascading.png",
                                tensorboard_dir=tensorboard_dir)
         write_json(out_dir / "sanity.json", sanity)
-        result["sanity_checks"] = sorted(cheap)
+        result["sanity_checks"] = {m: s["passes"] for m, s in sanity["summary"].items()}
     write_json(out_dir / "cases.json", cases.drop(columns="confidence").to_dict(orient="records"))
+    # What each conv block sees in the first selected image (the intermediate-activation view).
+    activations = activation_view(model, images[0], out_dir / "activations.png", tensorboard_dir,
+                                  title=f"Feature maps per conv block: {names[0]}")
+    write_json(out_dir / "activations.json", activations)
+    write_explainer_report(out_dir, cases, names, faithfulness_json, localization_json, sanity,
+                           activations)
+    result["report"] = "report.html"
     return result

@@ -16,11 +16,11 @@ import tensorflow as tf
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
-from components import heart_report as report
+from components import html_page as report
 from components.artifacts import read_json, write_csv, write_json
 from components.clinical_metrics import binary_metrics, bootstrap_ci, youden_threshold
 from components.figures import plt, save_figure
-from components.heart_trainer import load_model, model_dir, predict_proba, trained_models
+from components.heart_trainer import MODEL_COLORS, load_model, model_dir, predict_proba, trained_models
 from components.heart_transform import HOLDOUT, list_partitions, load_partition
 
 TABLE_METRICS = ("auc", "accuracy", "balanced_accuracy", "f1", "sensitivity", "specificity",
@@ -118,7 +118,7 @@ def plot_roc(predictions: pd.DataFrame, results: dict[str, Any], models: list[st
         fpr, tpr, _ = skm.roc_curve(rows["label"], rows["score"])
         test = results[kind]["test"]
         ci = test.get("auc_ci95", [np.nan, np.nan])
-        ax.plot(fpr, tpr, color=report.MODEL_COLORS[kind],
+        ax.plot(fpr, tpr, color=MODEL_COLORS[kind],
                 label=f"{kind}: AUC {test['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]")
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC, test split")
@@ -131,7 +131,7 @@ def plot_pr(predictions: pd.DataFrame, results: dict[str, Any], models: list[str
     for kind in models:
         rows = predictions[(predictions["model"] == kind) & (predictions["split"] == "test")]
         precision, recall, _ = skm.precision_recall_curve(rows["label"], rows["score"])
-        ax.plot(recall, precision, color=report.MODEL_COLORS[kind],
+        ax.plot(recall, precision, color=MODEL_COLORS[kind],
                 label=f"{kind}: AP {results[kind]['test']['pr_auc']:.3f}")
     ax.set(xlabel="recall (sensitivity)", ylabel="precision", title="Precision-recall, test split")
     ax.legend(loc="lower left", fontsize=8)
@@ -143,7 +143,7 @@ def plot_calibration(predictions: pd.DataFrame, models: list[str]) -> plt.Figure
     for kind in models:
         rows = predictions[(predictions["model"] == kind) & (predictions["split"] == "test")]
         observed, predicted = calibration_curve(rows["label"], rows["score"], n_bins=8)
-        ax.plot(predicted, observed, "o-", color=report.MODEL_COLORS[kind], label=kind)
+        ax.plot(predicted, observed, "o-", color=MODEL_COLORS[kind], label=kind)
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.set(xlabel="mean predicted risk", ylabel="observed rate", title="Calibration, test split")
     ax.legend(fontsize=8)
@@ -174,7 +174,7 @@ def plot_comparison(table: list[dict[str, Any]]) -> plt.Figure:
         low = np.array([row.get(f"{m}_ci95", [row[m], row[m]])[0] for m in metrics])
         high = np.array([row.get(f"{m}_ci95", [row[m], row[m]])[1] for m in metrics])
         ax.bar(np.arange(len(metrics)) + i * width, values, width, label=row["model"],
-               color=report.MODEL_COLORS[row["model"]], yerr=[values - low, high - values],
+               color=MODEL_COLORS[row["model"]], yerr=[values - low, high - values],
                capsize=2)
     ax.set_xticks(np.arange(len(metrics)) + width * (len(table) - 1) / 2, metrics)
     ax.set_ylim(0.5, 1.0)
@@ -187,7 +187,7 @@ def plot_cv(summary: dict[str, Any]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for i, (kind, metrics) in enumerate(summary["models"].items()):
         values = metrics["auc"]["per_fold"]
-        ax.scatter(np.full(len(values), i), values, alpha=0.6, color=report.MODEL_COLORS[kind])
+        ax.scatter(np.full(len(values), i), values, alpha=0.6, color=MODEL_COLORS[kind])
         ax.errorbar(i + 0.15, metrics["auc"]["mean"], yerr=metrics["auc"]["std"], fmt="ks",
                     capsize=4)
     ax.set_xticks(range(len(summary["models"])), list(summary["models"]))

@@ -25,10 +25,10 @@ import pandas as pd
 import shap
 from scipy.stats import spearmanr
 
-from components import heart_report as report
+from components import html_page as report
 from components.artifacts import read_json, write_csv, write_json
 from components.figures import plt, save_figure
-from components.heart_trainer import load_model, model_dir, predict_logit, trained_models
+from components.heart_trainer import MODEL_COLORS, load_model, model_dir, predict_logit, trained_models
 from components.heart_transform import HOLDOUT, Partition, load_partition, numeric_scaling
 from datasets.heart_failure import schema
 from models.mlp import logit_model
@@ -234,7 +234,7 @@ def plot_cross_check(importance: dict[str, dict[str, float]]) -> plt.Figure:
     height = 0.8 / len(models)
     for i, kind in enumerate(models):
         ax.barh(np.arange(len(features)) + i * height, [importance[kind][f] for f in features],
-                height, label=kind, color=report.MODEL_COLORS.get(kind))
+                height, label=kind, color=MODEL_COLORS.get(kind))
     ax.set_yticks(np.arange(len(features)) + height * (len(models) - 1) / 2, features)
     ax.set(xlabel="mean |SHAP value| on test patients (log-odds)",
            title="Feature importance: the three models side by side")
@@ -315,7 +315,7 @@ def explain_nam(ctx: Context, model: Any) -> tuple[np.ndarray, float, dict[str, 
              plot_shape_functions(model, ctx.partition, ctx.raw_train, centre))
     importance = mean_abs(group_sum(values, ctx.partition.columns, ctx.partition.groups))
     ctx.save("nam_importance", plot_importance(importance, "NAM feature importance",
-                                               report.MODEL_COLORS["nam"]))
+                                               MODEL_COLORS["nam"]))
     return values, expected, {"bias": bias(model)}
 
 

@@ -33,6 +33,8 @@ from models.mlp import build_mlp, logit_model
 from models.nam import build_nam
 
 MODELS = ("lasso", "mlp", "nam")
+# One colour per model in every plot of the run.
+MODEL_COLORS = {"lasso": "tab:green", "mlp": "tab:purple", "nam": "tab:orange"}
 KERAS_MODELS = ("mlp", "nam")
 TrainedModel = Union[LogisticRegression, LogisticRegressionCV, keras.Model]
 

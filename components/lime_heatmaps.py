@@ -5,7 +5,7 @@ the images are explained in a loop; within an image the work is batched:
 
 * `_BatchedLimeImageExplainer` replaces lime's `data_labels`, which builds every
   perturbed image in a Python loop over samples and superpixels (and shows a tqdm bar),
-  by one vectorized `np.where` per batch. It draws the same random numbers in the same
+  by one vectorized `np.where` per batch, on one channel of the replicated grayscale. It draws the same random numbers in the same
   order as lime's own (random_state.randint(0, 2, num_samples * n_features), first row
   all ones), so explanations match lime's for the same seed; everything else (the
   kernel, the ridge regression, ImageExplanation) is lime's.
@@ -43,9 +43,12 @@ class _BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
             (num_samples, n_features))
         data[0, :] = 1
         labels = []
+        # Our images are grayscale replicated to RGB for lime: perturb one channel only (a
+        # third of the memory traffic); the classifier takes (b, h, w, 1) as it is.
+        gray, fudged_gray = image[..., :1], fudged_image[..., :1]
         for start in range(0, num_samples, batch_size):
             keep = data[start:start + batch_size][:, segments].astype(bool)  # (b, h, w)
-            batch = np.where(keep[..., None], image[None], fudged_image[None])
+            batch = np.where(keep[..., None], gray[None], fudged_gray[None])
             labels.append(np.asarray(classifier_fn(batch)))
         return data, np.concatenate(labels)
 
@@ -68,14 +71,16 @@ def grayscale_slic(n_segments: int = 50, compactness: float = 0.1,
 
 
 def _classifier(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-    """lime's classifier_fn: (b, h, w, 3) RGB -> (b, k) probabilities, one model call.
+    """lime's classifier_fn: (b, h, w, 3) RGB or (b, h, w, 1) gray -> (b, k) probabilities,
+    one model call.
 
     A one-unit sigmoid head becomes two columns [1 - p, p], so label 1 is the positive class.
     """
     channels = model.inputs[0].shape[-1]
 
-    def classify(rgb: np.ndarray) -> np.ndarray:
-        gray = rgb.mean(axis=-1, keepdims=True).astype("float32")
+    def classify(pixels: np.ndarray) -> np.ndarray:
+        gray = (pixels if pixels.shape[-1] == 1 else pixels.mean(axis=-1, keepdims=True)
+                ).astype("float32", copy=False)
         batch = np.repeat(gray, channels, axis=-1) if channels != 1 else gray
         p = model_outputs(model, batch, max_batch=len(batch))
         return np.concatenate([1.0 - p, p], axis=1) if p.shape[1] == 1 else p

@@ -45,7 +45,8 @@ flags.DEFINE_boolean("mixed_precision", False, "Train in mixed float16 (for GPUs
 flags.DEFINE_boolean("horizontal_flip", False, "Augment with horizontal flips (a mirrored chest is not a real chest).")
 flags.DEFINE_integer("seed", 42, "Seed for splits, shuffling, augmentation and initialization.")
 flags.DEFINE_string("run_dir", None, "Run folder (default: runs/pneumonia-<timestamp>).")
-EXPLAIN_METHODS = ("gradcam", "integrated_gradients", "lime", "shap", "occlusion")
+EXPLAIN_METHODS = ("gradcam", "gradcam_plus_plus", "integrated_gradients", "lime", "shap",
+                   "occlusion")
 flags.DEFINE_list("explain", ["gradcam", "integrated_gradients"], f"Explanation methods, comma-separated: {', '.join(EXPLAIN_METHODS)}.")
 flags.register_validator("explain", lambda methods: set(methods) <= set(EXPLAIN_METHODS),
                          f"--explain takes a comma-separated subset of {', '.join(EXPLAIN_METHODS)}")

@@ -167,7 +167,8 @@ def test_evaluate_reproduces_a_finished_run_from_its_saved_model(real_run, tmp_p
 def test_no_data_runs_on_synthetic_cxr_and_says_so(tmp_path):
     run_dir = tmp_path / "synthetic"
     result = run_pneumonia("--run_dir", str(run_dir), "--epochs", "2", "--image_size", "64",
-                           "--bootstrap", "100", "--explain", "gradcam", "--quiet")
+                           "--bootstrap", "100", "--explain", "gradcam", "--sanity_checks",
+                           "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "running on the synthetic_cxr builder" in result.stdout
     examples = pd.read_csv(run_dir / "example_gen" / "examples.csv")
@@ -182,3 +183,16 @@ def test_no_data_runs_on_synthetic_cxr_and_says_so(tmp_path):
     assert 0.0 <= localization["gradcam"]["pointing_game"] <= 1.0
     faithfulness = json.loads((run_dir / "explainer" / "faithfulness.json").read_text())
     assert set(faithfulness["methods"]) == {"gradcam"}
+    # --sanity_checks: both randomization tests, each with a verdict, and all in the report.
+    sanity = json.loads((run_dir / "explainer" / "sanity.json").read_text())
+    assert isinstance(sanity["summary"]["gradcam"]["passes"], bool)
+    randomized = sanity["data_randomization"]
+    assert randomized["n_train"] == 256 and randomized["epochs"] == 10
+    assert isinstance(randomized["methods"]["gradcam"]["passes"], bool)
+    report = (run_dir / "explainer" / "report.html").read_text()
+    for heading in ("Explained test images", "Faithfulness", "Localization",
+                    "Cascading model-parameter randomization", "Data randomization"):
+        assert heading in report, heading
+    assert report.count("data:image/png;base64,") >= len(list(
+        (run_dir / "explainer" / "panels").glob("*.png"))) + 2
+    assert "src=\"http" not in report

@@ -154,7 +154,7 @@ def test_independent_randomization_and_report(phantom_cnn, tmp_path):
     assert [s["layer"] for s in independent] == top_two
     report = sanity_report(model, images[1:9:2], {"gradcam": grad_cam, "control": image_as_map},
                            layer_names=top_two, png_path=tmp_path / "sanity.png",
-                           data_randomization_results={"gradcam": {"spearman": 0.1}})
+                           data_randomization_results={"methods": {"gradcam": {"spearman": 0.1}}})
     json.dumps(report, allow_nan=False)
     assert report["summary"]["control"]["passes"] is False
     assert set(report["cascading"]) == {"gradcam", "control"}
@@ -164,12 +164,17 @@ def test_independent_randomization_and_report(phantom_cnn, tmp_path):
 def test_data_randomization_trains_on_permuted_labels(blob_cnn):
     x, y, _ = blob_training_data(48)
     eval_images, _ = blob_images(6, seed=40)
-    result = data_randomization(small_blob_cnn, x, y, eval_images, grad_cam, epochs=3, seed=0,
+    result = data_randomization(small_blob_cnn, x, y, eval_images,
+                                {"gradcam": grad_cam, "control": image_as_map}, epochs=3, seed=0,
                                 trained_model=blob_cnn)
     json.dumps(result, allow_nan=False)
     assert result["true_label_train_accuracy"] > 0.95
     assert result["true_label_train_accuracy"] > result["random_label_train_accuracy"] + 0.2
-    assert -1.0 <= result["spearman"] < 0.9 and result["ssim"] < 0.9
+    gradcam = result["methods"]["gradcam"]
+    assert -1.0 <= gradcam["spearman"] < 0.9 and gradcam["ssim"] < 0.9
+    # A "map" that is the image itself ignores the model: identical maps, reported failing.
+    assert result["methods"]["control"]["spearman"] == pytest.approx(1.0)
+    assert result["methods"]["control"]["passes"] is False
 
 
 # --------------------------------------------------------------------------- (b) faithfulness

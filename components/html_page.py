@@ -1,4 +1,5 @@
-"""Self-contained HTML reports for the heart pipeline: tables and base64-embedded PNGs.
+"""Self-contained HTML pages for every report (evaluation, EDA, explanations, heart):
+tables, sections and base64-embedded PNGs under one style sheet.
 
 A report is one file that can be mailed or archived: no external images or scripts.
 """
@@ -11,16 +12,17 @@ from typing import Iterable, Sequence
 
 from components.artifacts import write_text
 
-# One colour per model in every plot of the run.
-MODEL_COLORS = {"lasso": "tab:green", "mlp": "tab:purple", "nam": "tab:orange"}
-
 STYLE = """
-body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+body { font-family: sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
-img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+figure { display: inline-block; margin: 0.5em; vertical-align: top; max-width: 100%; }
+img { max-width: 100%; border: 1px solid #eee; }
+pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
 .note { color: #555; font-size: 0.9em; }
+.pass { color: #1a7f37; font-weight: bold; }
+.fail { color: #cf222e; font-weight: bold; }
 """
 
 
@@ -63,8 +65,13 @@ def fmt(value: object, digits: int = 3) -> str:
     return str(value)
 
 
-def write_report(path: Path, title: str, sections: Sequence[str]) -> None:
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>\n"
-            + "\n".join(sections) + "\n</body></html>\n")
+def preformatted(text: str) -> str:
+    return f"<pre>{html.escape(text)}</pre>"
+
+
+def write_report(path: Path, title: str, sections: Sequence[str], style: str = "") -> None:
+    """One page: the shared STYLE plus `style` (page-specific rules), a title, the sections."""
+    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title><style>{STYLE}{style}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1>\n" + "\n".join(sections) + "\n</body></html>\n")
     write_text(path, page)

@@ -131,11 +131,20 @@ def bootstrap_binary_cis(y_true: np.ndarray, scores: np.ndarray, threshold: floa
 
 
 def youden_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
-    """The score cut maximizing sensitivity + specificity - 1 (Youden's J) on ROC points."""
+    """The score cut maximizing sensitivity + specificity - 1 (Youden's J) on ROC points.
+
+    Any cut between the lowest score flagged at the best ROC point and the next lower
+    score classifies the validation images alike; we take the midpoint of that gap, not
+    its edge, so a test image scoring a little off the validation scores (another
+    hospital's exposure, a shifted class mix) is not decided by where one validation
+    positive happened to fall.
+    """
     y_true = np.asarray(y_true).astype(int)
     if len(np.unique(y_true)) < 2:
         return 0.5
-    fpr, tpr, thresholds = skm.roc_curve(y_true, scores)
+    fpr, tpr, thresholds = skm.roc_curve(y_true, scores, drop_intermediate=False)
     best = int(np.argmax(tpr - fpr))
     # roc_curve's first threshold is +inf (nothing predicted positive); keep it finite.
-    return float(min(thresholds[best], 1.0))
+    upper = min(float(thresholds[best]), 1.0)
+    lower = float(thresholds[best + 1]) if best + 1 < len(thresholds) else upper
+    return (upper + lower) / 2.0

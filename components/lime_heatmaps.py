@@ -25,6 +25,7 @@ nearly uniform brightness, such as an opacity, so LIME would miss exactly that e
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import keras
@@ -42,14 +43,24 @@ class _BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
         data = self.random_state.randint(0, 2, num_samples * n_features).reshape(
             (num_samples, n_features))
         data[0, :] = 1
-        labels = []
         # Our images are grayscale replicated to RGB for lime: perturb one channel only (a
         # third of the memory traffic); the classifier takes (b, h, w, 1) as it is.
         gray, fudged_gray = image[..., :1], fudged_image[..., :1]
-        for start in range(0, num_samples, batch_size):
+
+        def perturbed(start: int) -> np.ndarray:
             keep = data[start:start + batch_size][:, segments].astype(bool)  # (b, h, w)
-            batch = np.where(keep[..., None], gray[None], fudged_gray[None])
-            labels.append(np.asarray(classifier_fn(batch)))
+            return np.where(keep[..., None], gray[None], fudged_gray[None])
+
+        # The next batch is built while the model runs on this one (both release the GIL).
+        starts = list(range(0, num_samples, batch_size))
+        labels = []
+        with ThreadPoolExecutor(max_workers=1) as builder:
+            pending = builder.submit(perturbed, starts[0])
+            for following in starts[1:] + [None]:
+                batch = pending.result()
+                if following is not None:
+                    pending = builder.submit(perturbed, following)
+                labels.append(np.asarray(classifier_fn(batch)))
         return data, np.concatenate(labels)
 
 

@@ -52,8 +52,14 @@ def test_youden_threshold_separates_perfectly_separable_scores():
     y = np.array([0, 0, 0, 1, 1, 1])
     scores = np.array([0.1, 0.2, 0.3, 0.6, 0.7, 0.9])
     threshold = youden_threshold(y, scores)
-    assert 0.3 < threshold <= 0.6
+    assert threshold == pytest.approx(0.45)  # the middle of the gap, not its edge
     assert binary_metrics(y, scores, threshold, resamples=0)["accuracy"] == 1.0
+    # With overlap: J is best flagging the top four (sensitivity 1, specificity 3/4, J 0.75
+    # against 0.67 for the top two); the cut falls midway between the lowest flagged score
+    # (0.4) and the next one (0.35).
+    y = np.array([0, 0, 0, 0, 1, 1, 1])
+    scores = np.array([0.1, 0.2, 0.35, 0.5, 0.4, 0.7, 0.9])
+    assert youden_threshold(y, scores) == pytest.approx(0.375)
 
 
 def test_ece_is_zero_for_calibrated_bins_and_large_for_overconfidence():

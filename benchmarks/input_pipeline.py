@@ -11,7 +11,11 @@ Images per second of one pass (decode, resize to --image_size, augment, batch of
 and the ratios the issue sets goals for: ours / (a) >= 3, ours / (b) >= 1, ours / (c) >= 0.7,
 where "ours" is the per-epoch rate over a --epochs-epoch training (first pass included).
 
-    python benchmarks/input_pipeline.py [--image_size 224] [--epochs 20] [--limit N]
+The machine may be shared: every contender runs once per round, rounds interleave them
+(--repeats, default 3), and the ratios use each contender's median, so a burst of load
+from elsewhere slows one round of all of them rather than one contender.
+
+    python benchmarks/input_pipeline.py [--image_size 224] [--epochs 20] [--limit N] [--repeats 3]
 """
 from __future__ import annotations
 
@@ -119,17 +123,25 @@ def main() -> int:
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--limit", type=int, default=None, help="use only N images")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (medians)")
     args = parser.parse_args()
     if not DATA.is_dir():
         print(f"skipped: no data at {DATA}")
         return 0
     paths, labels = files(args.limit)
     n, size = len(paths), args.image_size
-    print(f"{n} images at {size} px, batch {BATCH}, {os.cpu_count()} CPU cores")
-    c = ceiling(paths, labels, size)
-    a = legacy_generator(paths, labels, size)
-    b = keras_directory(paths, size)
-    first, later, per_epoch = ours(paths, labels, size, args.epochs)
+    print(f"{n} images at {size} px, batch {BATCH}, {os.cpu_count()} CPU cores, "
+          f"{args.repeats} interleaved rounds")
+    rounds = []
+    for round_number in range(1, args.repeats + 1):
+        measured = (ceiling(paths, labels, size), legacy_generator(paths, labels, size),
+                    keras_directory(paths, size), *ours(paths, labels, size, args.epochs))
+        rounds.append(measured)
+        print(f"round {round_number}: (c) {measured[0]:.0f}, (a) {measured[1]:.0f}, "
+              f"(b) {measured[2]:.0f}, ours first pass {measured[3]:.0f}, later {measured[4]:.0f}, "
+              f"over {args.epochs} epochs {measured[5]:.0f} images/s")
+    c, a, b, first, later, per_epoch = np.median(np.asarray(rounds), axis=0)
+    print(f"medians over {args.repeats} rounds:")
     print(f"(c) decode+resize ceiling        {c:8.1f} images/s")
     print(f"(a) ImageDataGenerator           {a:8.1f} images/s")
     print(f"(b) image_dataset_from_directory {b:8.1f} images/s")

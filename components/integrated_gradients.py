@@ -185,10 +185,16 @@ def integrated_gradients_raw(model: keras.Model, images: np.ndarray, **options) 
     return integrated_gradients_with_completeness(model, images, **options)[0]
 
 
-def integrated_gradients(model: keras.Model, images: np.ndarray, *, smooth_sigma: float = 1.0,
+def integrated_gradients(model: keras.Model, images: np.ndarray, *, smooth_sigma: float = 0.0,
                          **options) -> np.ndarray:
     """IG heatmaps (n, h, w) in [0, 1]: attributions summed over channels, positive part,
-    Gaussian-smoothed by `smooth_sigma` pixels (0 = off), divided by each image's peak.
+    divided by each image's peak; optionally Gaussian-smoothed by `smooth_sigma` pixels.
+
+    Unsmoothed by default, because smoothing fails the sanity check: IG multiplies the
+    gradient by (image - baseline), and a blurred map keeps mostly that brightness envelope,
+    which no weight changes. On our trained CNNs the maps of a fully randomized model
+    correlated with the trained model's at Spearman 0.57-0.73 with sigma 1 (0.69-0.83 with
+    sigma 2), and 0.07 unsmoothed.
 
     Options: baseline ("black" | "blurred" | number | array), steps (64), max_batch (32),
     class_index, blur_sigma; see integrated_gradients_with_completeness.

@@ -112,7 +112,7 @@ def trainer(
     tuner: Path | None = None,
     model: str = "cnn",
     weights: str = "none",
-    epochs: int = 20,
+    epochs: int = 30,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
     loss: str = "focal",

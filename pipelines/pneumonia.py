@@ -29,7 +29,7 @@ flags.DEFINE_enum("model", "cnn", list(MODEL_NAMES), "Model architecture (models
 flags.DEFINE_string("weights", "none", "Backbone weights: none, imagenet or a path (transfer models).")
 flags.DEFINE_integer("image_size", 128, "Images are resized to image_size x image_size pixels.")
 flags.DEFINE_integer("batch_size", 32, "Training batch size.")
-flags.DEFINE_integer("epochs", 20, "Maximum training epochs (early stopping on validation AUC).")
+flags.DEFINE_integer("epochs", 30, "Maximum training epochs (early stopping on validation AUC).")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_enum("loss", "focal", ["focal", "cross_entropy"], "Training loss (models/losses.py).")
 flags.DEFINE_float("focal_gamma", 2.0, "Focal loss gamma (focusing parameter).")

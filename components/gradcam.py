@@ -37,8 +37,23 @@ def model_input(model: keras.Model):
     return model.inputs[0] if len(model.inputs) == 1 else model.inputs
 
 
-def feature_and_prediction_model(model: keras.Model, layer: keras.layers.Layer) -> ForwardPass:
+def sigmoid_head(model: keras.Model) -> keras.layers.Dense | None:
+    """The model's last layer when it is a one-unit Dense with a sigmoid, else None."""
+    head = model.layers[-1]
+    if (isinstance(head, keras.layers.Dense) and head.units == 1
+            and head.activation is keras.activations.sigmoid):
+        return head
+    return None
+
+
+def feature_and_prediction_model(model: keras.Model, layer: keras.layers.Layer,
+                                 sigmoid_logit: bool = False) -> ForwardPass:
     """A callable image batch -> (feature maps of `layer`, predictions).
+
+    With `sigmoid_logit`, a one-unit sigmoid Dense head yields its logit instead of its
+    probability, computed from the head's input with its own kernel and bias: a confident
+    probability rounds to exactly 1.0 in float32 (logit above about 17), after which no
+    gradient reaches the maps and Grad-CAM of the most confident cases would be blank.
 
     When `layer` is a nested backbone (keras.applications inside our transfer models),
     its inner layers live in another graph, so keras.Model(model.inputs, inner.output)
@@ -46,27 +61,43 @@ def feature_and_prediction_model(model: keras.Model, layer: keras.layers.Layer) 
     model in three: the layers before the backbone, the backbone re-exposed at its last
     conv map, and the head after it; one forward pass through them keeps the gradient path.
     """
+    head = sigmoid_head(model) if sigmoid_logit else None
+    output = head.input if head is not None else model.outputs[0]
+
+    def finish(values: tf.Tensor) -> tf.Tensor:
+        if head is None:
+            return values
+        return keras.ops.matmul(keras.ops.cast(values, head.kernel.dtype), head.kernel) + head.bias
+
     if not isinstance(layer, keras.Model):
-        return keras.Model(model_input(model), [layer.output, model.outputs[0]])
+        split = keras.Model(model_input(model), [layer.output, output])
+
+        def forward(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            feature_maps, values = split(images, training=False)
+            return feature_maps, finish(values)
+
+        return forward
     inner = last_conv_layer(layer)
     backbone = keras.Model(model_input(layer), [inner.output, layer.outputs[0]])
     # The backbone's call in the outer graph: its input and output tensors there.
     node = layer._inbound_nodes[0]
     before = keras.Model(model_input(model), node.input_tensors[0])
-    after = keras.Model(node.output_tensors[0], model.outputs[0])
+    after = keras.Model(node.output_tensors[0], output)
 
-    def forward(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def forward_nested(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         feature_maps, features = backbone(before(images, training=False), training=False)
-        return feature_maps, after(features, training=False)
+        return feature_maps, finish(after(features, training=False))
 
-    return forward
+    return forward_nested
 
 
-def _class_score(predictions: tf.Tensor, class_index: int | None) -> tf.Tensor:
+def _class_score(predictions: tf.Tensor, class_index: int | None, is_logit: bool) -> tf.Tensor:
     """(n,) scores to explain: the logit of a sigmoid head (the probability's gradient
     vanishes on confident predictions), else the softmax probability of `class_index`,
     or of the predicted class when it is None."""
-    if predictions.shape[-1] == 1:
+    if predictions.shape[-1] == 1 and is_logit:
+        return predictions[:, 0]
+    if predictions.shape[-1] == 1:  # a sigmoid we cannot see behind: invert it, clipped
         p = tf.clip_by_value(predictions[:, 0], 1e-7, 1 - 1e-7)
         return tf.math.log(p) - tf.math.log1p(-p)
     chosen = (tf.fill([tf.shape(predictions)[0]], class_index) if class_index is not None
@@ -79,11 +110,11 @@ def _maps_and_gradients(model: keras.Model, images: np.ndarray, layer_name: str 
     """The inputs, the explained layer's feature maps A and dS/dA, all in one gradient
     call for the batch; the layer is `layer_name` or the last conv layer."""
     layer = model.get_layer(layer_name) if layer_name else last_conv_layer(model)
-    forward = feature_and_prediction_model(model, layer)
+    forward = feature_and_prediction_model(model, layer, sigmoid_logit=True)
     inputs = tf.convert_to_tensor(images, tf.float32)
     with tf.GradientTape() as tape:
         feature_maps, predictions = forward(inputs)
-        score = _class_score(predictions, class_index)
+        score = _class_score(predictions, class_index, is_logit=sigmoid_head(model) is not None)
     return inputs, feature_maps, tape.gradient(score, feature_maps)
 
 

@@ -75,8 +75,13 @@ def test_transfer_model_with_nested_backbone(method, nested_transfer):
 
 def test_split_forward_pass_predicts_like_the_model(nested_transfer):
     model, images = nested_transfer
-    _, predictions = feature_and_prediction_model(model, last_conv_layer(model))(images)
-    np.testing.assert_allclose(predictions.numpy(), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+    layer = last_conv_layer(model)
+    expected = model.predict(images, verbose=0)
+    _, predictions = feature_and_prediction_model(model, layer)(images)
+    np.testing.assert_allclose(np.asarray(predictions), expected, rtol=1e-5, atol=1e-6)
+    # The logit variant, through the head's own kernel and bias, is the same prediction.
+    _, logits = feature_and_prediction_model(model, layer, sigmoid_logit=True)(images)
+    np.testing.assert_allclose(tf.sigmoid(logits).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def reference_grad_cam_plus_plus(maps: np.ndarray, gradients: np.ndarray) -> np.ndarray:
@@ -159,3 +164,19 @@ def test_grad_cam_plus_plus_covers_a_small_instance_as_well_as_a_large_one():
     assert plus_plus[12, 12] == pytest.approx(weight[4] / weight[64], rel=1e-4)  # 0.955
     assert plain[12, 12] == pytest.approx(4 / 64, rel=1e-4)
     assert plus_plus[0, 0] == 0.0 and plus_plus[11, 5] == 0.0  # nothing off the instances
+
+
+@each_method
+def test_saturated_sigmoid_still_gets_a_map(method):
+    """A confident model's probability is exactly 1.0 in float32; the map comes from the
+    head's logit, so the most confident cases are not left blank."""
+    model = blob_model()
+    kernel, _ = model.layers[-1].get_weights()
+    model.layers[-1].set_weights([kernel, np.array([60.0], "float32")])
+    images = np.zeros((1, 32, 32, 1), dtype="float32")
+    images[0, 14:19, 8:13] = 1.0
+    assert model.predict(images, verbose=0)[0, 0] == 1.0  # saturated
+    heatmap = method(model, images)[0]
+    assert heatmap.max() == pytest.approx(1.0)
+    peak = np.unravel_index(np.argmax(heatmap), heatmap.shape)
+    assert abs(peak[0] - 16) <= 2 and abs(peak[1] - 10) <= 2

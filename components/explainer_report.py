@@ -73,8 +73,8 @@ def sanity_section(report: dict[str, Any] | None, out_dir: Path) -> str:
                             "trained model's maps; a map that survives randomization is not "
                             "explaining what the model learned."),
         "<h3>Cascading model-parameter randomization</h3>",
-        _raw_table(["method", "Spearman, fully randomized", "SSIM, fully randomized", "verdict"],
-                   rows),
+        html_page.table(["method", "Spearman, fully randomized", "SSIM, fully randomized",
+                         "verdict"], rows, markup=True),
         html_page.image(out_dir / "sanity_cascading.png", "similarity as layers are randomized"),
     ]
     data = report.get("data_randomization")
@@ -90,16 +90,9 @@ def sanity_section(report: dict[str, Any] | None, out_dir: Path) -> str:
                 f"accuracy on them {data['random_label_train_accuracy']:.2f}); maps of "
                 f"{data['n_eval']} test images compared. The test says more the better the "
                 "permuted-label model fits its labels."),
-            _raw_table(["method", "Spearman", "SSIM", "verdict"], rows),
+            html_page.table(["method", "Spearman", "SSIM", "verdict"], rows, markup=True),
         ]
     return html_page.section("Sanity checks", *parts)
-
-
-def _raw_table(header: list[str], rows: list[list[str]]) -> str:
-    """A table whose cells are trusted HTML (verdict spans); html_page.table escapes."""
-    head = "".join(f"<th>{h}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def activations_section(summary: dict[str, Any], out_dir: Path) -> str:

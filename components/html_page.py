@@ -36,9 +36,11 @@ def image(png: Path, caption: str | None = None) -> str:
     return f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">{figcaption}</figure>'
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+def table(header: Sequence[str], rows: Iterable[Sequence[object]], markup: bool = False) -> str:
+    """An HTML table; cells are escaped unless `markup` (cells the caller built as HTML)."""
+    cell = str if markup else (lambda value: html.escape(str(value)))
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>"
                    for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 

@@ -28,6 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 from PIL import Image
+from tqdm import tqdm
 
 from components import html_page
 from components.artifacts import write_csv, write_json
@@ -78,8 +79,10 @@ def image_header(path: str) -> dict[str, Any]:
                 "error": f"{type(error).__name__}: {error}"}
 
 
-def read_sizes(frame: pd.DataFrame) -> pd.DataFrame:
-    headers = pd.DataFrame([image_header(p) for p in frame["path"]], index=frame.index)
+def read_sizes(frame: pd.DataFrame, progress: bool = False) -> pd.DataFrame:
+    paths = tqdm(frame["path"], desc="reading image headers", unit="file", disable=not progress,
+                 leave=False)
+    headers = pd.DataFrame([image_header(p) for p in paths], index=frame.index)
     sizes = pd.concat([frame[["path", "split", "label", "pathogen"]], headers], axis=1)
     sizes["aspect"] = sizes["width"] / sizes["height"]
     return sizes
@@ -106,12 +109,14 @@ def intensity_sample(frame: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
     return pd.concat(picked).sort_index() if picked else frame.iloc[:0]
 
 
-def read_intensities(sample: pd.DataFrame, size: int = INTENSITY_SIZE
+def read_intensities(sample: pd.DataFrame, size: int = INTENSITY_SIZE, progress: bool = False
                      ) -> tuple[pd.DataFrame, np.ndarray]:
     """Per-image mean/std of grey level (0-255) and the stacked (n, size, size) images."""
     pixels = np.zeros((len(sample), size, size), dtype=np.uint8)
     ok = np.zeros(len(sample), dtype=bool)
-    for i, path in enumerate(sample["path"]):
+    paths = tqdm(sample["path"], desc="reading intensities", unit="image", disable=not progress,
+                 leave=False)
+    for i, path in enumerate(paths):
         try:
             pixels[i] = decode_small(path, size)
             ok[i] = True
@@ -441,6 +446,7 @@ def cxr_eda(
     sample_per_group: int = 6,
     seed: int = 42,
     max_intensity_images: int = 600,
+    progress: bool = False,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The EDA component: figures, eda.json and eda.html for ExampleGen's table."""
@@ -448,9 +454,9 @@ def cxr_eda(
     frame = read_examples(Path(examples))
     counts = crosstab(frame, "label")
     pathogens = crosstab(frame, "pathogen")
-    sizes = read_sizes(frame)
+    sizes = read_sizes(frame, progress)
     sample = intensity_sample(frame, max_intensity_images, seed)
-    stats, pixels = read_intensities(sample)
+    stats, pixels = read_intensities(sample, progress=progress)
     write_csv(out_dir / "sizes.csv", sizes)
     write_csv(out_dir / "intensity.csv", stats)
 

@@ -96,7 +96,8 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             csv=str(Path(csv).resolve()) if csv else None, task=FLAGS.task, seed=FLAGS.seed,
             balance=FLAGS.balance, data_fingerprint=data_fingerprint(data_dir, csv)),
             display={"progress": progress_bars()}),
-        Component("eda", cxr_eda, dict(seed=FLAGS.seed), inputs={"examples": "example_gen"}),
+        Component("eda", cxr_eda, dict(seed=FLAGS.seed), display={"progress": progress_bars()},
+                  inputs={"examples": "example_gen"}),
         Component("transform", transform, dict(
             image_size=FLAGS.image_size, task=FLAGS.task, horizontal_flip=FLAGS.horizontal_flip),
             display={"progress": progress_bars()}, inputs={"examples": "example_gen"}),

@@ -64,7 +64,7 @@ def test_piped_output_has_summary_and_no_progress_bars(tmp_path):
     # scan, the decoding, the duplicate check and the explanations.
     shown = run_in_terminal(command(data, tmp_path / "run", "--force"))
     assert "\r" in shown or "\x08" in shown
-    for bar in ("scanning train/NORMAL", "hashing for duplicates", "decoding train",
-                "explaining"):
+    for bar in ("scanning train/NORMAL", "hashing for duplicates", "reading image headers",
+                "decoding train", "explaining"):
         assert bar in shown, bar
     assert "Run folder:" in shown

@@ -5,10 +5,11 @@ the images are explained in a loop; within an image the work is batched:
 
 * `_BatchedLimeImageExplainer` replaces lime's `data_labels`, which builds every
   perturbed image in a Python loop over samples and superpixels (and shows a tqdm bar),
-  by one vectorized `np.where` per batch, on one channel of the replicated grayscale. It draws the same random numbers in the same
-  order as lime's own (random_state.randint(0, 2, num_samples * n_features), first row
-  all ones), so explanations match lime's for the same seed; everything else (the
-  kernel, the ridge regression, ImageExplanation) is lime's.
+  by one vectorized `np.where` per batch, on one channel of the replicated grayscale.
+  It draws the same random numbers in the same order as lime's own
+  (random_state.randint(0, 2, num_samples * n_features), first row all ones), so
+  explanations match lime's for the same seed; everything else (the kernel, the ridge
+  regression, ImageExplanation) is lime's.
 * the classifier function makes one model call per LIME batch (`batch_size`
   perturbations, default 100), converting lime's RGB perturbations back to the model's
   single channel. The call is a compiled model(x, training=False) rather than

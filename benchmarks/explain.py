@@ -3,14 +3,14 @@
 Measured in one run at --image_size (224) with the default model (models.build_model("cnn"):
 one grayscale channel, binary sigmoid head):
 
-  methods  every entry of components.explainer.METHODS (gradcam, integrated_gradients,
+  methods  every entry of components.pneumonia.explainer.METHODS (gradcam, integrated_gradients,
            lime, shap, occlusion, and any method added later), with its default options.
            Each is called once on one warm-up image and once on two (so tf.function traces
            for a new batch size are paid before the clock starts, as in a long-running
            pipeline), then timed on one call over --n_images images: ms/image = wall clock / n.
   LIME     at the same number of perturbed samples per image (our default, read from
-           components.lime_heatmaps.lime_explanations), over the first --lime_images images:
-             ours          components.lime_heatmaps (lime_explanations, which lime_heatmaps
+           components.explain.lime_heatmaps.lime_explanations), over the first --lime_images images:
+             ours          components.explain.lime_heatmaps (lime_explanations, which lime_heatmaps
                            runs): grayscale SLIC superpixels, perturbed images built in one
                            vectorized step per batch, one compiled model call per 100
                            perturbations;
@@ -60,9 +60,9 @@ import tensorflow as tf  # noqa: E402
 from lime import lime_image  # noqa: E402
 from lime.wrappers.scikit_image import SegmentationAlgorithm  # noqa: E402
 
-from components import lime_heatmaps as ours_lime  # noqa: E402
-from components.explainer import METHODS  # noqa: E402
-from components.transform import decoded_dataset  # noqa: E402
+from components.explain import lime_heatmaps as ours_lime  # noqa: E402
+from components.pneumonia.explainer import METHODS  # noqa: E402
+from components.pneumonia.transform import decoded_dataset  # noqa: E402
 from models import build_model  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "chest_xray"

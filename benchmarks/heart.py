@@ -27,7 +27,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
-from components import heart_example_gen, heart_trainer, heart_transform
+from components.heart import example_gen as heart_example_gen
+from components.heart import trainer as heart_trainer
+from components.heart import transform as heart_transform
 from components.artifacts import write_json
 from components.clinical_metrics import youden_threshold
 from datasets.heart_failure import schema

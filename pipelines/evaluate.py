@@ -34,7 +34,7 @@ flags.DEFINE_boolean("quiet", False, "Print only warnings, errors and the final 
 
 def model_geometry(model_path: Path) -> tuple[int, str]:
     """Image size and task a saved model expects, read from its input and output shapes."""
-    from components.model_import import load_model_checked
+    from components.pneumonia.model_import import load_model_checked
 
     model = load_model_checked(model_path)
     image_size = int(model.inputs[0].shape[1])
@@ -43,10 +43,8 @@ def model_geometry(model_path: Path) -> tuple[int, str]:
 
 
 def main() -> int:
-    from components.evaluator import evaluator
-    from components.example_gen import example_gen
-    from components.model_import import file_sha256, import_model
-    from components.transform import transform
+    from components.pneumonia import evaluator, example_gen, model_import, transform
+    from components.pneumonia.model_import import file_sha256
 
     if FLAGS.quiet:
         logging.set_verbosity(logging.WARNING)
@@ -61,16 +59,16 @@ def main() -> int:
                    if f.name not in PRESENTATION_FLAGS}
     log_to_run_folder(run_dir)
     components = [
-        Component("example_gen", example_gen, dict(
+        Component("example_gen", example_gen.run, dict(
             data_dir=str(Path(FLAGS.data_dir).resolve()) if FLAGS.data_dir else None,
             csv=str(Path(FLAGS.csv).resolve()) if FLAGS.csv else None, task=task,
             seed=FLAGS.seed, balance=FLAGS.balance,
             data_fingerprint=data_fingerprint(FLAGS.data_dir, FLAGS.csv))),
-        Component("transform", transform, dict(image_size=image_size, task=task),
+        Component("transform", transform.run, dict(image_size=image_size, task=task),
                   inputs={"examples": "example_gen"}),
-        Component("trainer", import_model, dict(model_path=str(model_path),
+        Component("trainer", model_import.run, dict(model_path=str(model_path),
                                                 model_sha256=file_sha256(model_path))),
-        Component("evaluator", evaluator, dict(
+        Component("evaluator", evaluator.run, dict(
             threshold_rule=FLAGS.threshold_rule, target_sensitivity=FLAGS.target_sensitivity,
             bootstrap_resamples=FLAGS.bootstrap, seed=FLAGS.seed, run_flags=flag_values),
             inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"}),

@@ -13,8 +13,12 @@ from typing import Any
 
 from absl import app, flags, logging
 
-from components import (heart_eda, heart_evaluator, heart_example_gen, heart_explainer,
-                        heart_trainer, heart_transform)
+from components.heart import eda as heart_eda
+from components.heart import evaluator as heart_evaluator
+from components.heart import example_gen as heart_example_gen
+from components.heart import explainer as heart_explainer
+from components.heart import trainer as heart_trainer
+from components.heart import transform as heart_transform
 from components.artifacts import read_json
 from components.errors import DataError
 from pipelines.cli import absl_entry, log_to_run_folder

@@ -82,30 +82,25 @@ def progress_bars() -> bool:
 
 
 def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
-    from components.cxr_eda import cxr_eda
-    from components.evaluator import evaluator
-    from components.example_gen import example_gen
-    from components.explainer import explainer
-    from components.trainer import trainer
-    from components.transform import transform
-    from components.tuner import tuner
+    from components.pneumonia import (eda, evaluator, example_gen, explainer, trainer, transform,
+                                      tuner)
 
     return [
-        Component("example_gen", example_gen, dict(
+        Component("example_gen", example_gen.run, dict(
             data_dir=str(Path(data_dir).resolve()) if data_dir else None,
             csv=str(Path(csv).resolve()) if csv else None, task=FLAGS.task, seed=FLAGS.seed,
             balance=FLAGS.balance, data_fingerprint=data_fingerprint(data_dir, csv)),
             display={"progress": progress_bars()}),
-        Component("eda", cxr_eda, dict(seed=FLAGS.seed), display={"progress": progress_bars()},
+        Component("eda", eda.run, dict(seed=FLAGS.seed), display={"progress": progress_bars()},
                   inputs={"examples": "example_gen"}),
-        Component("transform", transform, dict(
+        Component("transform", transform.run, dict(
             image_size=FLAGS.image_size, task=FLAGS.task, horizontal_flip=FLAGS.horizontal_flip),
             display={"progress": progress_bars()}, inputs={"examples": "example_gen"}),
-        *([Component("tuner", tuner, dict(
+        *([Component("tuner", tuner.run, dict(
             kind=FLAGS.tuner, max_trials=FLAGS.max_trials, epochs=FLAGS.epochs,
             batch_size=FLAGS.batch_size, focal_alpha=FLAGS.focal_alpha, seed=FLAGS.seed),
             inputs={"transform": "transform"})] if FLAGS.tune else []),
-        Component("trainer", trainer, dict(
+        Component("trainer", trainer.run, dict(
             model=FLAGS.model, weights=FLAGS.weights, epochs=FLAGS.epochs,
             batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate, loss=FLAGS.loss,
             focal_gamma=FLAGS.focal_gamma, focal_alpha=FLAGS.focal_alpha,
@@ -116,11 +111,11 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             display={"verbose": 0 if FLAGS.quiet else (1 if sys.stderr.isatty() else 2)},
             inputs={"transform": "transform", **({"tuner": "tuner"} if FLAGS.tune else {})},
             keep_on_rerun=("backup", "history.csv", "model.keras")),
-        Component("evaluator", evaluator, dict(
+        Component("evaluator", evaluator.run, dict(
             threshold_rule=FLAGS.threshold_rule, target_sensitivity=FLAGS.target_sensitivity,
             bootstrap_resamples=FLAGS.bootstrap, seed=FLAGS.seed, run_flags=computed_flags()),
             inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"}),
-        Component("explainer", explainer, dict(
+        Component("explainer", explainer.run, dict(
             methods=tuple(FLAGS.explain), sanity_checks=FLAGS.sanity_checks, seed=FLAGS.seed),
             display={"progress": progress_bars()},
             inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer",

@@ -219,7 +219,7 @@ def decode_difference(path: Path, size: int = 32) -> float:
     """Mean absolute difference (gray levels) between the Transform's decoding and PIL's."""
     import tensorflow as tf
 
-    from components.transform import decode_and_resize
+    from components.pneumonia.transform import decode_and_resize
 
     decoded = decode_and_resize(tf.constant(str(path)), size).numpy()[..., 0].astype(np.float32)
     return float(np.abs(decoded - reference_gray(path, size)).mean())
@@ -826,8 +826,8 @@ def judge_run(case: Case, item: str, exit_code: int | None, stderr: str, run_dir
 def run_components(case: Case, root: Path, image_size: int = 16) -> Verdict:
     """ExampleGen and Transform, called directly (fast): the pneumonia data cases."""
     from components.errors import DataError
-    from components.example_gen import example_gen
-    from components.transform import transform
+    from components.pneumonia.example_gen import run as example_gen
+    from components.pneumonia.transform import run as transform
 
     if case.pipeline != "pneumonia" or case.cli_only:
         raise ValueError(f"{case.name} needs the command line")
@@ -950,7 +950,7 @@ def install_pause(point: str, marker: Path) -> None:
     elif point == "trainer":
         import keras
 
-        import components.trainer as trainer_module
+        import components.pneumonia.trainer as trainer_module
 
         class PauseMidEpoch(keras.callbacks.Callback):
             epoch = 0

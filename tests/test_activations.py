@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from components.activations import (activation_view, conv_block_outputs, feature_maps,
+from components.explain.activations import (activation_view, conv_block_outputs, feature_maps,
                                     plot_feature_maps)
 from models.cnn import build_cnn
 from models.transfer import CAFFE_MEAN_BGR, backbone, build_transfer

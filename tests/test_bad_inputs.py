@@ -99,8 +99,8 @@ def test_model_file_with_python_code_is_refused_without_running_it(tmp_path):
     import keras
 
     from components.errors import DataError
-    from components.evaluator import load_trained_model
-    from components.model_import import load_model_checked
+    from components.pneumonia.evaluator import load_trained_model
+    from components.pneumonia.model_import import load_model_checked
 
     marker = tmp_path / "code_ran"
     inputs = keras.Input((4,))

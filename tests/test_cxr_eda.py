@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.cxr_eda import cxr_eda
-from components.example_gen import example_gen
+from components.pneumonia.eda import run as cxr_eda
+from components.pneumonia.example_gen import run as example_gen
 from tests.kaggle_folder import copy_real_folder, draw_image, make_drawn_folder
 from tests.tensorboard_events import image_tags
 

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from components.errors import DataError
-from components.example_gen import (assign_csv_splits, example_gen, read_nih_csv,
-                                    scan_kaggle_folder, split_by_patient)
+from components.pneumonia.example_gen import (assign_csv_splits, read_nih_csv,
+                                              scan_kaggle_folder, split_by_patient)
+from components.pneumonia.example_gen import run as example_gen
 from tests.kaggle_folder import draw_image, make_drawn_folder
 
 

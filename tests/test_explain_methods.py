@@ -6,11 +6,11 @@ import keras
 import numpy as np
 import pytest
 
-from components.integrated_gradients import (integrated_gradients, integrated_gradients_raw,
+from components.explain.integrated_gradients import (integrated_gradients, integrated_gradients_raw,
                                              integrated_gradients_with_completeness)
-from components.lime_heatmaps import lime_explanations, lime_heatmaps, lime_overlay
-from components.occlusion import occlusion, occlusion_raw
-from components.shap_heatmaps import shap_heatmaps, shap_values
+from components.explain.lime_heatmaps import lime_explanations, lime_heatmaps, lime_overlay
+from components.explain.occlusion import occlusion, occlusion_raw
+from components.explain.shap_heatmaps import shap_heatmaps, shap_values
 from models.cnn import build_cnn
 
 # As the Explainer calls them: METHODS[name](model, images), defaults throughout.

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.gradcam import (feature_and_prediction_model, grad_cam, grad_cam_plus_plus,
+from components.explain.gradcam import (feature_and_prediction_model, grad_cam, grad_cam_plus_plus,
                                 last_conv_layer)
 from models.cnn import build_cnn
 from tests.blob_models import blob_model

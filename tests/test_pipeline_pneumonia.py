@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.explainer import METHODS
+from components.pneumonia.explainer import METHODS
 from tests.conftest import REPO_ROOT
 from tests.kaggle_folder import copy_real_folder, make_drawn_folder
 from tests.tensorboard_events import image_tags
@@ -124,7 +124,7 @@ def test_csv_without_required_columns_stops_with_one_line(tmp_path):
 
 
 def test_threshold_comes_from_validation_predictions_alone(real_run):
-    from components.evaluator import choose_threshold
+    from components.pneumonia.evaluator import choose_threshold
 
     run_dir, _, _ = real_run
     metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())

@@ -10,8 +10,8 @@ import sys
 
 import pandas as pd
 
-from components import heart_example_gen
-from components.example_gen import example_gen
+from components.heart import example_gen as heart_example_gen
+from components.pneumonia.example_gen import run as example_gen
 from tests.bad_inputs import ENV, PNEUMONIA_FLAGS, REPO_ROOT
 from tests.kaggle_folder import make_drawn_folder
 

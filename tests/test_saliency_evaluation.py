@@ -15,13 +15,13 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from components.faithfulness import (area_under_curve, deletion_insertion, faithfulness_report,
+from components.explain.faithfulness import (area_under_curve, deletion_insertion, faithfulness_report,
                                      plot_faithfulness, saliency_ranks)
-from components.gradcam import grad_cam
-from components.integrated_gradients import integrated_gradients
-from components.localization import (heatmap_regions, load_masks, localization_report,
+from components.explain.gradcam import grad_cam
+from components.explain.integrated_gradients import integrated_gradients
+from components.explain.localization import (heatmap_regions, load_masks, localization_report,
                                      mask_iou, pointing_hits)
-from components.sanity_checks import (cascading_randomization, data_randomization,
+from components.explain.sanity_checks import (cascading_randomization, data_randomization,
                                       plot_cascading, randomizable_layers, sanity_report,
                                       spearman_per_image, ssim_per_image)
 from datasets.synthetic_cxr.phantom import make_phantom

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from components.trainer import class_weights
+from components.pneumonia.trainer import class_weights
 from tests.conftest import REPO_ROOT
 from tests.kaggle_folder import make_drawn_folder
 

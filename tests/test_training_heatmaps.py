@@ -14,8 +14,8 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from components.gradcam import grad_cam
-from components.training_heatmaps import (
+from components.explain.gradcam import grad_cam
+from components.explain.training_heatmaps import (
     GRAD_CAM_TAG, HEATMAPS_SUBDIR, INTEGRATED_GRADIENTS_TAG, compare_with_tf_explain,
     display_pixels, heatmap_callbacks, last_conv_layer_name, pearson_per_image,
     tf_explain_cams)

@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from components.example_gen import example_gen
-from components.transform import decode_and_resize, input_fn, split_labels, transform
+from components.pneumonia.example_gen import run as example_gen
+from components.pneumonia.transform import decode_and_resize, input_fn, split_labels
+from components.pneumonia.transform import run as transform
 from tests.kaggle_folder import make_drawn_folder
 
 
@@ -98,7 +99,7 @@ def test_undecodable_file_is_dropped_and_reported(tmp_path):
 
 
 def test_random_affine_is_identity_at_zero_and_warps_otherwise():
-    from components.transform import augmentation_layers
+    from components.pneumonia.transform import augmentation_layers
 
     images = np.zeros((4, 32, 32, 1), dtype="float32")
     images[:, 12:20, 12:20] = 255.0

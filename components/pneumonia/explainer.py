@@ -18,18 +18,18 @@ from PIL import Image
 from tqdm import tqdm
 
 from components.artifacts import atomic_path, read_json, write_json
-from components.evaluator import load_trained_model
-from components.activations import activation_view
-from components.gradcam import grad_cam, grad_cam_plus_plus
-from components.integrated_gradients import integrated_gradients
-from components.lime_heatmaps import lime_heatmaps
-from components.occlusion import occlusion
-from components.shap_heatmaps import shap_heatmaps
-from components.faithfulness import deletion_insertion, faithfulness_report, plot_faithfulness
-from components.figures import log_images, save_figure
-from components.explainer_report import write_explainer_report
-from components.localization import load_masks, localization_report
-from components.sanity_checks import data_randomization, sanity_report
+from components.pneumonia.evaluator import load_trained_model
+from components.explain.activations import activation_view
+from components.explain.gradcam import grad_cam, grad_cam_plus_plus
+from components.explain.integrated_gradients import integrated_gradients
+from components.explain.lime_heatmaps import lime_heatmaps
+from components.explain.occlusion import occlusion
+from components.explain.shap_heatmaps import shap_heatmaps
+from components.explain.faithfulness import deletion_insertion, faithfulness_report, plot_faithfulness
+from components.reporting.figures import log_images, save_figure
+from components.reporting.explanation_report import write_explainer_report
+from components.explain.localization import load_masks, localization_report
+from components.explain.sanity_checks import data_randomization, sanity_report
 
 METHODS: dict[str, Callable[[keras.Model, np.ndarray], np.ndarray]] = {
     "gradcam": grad_cam,
@@ -60,7 +60,7 @@ def select_cases(predictions: pd.DataFrame, threshold: float, per_outcome: int) 
 
 def load_images(paths: list[str], image_size: int) -> np.ndarray:
     """The selected files through the Transform's own decoder: (n, size, size, 1) float."""
-    from components.transform import decode_and_resize
+    from components.pneumonia.transform import decode_and_resize
 
     return np.stack([decode_and_resize(tf.constant(p), image_size).numpy() for p in paths]
                     ).astype("float32")
@@ -107,7 +107,7 @@ def training_sample(transform: Path, size: int, seed: int) -> tuple[np.ndarray, 
     return np.stack(images).astype("float32"), np.asarray(labels)
 
 
-def explainer(
+def run(
     out_dir: Path,
     *,
     examples: Path,

@@ -27,8 +27,8 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.class_weight import compute_class_weight
 
 from components.artifacts import atomic_path, read_json, write_json
-from components.figures import plt, save_figure
-from components.heart_transform import HOLDOUT, Partition, input_fn, list_partitions, load_partition
+from components.reporting.figures import plt, save_figure
+from components.heart.transform import HOLDOUT, Partition, input_fn, list_partitions, load_partition
 from models.mlp import build_mlp, logit_model
 from models.nam import build_nam
 

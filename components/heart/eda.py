@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from components.artifacts import write_json
-from components.figures import plt, save_figure
+from components.reporting.figures import plt, save_figure
 from datasets.heart_failure import schema
 
 CLASS_COLORS = ("tab:blue", "tab:red")

@@ -12,7 +12,7 @@ A blurred start keeps the image's overall brightness, so insertion measures whet
 ranked pixels carry the *structure* the model uses; for a model that only responds to
 mean brightness the insertion curve is flat whatever the order (use "black" then).
 
-The explained score is the one the other methods explain (components.integrated_gradients
+The explained score is the one the other methods explain (components.explain.integrated_gradients
 helpers): the sigmoid probability, or the softmax probability of the class predicted on
 the unmodified image (or `class_index`). All (image, step) copies are flattened into one
 list and scored `max_batch` per model call.
@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import keras
 import numpy as np
 
-from components.integrated_gradients import (explained_classes, make_baseline, model_outputs,
+from components.explain.integrated_gradients import (explained_classes, make_baseline, model_outputs,
                                              select_scores)
 
 REFERENCE = "Petsiuk et al., RISE: Randomized Input Sampling for Explanation, BMVC 2018"
@@ -98,7 +98,7 @@ def deletion_insertion(
     """Deletion and insertion curves and AUCs for `heatmaps`, and for random pixel orders.
 
     images (n, h, w, c) raw pixels, heatmaps (n, h, w). Baselines as
-    components.integrated_gradients.make_baseline ("black", "blurred", a number, an array).
+    components.explain.integrated_gradients.make_baseline ("black", "blurred", a number, an array).
     Returns arrays: fractions (steps+1,); deletion, insertion (n, steps+1); deletion_auc,
     insertion_auc (n,); and random_* the same averaged over `random_repeats` seeded orders.
     """
@@ -163,7 +163,7 @@ def plot_faithfulness(results_by_method: Mapping[str, Mapping[str, np.ndarray]],
                       png_path: str | os.PathLike,
                       tensorboard_dir: str | os.PathLike | None = None):
     """Mean deletion and insertion curves per method (solid) and random order (dashed)."""
-    from components.figures import plt, save_figure
+    from components.reporting.figures import plt, save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for index, (name, result) in enumerate(results_by_method.items()):

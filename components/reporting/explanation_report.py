@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from components import html_page
+from components.reporting import html_page
 
 STYLE = ".panel img { max-width: 1150px; }"
 

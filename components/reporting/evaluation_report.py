@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from components import html_page
+from components.reporting import html_page
 
 METRIC_ROWS = ("n", "accuracy", "balanced_accuracy", "auc", "auc_ci95", "sensitivity",
                "sensitivity_ci95", "specificity", "specificity_ci95", "precision", "f1",

@@ -4,7 +4,7 @@ Where Grad-CAM shows where the score comes from, this shows what each stage of t
 network computes: the most active channels of every conv block, shallow to deep, so a
 reader can see edges turn into lung-field and opacity detectors, and spot dead blocks
 (mostly-zero ReLU outputs). Nested keras.applications backbones (our transfer models) are
-looked into, as components.gradcam does for Grad-CAM.
+looked into, as components.explain.gradcam does for Grad-CAM.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from components.figures import save_figure
-from components.gradcam import model_input
+from components.reporting.figures import save_figure
+from components.explain.gradcam import model_input
 
 TAG = "activations/feature_maps"
 # Layers that only pad, crop or pool a map: not a block's computed output.

@@ -17,11 +17,11 @@ from sklearn import metrics as skm
 
 from components.artifacts import read_json, write_csv, write_json
 from components.clinical_metrics import binary_metrics, youden_threshold
-from components.evaluation_plots import (plot_class_balance, plot_confusion, plot_gallery,
+from components.reporting.evaluation_plots import (plot_class_balance, plot_confusion, plot_gallery,
                                          plot_precision_recall, plot_reliability, plot_roc,
                                          plot_score_histograms)
-from components.report import write_report
-from components.transform import input_fn, load_spec, split_labels, split_rows
+from components.reporting.evaluation_report import write_report
+from components.pneumonia.transform import input_fn, load_spec, split_labels, split_rows
 
 EVAL_SPLITS = ("val", "test")
 
@@ -105,7 +105,7 @@ def draw_galleries(frame: pd.DataFrame, images: dict[str, np.ndarray], threshold
                      f"gallery_{name}.png", out_dir, tensorboard_dir)
 
 
-def evaluator(
+def run(
     out_dir: Path,
     *,
     examples: Path,

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from components.artifacts import read_json, write_json
 from components.augmentation import RandomAffine
 from components.errors import DataError
-from components.figures import log_images
+from components.reporting.figures import log_images
 
 AUTOTUNE = tf.data.AUTOTUNE
 CLASS_NAMES = {"binary": ["NORMAL", "PNEUMONIA"], "three_class": ["NORMAL", "BACTERIA", "VIRUS"]}
@@ -127,7 +127,7 @@ def augmentation_layers(rotation: float, zoom: float, translation: float, contra
     return keras.Sequential(layers, name="augmentation")
 
 
-def transform(
+def run(
     out_dir: Path,
     *,
     examples: Path,

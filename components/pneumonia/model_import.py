@@ -32,7 +32,7 @@ def load_model_checked(model_path: Path) -> keras.Model:
                         f"{str(error).splitlines()[0][:200]})") from error
 
 
-def import_model(out_dir: Path, *, model_path: str, model_sha256: str = "",
+def run(out_dir: Path, *, model_path: str, model_sha256: str = "",
                  tensorboard_dir: Path | None = None) -> dict[str, Any]:
     """Copies a checked model file to `<out_dir>/model.keras`."""
     del model_sha256, tensorboard_dir  # the hash only keys the runner's cache

@@ -25,11 +25,11 @@ import pandas as pd
 import shap
 from scipy.stats import spearmanr
 
-from components import html_page as report
+from components.reporting import html_page as report
 from components.artifacts import read_json, write_csv, write_json
-from components.figures import plt, save_figure
-from components.heart_trainer import MODEL_COLORS, load_model, model_dir, predict_logit, trained_models
-from components.heart_transform import HOLDOUT, Partition, load_partition, numeric_scaling
+from components.reporting.figures import plt, save_figure
+from components.heart.trainer import MODEL_COLORS, load_model, model_dir, predict_logit, trained_models
+from components.heart.transform import HOLDOUT, Partition, load_partition, numeric_scaling
 from datasets.heart_failure import schema
 from models.mlp import logit_model
 from models.nam import bias, contributions

@@ -19,8 +19,8 @@ from absl import logging
 from sklearn.utils.class_weight import compute_class_weight
 
 from components.artifacts import atomic_path, read_json
-from components.figures import save_figure
-from components.transform import input_fn, load_spec
+from components.reporting.figures import save_figure
+from components.pneumonia.transform import input_fn, load_spec
 from models import build_model
 from models.losses import make_loss
 
@@ -84,8 +84,8 @@ def epoch_heatmap_callbacks(net: keras.Model, transform: Path,
     Binary models with a flat conv stack only: tf-explain's Grad-CAM cannot reach inside a
     nested backbone, and it explains one fixed class index.
     """
-    from components.gradcam import last_conv_layer
-    from components.training_heatmaps import heatmap_callbacks
+    from components.explain.gradcam import last_conv_layer
+    from components.explain.training_heatmaps import heatmap_callbacks
 
     if net.outputs[0].shape[-1] != 1 or isinstance(last_conv_layer(net), keras.Model):
         logging.info("trainer: no per-epoch tf-explain heatmaps for %s", net.name)
@@ -105,7 +105,7 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
     raise ValueError(f"unknown strategy {name!r} (default, mirrored or multi_worker)")
 
 
-def trainer(
+def run(
     out_dir: Path,
     *,
     transform: Path,
@@ -145,7 +145,7 @@ def trainer(
     one_hot = num_classes > 2
     architecture: dict[str, Any] = {}
     if tuner is not None:
-        from components.tuner import cnn_settings
+        from components.pneumonia.tuner import cnn_settings
 
         best = cnn_settings(read_json(tuner / "best_hyperparameters.json"))
         architecture = {"filters": best["filters"], "dropout": best["dropout"]}

@@ -17,7 +17,7 @@ import keras_tuner
 import pandas as pd
 
 from components.artifacts import write_csv, write_json
-from components.transform import input_fn, load_spec
+from components.pneumonia.transform import input_fn, load_spec
 from models.cnn import build_cnn
 from models.losses import make_loss
 
@@ -50,7 +50,7 @@ class CnnHyperModel(keras_tuner.HyperModel):
         self.image_size, self.num_classes, self.focal_alpha = image_size, num_classes, focal_alpha
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        from components.trainer import training_metrics
+        from components.pneumonia.trainer import training_metrics
 
         settings = cnn_hyperparameters(hp)
         model = build_cnn(self.image_size, 1, self.num_classes, filters=settings["filters"],
@@ -75,7 +75,7 @@ def make_tuner(kind: str, hypermodel: keras_tuner.HyperModel, max_trials: int, e
     raise ValueError(f"unknown tuner {kind!r}; choose from {', '.join(TUNERS)}")
 
 
-def tuner(
+def run(
     out_dir: Path,
     *,
     transform: Path,

@@ -447,7 +447,7 @@ def summarize(frame: pd.DataFrame) -> dict[str, Any]:
             "patient_overlap": overlap}
 
 
-def example_gen(
+def run(
     out_dir: Path,
     *,
     data_dir: str | None = None,

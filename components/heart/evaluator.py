@@ -16,12 +16,12 @@ import tensorflow as tf
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
-from components import html_page as report
+from components.reporting import html_page as report
 from components.artifacts import read_json, write_csv, write_json
 from components.clinical_metrics import binary_metrics, bootstrap_ci, youden_threshold
-from components.figures import plt, save_figure
-from components.heart_trainer import MODEL_COLORS, load_model, model_dir, predict_proba, trained_models
-from components.heart_transform import HOLDOUT, list_partitions, load_partition
+from components.reporting.figures import plt, save_figure
+from components.heart.trainer import MODEL_COLORS, load_model, model_dir, predict_proba, trained_models
+from components.heart.transform import HOLDOUT, list_partitions, load_partition
 
 TABLE_METRICS = ("auc", "accuracy", "balanced_accuracy", "f1", "sensitivity", "specificity",
                  "precision", "pr_auc", "brier")

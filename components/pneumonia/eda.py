@@ -30,9 +30,9 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from components import html_page
+from components.reporting import html_page
 from components.artifacts import write_csv, write_json
-from components.figures import plt, save_figure
+from components.reporting.figures import plt, save_figure
 
 SPLIT_ORDER = ("train", "val", "test")
 KNOWN_COLORS = {"NORMAL": "tab:blue", "PNEUMONIA": "tab:red",
@@ -439,7 +439,7 @@ def write_page(path: Path, result: dict[str, Any], counts: pd.DataFrame, pathoge
 
 # ----------------------------------------------------------------------------- component
 
-def cxr_eda(
+def run(
     out_dir: Path,
     *,
     examples: Path,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from components.integrated_gradients import (explained_classes, model_outputs,
+from components.explain.integrated_gradients import (explained_classes, model_outputs,
                                              normalize_positive, select_scores)
 
 

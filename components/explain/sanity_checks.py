@@ -12,7 +12,7 @@ Similarity, per image then averaged: Spearman rank correlation of the flattened 
 of their absolute values, the paper's second variant, which only differs for signed maps)
 and SSIM (data_range 1, maps are in [0, 1]).
 
-Contract of `method`: components.explainer.METHODS, `method(model, images) -> (n, h, w)`
+Contract of `method`: components.pneumonia.explainer.METHODS, `method(model, images) -> (n, h, w)`
 heatmaps in [0, 1] with images (n, h, w, c) float32 raw pixels in [0, 255]; bind options
 with functools.partial.
 """
@@ -214,7 +214,7 @@ def _fit(model_builder: Callable[[], keras.Model], images: np.ndarray, labels: n
 
 def train_accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> float:
     """Accuracy on the given data (threshold 0.5 for a sigmoid head, argmax otherwise)."""
-    from components.integrated_gradients import model_outputs
+    from components.explain.integrated_gradients import model_outputs
 
     outputs = model_outputs(model, images)
     predicted = (outputs[:, 0] >= 0.5).astype(int) if outputs.shape[1] == 1 else outputs.argmax(1)
@@ -281,7 +281,7 @@ def plot_cascading(results_by_method: Mapping[str, Sequence[Mapping[str, Any]]],
                    tensorboard_dir: str | os.PathLike | None = None):
     """Spearman and SSIM against the randomized depth, one line per method; the x axis
     starts at the trained model (similarity 1) and names the last layer randomized."""
-    from components.figures import plt, save_figure
+    from components.reporting.figures import plt, save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
     names: list[str] = []

@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
-from components.figures import save_figure
+from components.reporting.figures import save_figure
 
 Curves = dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (labels, scores)
 

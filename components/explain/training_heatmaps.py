@@ -33,7 +33,7 @@ from tf_explain.core.grad_cam import GradCAM
 from tf_explain.core.integrated_gradients import IntegratedGradients
 from tf_explain.utils.display import grid_display
 
-from components.gradcam import grad_cam, last_conv_layer
+from components.explain.gradcam import grad_cam, last_conv_layer
 
 HEATMAPS_SUBDIR = "heatmaps"
 GRAD_CAM_TAG = "Grad CAM"  # tf-explain's summary tags
@@ -44,7 +44,7 @@ NESTED_INPUTS_WARNING = "The structure of `inputs` doesn't match the expected st
 
 
 def last_conv_layer_name(model: keras.Model) -> str:
-    """Name of the layer Grad-CAM explains by default (components.gradcam.last_conv_layer)."""
+    """Name of the layer Grad-CAM explains by default (components.explain.gradcam.last_conv_layer)."""
     return last_conv_layer(model).name
 
 
@@ -164,7 +164,7 @@ def heatmap_callbacks(validation_images: np.ndarray, validation_labels, tensorbo
 
     validation_images: (n, h, w, channels) raw pixels in [0, 255]; the first `max_images`
     are explained after every epoch. layer_name: the Grad-CAM layer, by default the last
-    4-D feature map (components.gradcam.last_conv_layer), resolved when training begins.
+    4-D feature map (components.explain.gradcam.last_conv_layer), resolved when training begins.
     use_guided_grads=False gives the Grad-CAM of components/gradcam.py (tf-explain's
     default is True). Summaries go to <tensorboard_dir>/heatmaps/grad_cam/<timestamp>/
     (tag "Grad CAM") and .../integrated_gradients/<timestamp>/ (tag "IntegratedGradients"),
@@ -183,7 +183,7 @@ def heatmap_callbacks(validation_images: np.ndarray, validation_labels, tensorbo
 
 def tf_explain_cams(model: keras.Model, images: np.ndarray, layer_name: str | None = None,
                     class_index: int = 0, use_guided_grads: bool = False) -> np.ndarray:
-    """tf-explain's raw Grad-CAM maps, post-processed as components.gradcam does.
+    """tf-explain's raw Grad-CAM maps, post-processed as components.explain.gradcam does.
 
     GradCAM.get_gradients_and_filters and generate_ponderated_output give the cams
     before tf-explain colors them; then ReLU (the Grad-CAM paper's; tf-explain min-max

@@ -3,7 +3,7 @@
 Measured in one run at --image_size (224) with the default model (models.build_model("cnn"):
 one grayscale channel, binary sigmoid head):
 
-  methods  every entry of components.pneumonia.explainer.METHODS (gradcam, integrated_gradients,
+  methods  every entry of components.explain.methods.METHODS (gradcam, integrated_gradients,
            lime, shap, occlusion, and any method added later), with its default options.
            Each is called once on one warm-up image and once on two (so tf.function traces
            for a new batch size are paid before the clock starts, as in a long-running
@@ -61,7 +61,7 @@ from lime import lime_image  # noqa: E402
 from lime.wrappers.scikit_image import SegmentationAlgorithm  # noqa: E402
 
 from components.explain import lime_heatmaps as ours_lime  # noqa: E402
-from components.pneumonia.explainer import METHODS  # noqa: E402
+from components.explain.methods import METHODS  # noqa: E402
 from components.pneumonia.transform import decoded_dataset  # noqa: E402
 from models import build_model  # noqa: E402
 

@@ -34,7 +34,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from components.pneumonia.transform import augmentation_layers, decoded_dataset, input_fn  # noqa: E402
+from components.augmentation import augmentation_layers  # noqa: E402
+from components.pneumonia.transform import decoded_dataset  # noqa: E402
+from components.saved_splits import input_fn  # noqa: E402
 from components.artifacts import write_json  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chest_xray" / "train"

@@ -45,9 +45,9 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "chest_xray"
-sys.path.insert(0, str(REPO))  # run as a script: make tests/ importable for its folder builder
+sys.path.insert(0, str(REPO))  # run as a script: make datasets/ importable for its folder builder
 
-from tests.kaggle_folder import copy_real_folder  # noqa: E402
+from datasets.chest_xray_pneumonia.small_folders import copy_real_folder  # noqa: E402
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 WINDOW = (1280, 2000)
 MIN_PIXEL_STD = 5.0  # grey-level standard deviation of a page with text and plots is far above

@@ -1,4 +1,4 @@
-"""Runs the whole bad-input corpus (tests/bad_inputs.py) through both pipelines' command
+"""Runs the whole bad-input corpus (benchmarks/bad_inputs.py) through both pipelines' command
 lines, plus the SIGKILL interruption trials, and prints one line:
 
     robustness: N bad inputs tried (P pneumonia, H heart), N handled as designed,
@@ -28,7 +28,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tests.bad_inputs import (CASES, Verdict, drive_subprocess,  # noqa: E402
+from benchmarks.bad_inputs import (CASES, Verdict, drive_subprocess,  # noqa: E402
                               interruption_trials, run_components)
 
 

@@ -1,7 +1,8 @@
 """Writing artifacts so that a killed process never leaves a half-written file.
 
 Every file goes to a temporary name in the same folder and is renamed into place
-(os.replace is atomic on POSIX), so readers see the old file or the new one.
+(os.replace is atomic on POSIX), so readers see the old file or the new one. Also the
+names every examples table shares (SPLITS) and the hashes that key the runner's cache.
 """
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ def _current_umask() -> int:
 
 
 # mkstemp creates files readable by the owner only; artifacts get the usual permissions.
+# The split names of every examples table (the `split` column), in reading order.
+SPLITS = ("train", "val", "test")
+
 _FILE_MODE = 0o666 & ~_current_umask()
 
 
@@ -59,6 +63,15 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 def write_csv(path: str | os.PathLike, frame: pd.DataFrame) -> None:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks (images can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def fingerprint(obj: Any) -> str:

@@ -49,3 +49,16 @@ class RandomAffine(keras.layers.RandomRotation):
         config.update(zoom=self.zoom, translation=self.translation)
         config["rotation"] = config.pop("factor")
         return config
+
+
+def augmentation_layers(rotation: float, zoom: float, translation: float, contrast: float,
+                        horizontal_flip: bool, seed: int) -> keras.Sequential:
+    """Mild geometric and contrast jitter. No vertical flips; a horizontal flip is an
+    option only, since a mirrored chest (heart on the right) is not a real chest."""
+    layers: list[keras.layers.Layer] = [
+        RandomAffine(rotation, zoom, translation, fill_mode="constant", seed=seed),
+        keras.layers.RandomContrast(contrast, value_range=(0, 255), seed=seed + 3),
+    ]
+    if horizontal_flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed + 4))
+    return keras.Sequential(layers, name="augmentation")

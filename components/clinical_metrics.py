@@ -77,7 +77,7 @@ def binary_metrics(
     resamples: int = 1000,
     seed: int = 0,
 ) -> dict[str, object]:
-    """The DESIGN.md metric keys for one split, at a fixed decision threshold."""
+    """The metrics.json keys of one split (docs/ARCHITECTURE.md), at a fixed threshold."""
     y_true = np.asarray(y_true).astype(int)
     scores = np.asarray(scores, dtype=float)
     y_pred = (scores >= threshold).astype(int)

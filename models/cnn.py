@@ -8,8 +8,13 @@ the last conv block's maps directly interpretable by Grad-CAM.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import keras
 from keras import layers
+
+if TYPE_CHECKING:  # keras_tuner is imported only where a search runs or its result is read
+    import keras_tuner
 
 
 def conv_block(x: keras.KerasTensor, filters: int, index: int, l2: float,
@@ -47,3 +52,25 @@ def output_layer(num_classes: int) -> layers.Dense:
     if num_classes == 2:
         return layers.Dense(1, activation="sigmoid", dtype="float32", name="prediction")
     return layers.Dense(num_classes, activation="softmax", dtype="float32", name="prediction")
+
+
+def search_space(hp: keras_tuner.HyperParameters) -> dict[str, Any]:
+    """The CNN's tuning space, as keyword arguments for build_cnn plus training settings."""
+    base = hp.Choice("base_filters", [8, 16, 32])
+    depth = hp.Int("depth", 3, 5)
+    return {
+        "filters": tuple(base * 2 ** i for i in range(depth)),
+        "dropout": hp.Float("dropout", 0.1, 0.5, step=0.1),
+        "learning_rate": hp.Float("learning_rate", 1e-4, 3e-3, sampling="log"),
+        "focal_gamma": hp.Choice("focal_gamma", [0.0, 1.0, 2.0, 3.0]),
+    }
+
+
+def tuned_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """Best hyperparameter values (tuner/best_hyperparameters.json) -> search_space's settings."""
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    for name, value in values.items():
+        hp.Fixed(name, value)
+    return search_space(hp)

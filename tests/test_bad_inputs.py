@@ -1,4 +1,4 @@
-"""Every bad input of the corpus (tests/bad_inputs.py) is handled as designed.
+"""Every bad input of the corpus (benchmarks/bad_inputs.py) is handled as designed.
 
 - Image and CSV problems that should not stop a run: ExampleGen and Transform run on each
   one alone (fast, in this process), and the pipeline's command line runs once on a
@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from tests.bad_inputs import (CASES, ENV, PNEUMONIA_FLAGS, REPO_ROOT, build_combined,
+from benchmarks.bad_inputs import (CASES, ENV, PNEUMONIA_FLAGS, REPO_ROOT, build_combined,
                               drive_subprocess, judge_outputs, run_components)
 
 COMPONENT_CASES = [c for c in CASES if c.pipeline == "pneumonia" and c.outcome != "error"
@@ -99,7 +99,7 @@ def test_model_file_with_python_code_is_refused_without_running_it(tmp_path):
     import keras
 
     from components.errors import DataError
-    from components.pneumonia.evaluator import load_trained_model
+    from components.saved_model import load_trained_model
     from components.pneumonia.model_import import load_model_checked
 
     marker = tmp_path / "code_ran"

@@ -11,12 +11,12 @@ import pytest
 
 from components.pneumonia.eda import run as cxr_eda
 from components.pneumonia.example_gen import run as example_gen
-from tests.kaggle_folder import copy_real_folder, draw_image, make_drawn_folder
-from tests.tensorboard_events import image_tags
+from datasets.chest_xray_pneumonia.small_folders import copy_real_folder, draw_image, make_drawn_folder
+from tests.support.tensorboard_events import image_tags
 
 FIGURES = ("class_balance", "image_sizes", "intensity", "mean_images", "samples_by_class",
            "samples_by_pathogen")
-DRAWN = (40, 32)  # tests/kaggle_folder.draw_image's default (width, height)
+DRAWN = (40, 32)  # datasets/chest_xray_pneumonia/small_folders.draw_image's default (width, height)
 LARGE = (96, 64)  # the extra test-split images drawn here
 
 

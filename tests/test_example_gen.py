@@ -11,7 +11,7 @@ from components.errors import DataError
 from components.pneumonia.example_gen import (assign_csv_splits, read_nih_csv,
                                               scan_kaggle_folder, split_by_patient)
 from components.pneumonia.example_gen import run as example_gen
-from tests.kaggle_folder import draw_image, make_drawn_folder
+from datasets.chest_xray_pneumonia.small_folders import draw_image, make_drawn_folder
 
 
 def test_patient_split_keeps_each_patient_on_one_side(tmp_path):

@@ -27,7 +27,7 @@ SMALL = {
     "shap": {"nsamples": 32},
     "occlusion": {"size": 6, "stride": 3},
 }
-from tests.blob_models import blob_model  # noqa: E402
+from tests.support.blob_models import blob_model  # noqa: E402
 
 SIZE = 32
 BLOB = 6

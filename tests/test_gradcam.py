@@ -10,7 +10,7 @@ import tensorflow as tf
 from components.explain.gradcam import (feature_and_prediction_model, grad_cam, grad_cam_plus_plus,
                                 last_conv_layer)
 from models.cnn import build_cnn
-from tests.blob_models import blob_model
+from tests.support.blob_models import blob_model
 
 METHODS = {"gradcam": grad_cam, "gradcam_plus_plus": grad_cam_plus_plus}
 each_method = pytest.mark.parametrize("method", METHODS.values(), ids=METHODS.keys())

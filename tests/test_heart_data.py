@@ -99,8 +99,7 @@ def test_example_gen_writes_examples_and_stats(table, tmp_path) -> None:
     path = write(small, tmp_path)
     out = tmp_path / "example_gen"
     out.mkdir()
-    result = heart_example_gen.run(out, str(path), seed=0, cv=3,
-                                   source_sha256=heart_example_gen.file_sha256(path))
+    result = heart_example_gen.run(out, csv=str(path), seed=0, cv=3)
     examples = pd.read_csv(out / "examples.csv")
     assert len(examples) == 119 and result["dropped_missing_target"] == 1
     assert {"patient_id", "label", "split", "cv_0", "cv_2", *schema.FEATURES} <= set(examples)
@@ -116,4 +115,4 @@ def test_too_few_rows_of_a_class(table, tmp_path) -> None:
     out = tmp_path / "example_gen"
     out.mkdir()
     with pytest.raises(DataError, match="class 'no_heart_disease' has 4"):
-        heart_example_gen.run(out, str(path), seed=0, cv=0, source_sha256="-")
+        heart_example_gen.run(out, csv=str(path), seed=0, cv=0)

@@ -7,6 +7,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from components.heart import explainer as heart_explainer
+from components import heart_models, heart_partitions
 from components.heart import trainer as heart_trainer
 from models.mlp import build_mlp, logit_model
 from models.nam import bias, build_nam, shape_function
@@ -28,7 +29,7 @@ def test_nam_prediction_is_sum_of_shape_functions_plus_bias(first_layer, tmp_pat
     model.fit(x, y, epochs=3, batch_size=32, verbose=0)
     # Reload first: the check then also covers the saved format's custom layers.
     model.save(tmp_path / "model.keras")
-    model = heart_trainer.load_model(tmp_path)
+    model = heart_models.load_model(tmp_path)
     # Each shape function evaluated on its own column alone, then summed.
     total = bias(model) + sum(shape_function(model, i, x[:, i]) for i in range(x.shape[1]))
     logit = logit_model(model)(x, training=False).numpy()[:, 0]
@@ -47,10 +48,10 @@ def test_mlp_deep_shap_adds_up_to_logit_minus_expected_value() -> None:
     model.fit(x, y, epochs=3, batch_size=32, verbose=0)
     background = heart_explainer.background_rows(x, 50, seed=0)
     values, expected = heart_explainer.deep_shap(model, background, x[:40])
-    logits = heart_trainer.predict_logit(model, x[:40])
+    logits = heart_models.predict_logit(model, x[:40])
     np.testing.assert_allclose(values.sum(axis=1), logits - expected, atol=1e-4)
     # The expected value is the mean logit over the background rows.
-    assert expected == pytest.approx(float(heart_trainer.predict_logit(model, background).mean()),
+    assert expected == pytest.approx(float(heart_models.predict_logit(model, background).mean()),
                                      abs=1e-4)
     assert np.abs(values).sum() > 0
 
@@ -66,7 +67,7 @@ def test_lasso_and_nam_shap_add_up_too() -> None:
     nam = build_nam(x.shape[1], hidden=(8,), seed=0)
     values, expected = heart_explainer.nam_shap(nam, background, x[:40])
     np.testing.assert_allclose(values.sum(axis=1) + expected,
-                               heart_trainer.predict_logit(nam, x[:40]), atol=1e-5)
+                               heart_models.predict_logit(nam, x[:40]), atol=1e-5)
 
 
 def test_grouped_attributions_sum_within_groups() -> None:
@@ -90,7 +91,7 @@ def test_training_is_reproducible_from_the_seed(tmp_path) -> None:
     split = pd.Series(heart_example_gen.holdout_split(frame["label"].to_numpy(), 0, 0.2, 0.15))
     preprocessor, transformed = heart_transform.fit_partition(frame, split)
     columns = heart_transform.column_names(preprocessor)
-    partition = heart_transform.Partition("holdout", transformed, columns,
+    partition = heart_partitions.Partition("holdout", transformed, columns,
                                           heart_transform.feature_groups(columns), preprocessor)
     config = heart_trainer.FitConfig(seed=3, epochs=2)
     scores = []
@@ -98,7 +99,7 @@ def test_training_is_reproducible_from_the_seed(tmp_path) -> None:
     for attempt in ("a", "b"):
         heart_trainer.train_one("nam", partition, config, tmp_path / attempt, tune=False,
                                 max_trials=1, tensorboard_dir=None)
-        model = heart_trainer.load_model(tmp_path / attempt)
-        scores.append(heart_trainer.predict_proba(model, partition.x("test")))
+        model = heart_models.load_model(tmp_path / attempt)
+        scores.append(heart_models.predict_proba(model, partition.x("test")))
     np.testing.assert_array_equal(scores[0], scores[1])
     assert np.ptp(scores[0]) > 0.1  # trained, not a constant

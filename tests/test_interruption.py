@@ -2,7 +2,7 @@
 command run again completes with valid artifacts and does not redo finished components.
 
 The kills are real SIGKILLs from this process. To land them at known points, the run
-is started through `python -m tests.bad_inputs pause POINT ...`, which stops the
+is started through `python -m benchmarks.bad_inputs pause POINT ...`, which stops the
 pipeline there (an artifact under its temporary name, or mid-epoch) until it is killed.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from components.artifacts import write_json
-from tests.bad_inputs import interruption_trials
+from benchmarks.bad_inputs import interruption_trials
 
 
 @pytest.fixture(scope="module")

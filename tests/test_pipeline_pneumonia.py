@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.pneumonia.explainer import METHODS
+from components.explain.methods import METHODS
 from tests.conftest import REPO_ROOT
-from tests.kaggle_folder import copy_real_folder, make_drawn_folder
-from tests.tensorboard_events import image_tags
+from datasets.chest_xray_pneumonia.small_folders import copy_real_folder, make_drawn_folder
+from tests.support.tensorboard_events import image_tags
 
 
 def run_pneumonia(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:

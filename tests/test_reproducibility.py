@@ -12,8 +12,8 @@ import pandas as pd
 
 from components.heart import example_gen as heart_example_gen
 from components.pneumonia.example_gen import run as example_gen
-from tests.bad_inputs import ENV, PNEUMONIA_FLAGS, REPO_ROOT
-from tests.kaggle_folder import make_drawn_folder
+from benchmarks.bad_inputs import ENV, PNEUMONIA_FLAGS, REPO_ROOT
+from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 
 
 def pneumonia(*args: str) -> subprocess.CompletedProcess:
@@ -52,12 +52,10 @@ def test_the_seed_decides_the_split(tmp_path):
 
 
 def test_heart_examples_are_reproducible(tmp_path):
-    source = heart_example_gen.source_path(None)
-    digest = heart_example_gen.file_sha256(source)
     tables = []
     for name in ("first", "second"):
         out = tmp_path / name
         out.mkdir()
-        heart_example_gen.run(out, None, seed=3, cv=0, source_sha256=digest)
+        heart_example_gen.run(out, csv=None, seed=3, cv=0)
         tables.append((out / "examples.csv").read_bytes())
     assert tables[0] == tables[1]

@@ -27,7 +27,7 @@ from components.explain.sanity_checks import (cascading_randomization, data_rand
 from datasets.synthetic_cxr.phantom import make_phantom
 from models.cnn import build_cnn
 
-from tests.blob_models import blob_model  # noqa: E402
+from tests.support.blob_models import blob_model  # noqa: E402
 
 SIZE = 32  # blob images
 BLOB = 6

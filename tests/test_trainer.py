@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from components.pneumonia.trainer import class_weights
 from tests.conftest import REPO_ROOT
-from tests.kaggle_folder import make_drawn_folder
+from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
+from models.training import class_weights
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 

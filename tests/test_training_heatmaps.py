@@ -20,7 +20,7 @@ from components.explain.training_heatmaps import (
     display_pixels, heatmap_callbacks, last_conv_layer_name, pearson_per_image,
     tf_explain_cams)
 from models.cnn import build_cnn
-from tests.tensorboard_events import image_tags
+from tests.support.tensorboard_events import image_tags
 
 SIZE = 32
 EPOCHS = 2

@@ -9,9 +9,10 @@ import tensorflow as tf
 from PIL import Image
 
 from components.pneumonia.example_gen import run as example_gen
-from components.pneumonia.transform import decode_and_resize, input_fn, split_labels
+from components.pneumonia.transform import decode_and_resize
 from components.pneumonia.transform import run as transform
-from tests.kaggle_folder import make_drawn_folder
+from components.saved_splits import input_fn, split_labels
+from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 
 
 def save(path, array, **kwargs) -> str:
@@ -99,7 +100,7 @@ def test_undecodable_file_is_dropped_and_reported(tmp_path):
 
 
 def test_random_affine_is_identity_at_zero_and_warps_otherwise():
-    from components.pneumonia.transform import augmentation_layers
+    from components.augmentation import augmentation_layers
 
     images = np.zeros((4, 32, 32, 1), dtype="float32")
     images[:, 12:20, 12:20] = 255.0

@@ -11,7 +11,7 @@ import sys
 import termios
 
 from tests.conftest import REPO_ROOT
-from tests.kaggle_folder import make_drawn_folder
+from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 CONTROL = ("\r", "\x1b[", "\x08")

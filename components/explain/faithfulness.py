@@ -25,8 +25,8 @@ from typing import Any, Mapping
 import keras
 import numpy as np
 
-from components.explain.integrated_gradients import (explained_classes, make_baseline, model_outputs,
-                                             select_scores)
+from components.explain.integrated_gradients import make_baseline
+from components.explain.scores import explained_classes, model_outputs, select_scores
 
 REFERENCE = "Petsiuk et al., RISE: Randomized Input Sampling for Explanation, BMVC 2018"
 

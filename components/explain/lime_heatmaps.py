@@ -34,7 +34,7 @@ import numpy as np
 from lime import lime_image
 from skimage.segmentation import mark_boundaries, slic
 
-from components.explain.integrated_gradients import explained_classes, model_outputs, normalize_positive
+from components.explain.scores import explained_classes, model_outputs, normalize_positive
 
 
 class _BatchedLimeImageExplainer(lime_image.LimeImageExplainer):

@@ -15,8 +15,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from components.explain.integrated_gradients import (explained_classes, model_outputs,
-                                             normalize_positive, select_scores)
+from components.explain.scores import (explained_classes, model_outputs, normalize_positive,
+                                       select_scores)
 
 
 def _starts(length: int, size: int, stride: int) -> np.ndarray:

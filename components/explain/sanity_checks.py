@@ -12,7 +12,7 @@ Similarity, per image then averaged: Spearman rank correlation of the flattened 
 of their absolute values, the paper's second variant, which only differs for signed maps)
 and SSIM (data_range 1, maps are in [0, 1]).
 
-Contract of `method`: components.pneumonia.explainer.METHODS, `method(model, images) -> (n, h, w)`
+Contract of `method`: components/explain/__init__.py, `method(model, images) -> (n, h, w)`
 heatmaps in [0, 1] with images (n, h, w, c) float32 raw pixels in [0, 255]; bind options
 with functools.partial.
 """
@@ -214,7 +214,7 @@ def _fit(model_builder: Callable[[], keras.Model], images: np.ndarray, labels: n
 
 def train_accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> float:
     """Accuracy on the given data (threshold 0.5 for a sigmoid head, argmax otherwise)."""
-    from components.explain.integrated_gradients import model_outputs
+    from components.explain.scores import model_outputs
 
     outputs = model_outputs(model, images)
     predicted = (outputs[:, 0] >= 0.5).astype(int) if outputs.shape[1] == 1 else outputs.argmax(1)

@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import shap
 
-from components.explain.integrated_gradients import explained_classes, model_outputs, normalize_positive
+from components.explain.scores import explained_classes, model_outputs, normalize_positive
 
 
 def sample_background(images: np.ndarray, size: int = 16, seed: int = 0) -> np.ndarray:

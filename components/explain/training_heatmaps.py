@@ -10,7 +10,7 @@ class_index=0; one grayscale channel of raw pixels in [0, 255]) and writes below
 tf-explain 0.3.1 targets Keras 2; the subclasses below keep its explainers and change
 only what goes wrong with Keras 3 or with our inputs (each reason is at the override).
 
-`compare_with_tf_explain` cross-checks our batched Grad-CAM (components/gradcam.py)
+`compare_with_tf_explain` cross-checks our batched Grad-CAM (components/explain/gradcam.py)
 against tf-explain's on the same model, layer and images. The two differ in what they
 differentiate (we take the sigmoid's logit, tf-explain the probability: for one image the
 two gradients differ by the positive factor p(1 - p), which normalization removes) and,
@@ -165,7 +165,7 @@ def heatmap_callbacks(validation_images: np.ndarray, validation_labels, tensorbo
     validation_images: (n, h, w, channels) raw pixels in [0, 255]; the first `max_images`
     are explained after every epoch. layer_name: the Grad-CAM layer, by default the last
     4-D feature map (components.explain.gradcam.last_conv_layer), resolved when training begins.
-    use_guided_grads=False gives the Grad-CAM of components/gradcam.py (tf-explain's
+    use_guided_grads=False gives the Grad-CAM of components/explain/gradcam.py (tf-explain's
     default is True). Summaries go to <tensorboard_dir>/heatmaps/grad_cam/<timestamp>/
     (tag "Grad CAM") and .../integrated_gradients/<timestamp>/ (tag "IntegratedGradients"),
     one step per epoch (the epoch index).

@@ -13,16 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.artifacts import write_json
-from components.reporting.figures import plt, save_figure
+from components.artifacts import SPLITS, write_json
+from components.reporting.figures import plot_split_counts, plt, save_figure
 from datasets.heart_failure import schema
 
 CLASS_COLORS = ("tab:blue", "tab:red")
-SPLIT_ORDER = ("train", "val", "test")
 
 
 def class_balance(examples: pd.DataFrame) -> pd.DataFrame:
-    counts = pd.crosstab(examples["split"], examples["label"]).reindex(SPLIT_ORDER).fillna(0)
+    counts = pd.crosstab(examples["split"], examples["label"]).reindex(SPLITS).fillna(0)
     return counts.rename(columns=dict(enumerate(schema.CLASS_NAMES)))
 
 
@@ -33,11 +32,10 @@ def missingness(frame: pd.DataFrame) -> pd.DataFrame:
     return shares.rename(columns=dict(enumerate(schema.CLASS_NAMES)))
 
 
-def plot_class_balance(counts: pd.DataFrame) -> plt.Figure:
+def plot_patients_per_class(counts: pd.DataFrame) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    counts.plot.bar(ax=ax, color=CLASS_COLORS, rot=0)
-    ax.set_ylabel("patients")
-    ax.set_title("Class balance per split")
+    plot_split_counts(ax, counts, "Class balance per split", "patients", colors=CLASS_COLORS,
+                      xlabel=None)
     return fig
 
 
@@ -106,14 +104,14 @@ def plot_correlations(matrix: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def run(out_dir: Path, examples: Path, tensorboard_dir: Path | None = None) -> dict[str, Any]:
+def run(out_dir: Path, *, examples: Path, tensorboard_dir: Path | None = None) -> dict[str, Any]:
     table = pd.read_csv(examples / "examples.csv")
     train = table[table["split"] == "train"]
     balance = class_balance(table)
     missing = missingness(table)
     matrix = correlations(train)
     figures = {
-        "class_balance": plot_class_balance(balance),
+        "class_balance": plot_patients_per_class(balance),
         "missingness": plot_missingness(missing),
         "numeric_by_class": plot_numeric(train),
         "categorical_by_class": plot_categorical(train),

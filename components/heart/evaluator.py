@@ -20,8 +20,8 @@ from components.reporting import html_page as report
 from components.artifacts import read_json, write_csv, write_json
 from components.clinical_metrics import binary_metrics, bootstrap_ci, youden_threshold
 from components.reporting.figures import plt, save_figure
-from components.heart.trainer import MODEL_COLORS, load_model, model_dir, predict_proba, trained_models
-from components.heart.transform import HOLDOUT, list_partitions, load_partition
+from components.heart_models import MODEL_COLORS, load_model, model_dir, predict_proba, trained_models
+from components.heart_partitions import HOLDOUT, list_partitions, load_partition
 
 TABLE_METRICS = ("auc", "accuracy", "balanced_accuracy", "f1", "sensitivity", "specificity",
                  "precision", "pr_auc", "brier")
@@ -255,7 +255,7 @@ def write_html(out_dir: Path, eda: Path, trainer: Path, metrics: dict[str, Any],
     report.write_report(out_dir / "report.html", "Heart disease: model evaluation", parts)
 
 
-def run(out_dir: Path, transform: Path, trainer: Path, eda: Path, seed: int,
+def run(out_dir: Path, *, transform: Path, trainer: Path, eda: Path, seed: int,
         resamples: int = 1000, tensorboard_dir: Path | None = None) -> dict[str, Any]:
     models = trained_models(trainer)
     results, predictions = evaluate_partition(transform, trainer, HOLDOUT, models, resamples, seed)

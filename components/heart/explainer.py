@@ -28,8 +28,8 @@ from scipy.stats import spearmanr
 from components.reporting import html_page as report
 from components.artifacts import read_json, write_csv, write_json
 from components.reporting.figures import plt, save_figure
-from components.heart.trainer import MODEL_COLORS, load_model, model_dir, predict_logit, trained_models
-from components.heart.transform import HOLDOUT, Partition, load_partition, numeric_scaling
+from components.heart_models import MODEL_COLORS, load_model, model_dir, predict_logit, trained_models
+from components.heart_partitions import HOLDOUT, Partition, load_partition, numeric_scaling
 from datasets.heart_failure import schema
 from models.mlp import logit_model
 from models.nam import bias, contributions
@@ -319,7 +319,7 @@ def explain_nam(ctx: Context, model: Any) -> tuple[np.ndarray, float, dict[str, 
     return values, expected, {"bias": bias(model)}
 
 
-def run(out_dir: Path, examples: Path, transform: Path, trainer: Path, evaluator: Path,
+def run(out_dir: Path, *, examples: Path, transform: Path, trainer: Path, evaluator: Path,
         seed: int, background_size: int = 100,
         tensorboard_dir: Path | None = None) -> dict[str, Any]:
     ctx = Context(out_dir, examples, transform, seed, background_size, tensorboard_dir)

@@ -15,28 +15,25 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import joblib
 import keras
 import numpy as np
 import pandas as pd
 from absl import logging
-from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
-from sklearn.utils.class_weight import compute_class_weight
 
-from components.artifacts import atomic_path, read_json, write_json
+from components.artifacts import atomic_path, write_json
 from components.reporting.figures import plt, save_figure
-from components.heart.transform import HOLDOUT, Partition, input_fn, list_partitions, load_partition
-from models.mlp import build_mlp, logit_model
+from components.heart_models import model_dir
+from components.heart_partitions import HOLDOUT, Partition, input_fn, list_partitions, load_partition
+from models.mlp import build_mlp
 from models.nam import build_nam
+from models.training import class_weights
 
-MODELS = ("lasso", "mlp", "nam")
-# One colour per model in every plot of the run.
-MODEL_COLORS = {"lasso": "tab:green", "mlp": "tab:purple", "nam": "tab:orange"}
 KERAS_MODELS = ("mlp", "nam")
-TrainedModel = Union[LogisticRegression, LogisticRegressionCV, keras.Model]
 
 DEFAULT_HPARAMS: dict[str, dict[str, Any]] = {
     "mlp": {"hidden": [32, 16], "dropout": 0.2, "l2": 1e-4, "learning_rate": 1e-3},
@@ -56,15 +53,9 @@ class FitConfig:
     lasso_cs: int = 20   # strengths on LogisticRegressionCV's log grid 1e-4..1e4
 
 
-def model_dir(trainer_dir: Path, partition: str, model: str) -> Path:
-    """trainer/<model>/ for the holdout partition, trainer/<cv_k>/<model>/ for folds."""
-    return trainer_dir / model if partition == HOLDOUT else trainer_dir / partition / model
-
-
-def class_weights(y: np.ndarray) -> dict[int, float]:
-    """'balanced' weights: each class contributes equally to the loss."""
-    weights = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)
-    return {0: float(weights[0]), 1: float(weights[1])}
+def balanced(y: np.ndarray) -> dict[int, float]:
+    """Balanced class weights for 0/1 labels (models/training.py)."""
+    return class_weights(np.bincount(y.astype(int), minlength=2))
 
 
 def fit_lasso(x: np.ndarray, y: np.ndarray, config: FitConfig) -> LogisticRegressionCV:
@@ -102,7 +93,7 @@ def fit_keras(model: keras.Model, partition: Partition, config: FitConfig, folde
     return model.fit(
         input_fn(x, y, config.batch_size, shuffle_seed=config.seed),
         validation_data=input_fn(partition.x("val"), partition.y("val"), 256),
-        epochs=config.epochs, class_weight=class_weights(y),
+        epochs=config.epochs, class_weight=balanced(y),
         callbacks=callbacks(folder, tensorboard_dir, config.patience),
         shuffle=False, verbose=0)  # the dataset is already shuffled (seeded)
 
@@ -122,7 +113,7 @@ def tune_keras(kind: str, partition: Partition, config: FitConfig, max_trials: i
     x, y = partition.x("train"), partition.y("train")
     tuner.search(input_fn(x, y, config.batch_size, shuffle_seed=config.seed),
                  validation_data=input_fn(partition.x("val"), partition.y("val"), 256),
-                 epochs=config.epochs, class_weight=class_weights(y), shuffle=False, verbose=0,
+                 epochs=config.epochs, class_weight=balanced(y), shuffle=False, verbose=0,
                  callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
                                                           restore_best_weights=True)])
     best = tuner.get_best_hyperparameters(1)[0]
@@ -198,26 +189,7 @@ def train_one(kind: str, partition: Partition, config: FitConfig, folder: Path,
             "best_val_auc": float(history.history["val_auc"][best]), "hparams": hparams}
 
 
-def load_model(folder: Path) -> TrainedModel:
-    import models.nam  # noqa: F401  registers the NAM layers for deserialization
-    if (folder / "model.joblib").exists():
-        return joblib.load(folder / "model.joblib")
-    return keras.models.load_model(folder / "model.keras")
-
-
-def predict_logit(model: TrainedModel, x: np.ndarray) -> np.ndarray:
-    """Log-odds of heart disease, the scale on which all three models are additive."""
-    if isinstance(model, keras.Model):
-        # A direct call: predict() would trace a new function for every sub-model.
-        return keras.ops.convert_to_numpy(logit_model(model)(x, training=False))[:, 0]
-    return model.decision_function(x)
-
-
-def predict_proba(model: TrainedModel, x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-predict_logit(model, x)))
-
-
-def run(out_dir: Path, transform: Path, models: list[str], seed: int, epochs: int,
+def run(out_dir: Path, *, transform: Path, models: list[str], seed: int, epochs: int,
         tune: bool, max_trials: int, nam_units: str = "relu",
         tensorboard_dir: Path | None = None) -> dict[str, Any]:
     config = FitConfig(seed=seed, epochs=epochs)
@@ -233,7 +205,3 @@ def run(out_dir: Path, transform: Path, models: list[str], seed: int, epochs: in
                                             board, nam_units)
     write_json(out_dir / "summary.json", results)
     return {"models": models, "holdout": results[HOLDOUT], "partitions": list(results)}
-
-
-def trained_models(trainer_dir: Path) -> list[str]:
-    return list(read_json(trainer_dir / "summary.json")[HOLDOUT])

@@ -11,24 +11,21 @@ partition's train rows only, so no statistic of val or test rows reaches the mod
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from components.artifacts import atomic_path, read_json, write_csv, write_json
+from components.artifacts import atomic_path, write_csv, write_json
+from components.heart_partitions import HOLDOUT
 from datasets.heart_failure import schema
 
-HOLDOUT = "holdout"
-ID_COLUMNS = ("patient_id", "label", "split")
 
 
 def build_preprocessor() -> ColumnTransformer:
@@ -67,13 +64,6 @@ def feature_groups(columns: list[str]) -> dict[str, list[str]]:
     return groups
 
 
-def numeric_scaling(preprocessor: ColumnTransformer) -> dict[str, tuple[float, float]]:
-    """feature -> (mean, scale) of the fitted StandardScaler, to plot in original units."""
-    scaler = preprocessor.named_transformers_["numeric"].named_steps["scale"]
-    return {name: (float(mean), float(scale))
-            for name, mean, scale in zip(schema.NUMERIC, scaler.mean_, scaler.scale_)}
-
-
 def fit_statistics(preprocessor: ColumnTransformer, n_train: int) -> dict[str, Any]:
     """What the fit learned, written out so a reader can check it came from train rows."""
     numeric = preprocessor.named_transformers_["numeric"]
@@ -108,52 +98,7 @@ def split_column(partition: str) -> str:
     return "split" if partition == HOLDOUT else partition
 
 
-@dataclasses.dataclass(frozen=True)
-class Partition:
-    """A partition's transformed rows, ready for a model."""
-
-    name: str
-    frame: pd.DataFrame               # ID_COLUMNS + columns
-    columns: list[str]
-    groups: dict[str, list[str]]
-    preprocessor: ColumnTransformer
-
-    def x(self, split: str) -> np.ndarray:
-        return self.frame.loc[self.frame["split"] == split, self.columns].to_numpy(np.float32)
-
-    def y(self, split: str) -> np.ndarray:
-        return self.frame.loc[self.frame["split"] == split, "label"].to_numpy(np.int64)
-
-    def ids(self, split: str) -> np.ndarray:
-        return self.frame.loc[self.frame["split"] == split, "patient_id"].to_numpy()
-
-
-def input_fn(x: np.ndarray, y: np.ndarray, batch_size: int,
-             shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """A cached, prefetched tf.data pipeline; shuffled (seeded) for training.
-
-    Keras' numpy adapter rebuilds its pipeline every epoch, which costs more than an
-    epoch of this small table; a prepared dataset is about three times faster.
-    """
-    data = tf.data.Dataset.from_tensor_slices((x, y.astype(np.float32))).cache()
-    if shuffle_seed is not None:
-        data = data.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def load_partition(transform_dir: Path, name: str = HOLDOUT) -> Partition:
-    info = read_json(transform_dir / "features.json")
-    folder = transform_dir / name
-    return Partition(name=name, frame=pd.read_csv(folder / "transformed.csv"),
-                     columns=info["columns"], groups=info["groups"],
-                     preprocessor=joblib.load(folder / "preprocessor.joblib"))
-
-
-def list_partitions(transform_dir: Path) -> list[str]:
-    return list(read_json(transform_dir / "features.json")["partitions"])
-
-
-def run(out_dir: Path, examples: Path) -> dict[str, Any]:
+def run(out_dir: Path, *, examples: Path, tensorboard_dir: Path | None = None) -> dict[str, Any]:
     """Fits one preprocessor per partition; writes each with its transformed rows."""
     table = pd.read_csv(examples / "examples.csv")
     names = partition_names(table)

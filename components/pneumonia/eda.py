@@ -31,10 +31,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from components.reporting import html_page
-from components.artifacts import write_csv, write_json
-from components.reporting.figures import plt, save_figure
+from components.artifacts import SPLITS, write_csv, write_json
+from components.reporting.figures import plot_split_counts, plt, save_figure
 
-SPLIT_ORDER = ("train", "val", "test")
 KNOWN_COLORS = {"NORMAL": "tab:blue", "PNEUMONIA": "tab:red",
                 "normal": "tab:blue", "bacteria": "tab:orange", "virus": "tab:purple",
                 "unknown": "tab:gray"}
@@ -134,7 +133,7 @@ def read_intensities(sample: pd.DataFrame, size: int = INTENSITY_SIZE, progress:
 
 def crosstab(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     table = pd.crosstab(frame["split"], frame[column])
-    return table.reindex(index=ordered(table.index, SPLIT_ORDER),
+    return table.reindex(index=ordered(table.index, SPLITS),
                          columns=ordered(table.columns, KNOWN_COLORS)).fillna(0).astype(int)
 
 
@@ -155,7 +154,7 @@ def quantiles(values: pd.Series) -> dict[str, float]:
 def size_summary(sizes: pd.DataFrame) -> dict[str, Any]:
     readable = sizes[sizes["error"] == ""]
     by_group: dict[str, dict[str, Any]] = {}
-    for split in ordered(readable["split"], SPLIT_ORDER):
+    for split in ordered(readable["split"], SPLITS):
         in_split = readable[readable["split"] == split]
         by_group[split] = {}
         for label in ordered(in_split["label"], KNOWN_COLORS):
@@ -195,7 +194,7 @@ def intensity_summary(stats: pd.DataFrame, cap: int, seed: int, size: int) -> di
                      for label in ordered(stats["label"], KNOWN_COLORS)},
         "by_split_class": {split: {label: describe(group[group["label"] == label])
                                    for label in ordered(group["label"], KNOWN_COLORS)}
-                           for split in ordered(stats["split"], SPLIT_ORDER)
+                           for split in ordered(stats["split"], SPLITS)
                            for group in [stats[stats["split"] == split]]},
     }
 
@@ -241,14 +240,12 @@ def observations(counts: pd.DataFrame, sizes: pd.DataFrame, size_numbers: dict[s
 
 # ----------------------------------------------------------------------------- figures
 
-def plot_class_balance(counts: pd.DataFrame, pathogens: pd.DataFrame) -> plt.Figure:
+def plot_class_and_pathogen_counts(counts: pd.DataFrame, pathogens: pd.DataFrame) -> plt.Figure:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, table, title in ((axes[0], counts, "Images per split and class"),
                              (axes[1], pathogens, "Images per split and pathogen")):
-        table.plot.bar(ax=ax, rot=0, color=[color(c, i) for i, c in enumerate(table.columns)])
-        for container in ax.containers:
-            ax.bar_label(container, fontsize=7)
-        ax.set(title=title, xlabel="", ylabel="images")
+        plot_split_counts(ax, table, title, "images", bar_labels=True,
+                          colors=[color(c, i) for i, c in enumerate(table.columns)])
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -257,7 +254,7 @@ def plot_class_balance(counts: pd.DataFrame, pathogens: pd.DataFrame) -> plt.Fig
 def plot_image_sizes(sizes: pd.DataFrame) -> plt.Figure:
     readable = sizes[sizes["error"] == ""]
     labels = ordered(readable["label"], KNOWN_COLORS)
-    splits = ordered(readable["split"], SPLIT_ORDER)
+    splits = ordered(readable["split"], SPLITS)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     ax = axes[0]
     for i, label in enumerate(labels):
@@ -307,7 +304,7 @@ def plot_intensity(stats: pd.DataFrame, pixels: np.ndarray) -> plt.Figure:
         ax.legend(fontsize=8)
     ax = axes[1, 0]
     for i, label in enumerate(labels):
-        for split in ordered(stats["split"], SPLIT_ORDER):
+        for split in ordered(stats["split"], SPLITS):
             group = stats[(stats["label"] == label) & (stats["split"] == split)]
             if len(group):
                 ax.scatter(group["mean"], group["std"], s=10, alpha=0.5, color=color(label, i),
@@ -461,7 +458,7 @@ def run(
     write_csv(out_dir / "intensity.csv", stats)
 
     figures = {
-        "class_balance": plot_class_balance(counts, pathogens),
+        "class_balance": plot_class_and_pathogen_counts(counts, pathogens),
         "image_sizes": plot_image_sizes(sizes),
         "intensity": plot_intensity(stats, pixels),
         "mean_images": plot_mean_images(stats, pixels),

@@ -1,18 +1,16 @@
 """Evaluator: predictions on val and test, a threshold chosen on val only, metrics, plots.
 
-Writes evaluator/metrics.json (DESIGN.md keys), predictions.csv (path,label,score,split),
+Writes evaluator/metrics.json (keys in docs/ARCHITECTURE.md), predictions.csv (path,label,score,split),
 and ROC / confusion-matrix PNGs that also go to TensorBoard.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 from sklearn import metrics as skm
 
 from components.artifacts import read_json, write_csv, write_json
@@ -20,16 +18,11 @@ from components.clinical_metrics import binary_metrics, youden_threshold
 from components.reporting.evaluation_plots import (plot_class_balance, plot_confusion, plot_gallery,
                                          plot_precision_recall, plot_reliability, plot_roc,
                                          plot_score_histograms)
-from components.reporting.evaluation_report import write_report
-from components.pneumonia.transform import input_fn, load_spec, split_labels, split_rows
+from components.reporting.evaluation_report import write_evaluation_report
+from components.saved_model import load_trained_model
+from components.saved_splits import input_fn, load_spec, split_examples, split_images, split_labels
 
 EVAL_SPLITS = ("val", "test")
-
-
-def load_trained_model(trainer_dir: Path) -> keras.Model:
-    # safe_mode refuses to deserialize arbitrary Python code (lambdas) from a model file.
-    return keras.saving.load_model(os.fspath(trainer_dir / "model.keras"), compile=False,
-                                   safe_mode=True)
 
 
 def predict_split(model: keras.Model, transform_dir: Path, split: str,
@@ -73,12 +66,6 @@ def multiclass_metrics(y_true: np.ndarray, scores: np.ndarray,
                                                target_names=class_names, output_dict=True,
                                                zero_division=0),
     }
-
-
-def split_images(transform_dir: Path, split: str) -> np.ndarray:
-    """A saved split's decoded images (n, h, w, 1) uint8, in saved order."""
-    ds = tf.data.Dataset.load(os.fspath(transform_dir / split)).map(lambda x, y, i: x)
-    return np.stack(list(ds.as_numpy_iterator()))
 
 
 def draw_galleries(frame: pd.DataFrame, images: dict[str, np.ndarray], threshold: float,
@@ -127,7 +114,7 @@ def run(
     for split in EVAL_SPLITS:
         labels[split] = split_labels(transform, split)
         scores[split] = predict_split(model, transform, split)
-        rows = frame[frame["split"] == split].reset_index(drop=True).iloc[split_rows(transform, split)]
+        rows = split_examples(examples, transform, split)
         table = pd.DataFrame({"path": rows["path"].to_numpy(),
                               "label": [class_names[i] for i in labels[split]]})
         if scores[split].ndim == 1:
@@ -167,7 +154,7 @@ def run(
         plot_confusion(result[split]["confusion_matrix"], class_names, split, out_dir, tensorboard_dir)
     plot_class_balance(frame, out_dir, tensorboard_dir)
     write_json(out_dir / "metrics.json", result)
-    write_report(out_dir / "report.html", "Pneumonia classifier: evaluation", result,
+    write_evaluation_report(out_dir / "report.html", "Pneumonia classifier: evaluation", result,
                  read_json(examples / "stats.json"), dict(run_flags or {}),
                  sorted(out_dir.glob("*.png")))
     headline = result["test"]

@@ -12,12 +12,12 @@ split, a CSV without the required columns) raise a DataError naming the file or 
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
-import hashlib
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -26,12 +26,11 @@ from PIL import Image
 from sklearn.model_selection import StratifiedGroupKFold
 from tqdm import tqdm
 
-from components.artifacts import atomic_path, write_csv, write_json
+from components.artifacts import SPLITS, atomic_path, file_sha256, write_csv, write_json
 from components.errors import DataError
 from datasets.chest_xray_pneumonia import file_names
 
-CLASS_FOLDERS = ("NORMAL", "PNEUMONIA")
-IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".gif")
+CLASS_FOLDERS = file_names.CLASS_FOLDERS
 # Kaggle's val/ has 16 images: too few to choose a threshold or stop early on.
 MIN_VAL_IMAGES = 100
 COLUMNS = ["path", "label", "patient_id", "split", "pathogen"]
@@ -98,14 +97,6 @@ def too_large(width: int, height: int) -> str:
             f"limit {MAX_PIXELS / 1e6:.0f})")
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def split_by_patient(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
     """A boolean mask of rows to hold out: about `fraction` of patients, stratified by label.
 
@@ -146,7 +137,7 @@ def scan_kaggle_folder(data_dir: Path, progress: bool = False
         raise DataError(f"no train/ folder in --data_dir {data_dir}")
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
-    for split_folder in ("train", "val", "test"):
+    for split_folder in file_names.SPLIT_FOLDERS:
         split_dir = data_dir / split_folder
         if not split_dir.is_dir():
             continue
@@ -164,13 +155,13 @@ def scan_kaggle_folder(data_dir: Path, progress: bool = False
             readable = 0
             for path in tqdm(list_folder(class_dir), desc=f"scanning {split_folder}/{label}",
                              unit="file", disable=not progress, leave=False):
-                if path.name.startswith("."):
+                if file_names.is_hidden(path.name):
                     continue
                 if path.is_dir():
                     skipped.append({"path": str(path), "reason": "a folder inside a class "
                                     "folder (not an image file; nested folders are not read)"})
                     continue
-                if path.suffix.lower() not in IMAGE_SUFFIXES:
+                if not file_names.has_image_suffix(path.name):
                     skipped.append({"path": str(path), "reason": "not an image file"})
                     continue
                 problem = check_image(path)
@@ -245,16 +236,23 @@ def _csv_hint(columns: list[str]) -> str:
     return f"; its columns are {', '.join(map(str, columns[:8]))}"
 
 
-def read_nih_csv(csv_path: Path, balance: bool, seed: int
-                 ) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, int]]:
-    """Rows from an NIH ChestX-ray14-style CSV (`image_path,label`, findings split by `|`).
+@dataclasses.dataclass
+class CsvDrops:
+    """What reading a CSV left out: skipped rows (with CSV line and reason) and counts."""
 
-    "Pneumonia" among the findings -> PNEUMONIA; exactly "No Finding" -> NORMAL; other
-    findings are dropped (counted). Relative paths are relative to the CSV's folder.
-    Rows with a missing value, a label that is no NIH finding, an image that does not
-    exist or does not decode, or the same image as an earlier row are skipped and listed
-    with their CSV line; an image listed with conflicting labels is skipped altogether.
-    """
+    skipped: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    dropped: dict[str, int] = dataclasses.field(default_factory=lambda: {
+        "other_findings": 0, "missing_values": 0, "unknown_labels": 0, "duplicates": 0,
+        "conflicting_labels": 0})
+
+    def skip(self, record: Any, path: str, reason: str, count: str | None = None) -> None:
+        self.skipped.append({"path": path, "line": int(record.line), "reason": reason})
+        if count:
+            self.dropped[count] += 1
+
+
+def load_nih_table(csv_path: Path) -> pd.DataFrame:
+    """The CSV as strings with its `line` numbers; a DataError when it cannot be one."""
     if not csv_path.is_file():
         raise DataError(f"--csv {csv_path} does not exist")
     try:
@@ -267,14 +265,11 @@ def read_nih_csv(csv_path: Path, balance: bool, seed: int
     if missing:
         raise DataError(f"--csv {csv_path} lacks column(s) {', '.join(missing)} "
                         f"(expected image_path,label{_csv_hint(list(table.columns))})")
-    table = table.assign(line=table.index + 2)  # +2: the header is line 1
-    dropped: dict[str, int] = {"other_findings": 0, "missing_values": 0, "unknown_labels": 0,
-                               "duplicates": 0, "conflicting_labels": 0}
-    skipped: list[dict[str, Any]] = []
+    return table.assign(line=table.index + 2)  # +2: the header is line 1
 
-    def skip(record: Any, path: str, reason: str) -> None:
-        skipped.append({"path": path, "line": int(record.line), "reason": reason})
 
+def labelled_rows(table: pd.DataFrame, csv_path: Path, drops: CsvDrops) -> list[dict[str, Any]]:
+    """Rows with an image path and a PNEUMONIA or NORMAL label; the others skipped or counted."""
     def resolve(image_path: str) -> Path:
         path = Path(image_path.strip())
         return path if path.is_absolute() else csv_path.parent / path
@@ -286,68 +281,99 @@ def read_nih_csv(csv_path: Path, balance: bool, seed: int
         if not image_path.strip() or not findings.strip():
             blank = " and ".join(c for c, v in (("image_path", image_path), ("label", findings))
                                  if not v.strip())
-            dropped["missing_values"] += 1
-            skip(record, str(resolve(image_path)) if image_path.strip() else "", f"missing {blank}")
+            drops.skip(record, str(resolve(image_path)) if image_path.strip() else "",
+                       f"missing {blank}", count="missing_values")
             continue
         label, unknown = nih_label(findings)
         if unknown and not label:
-            dropped["unknown_labels"] += 1
-            skip(record, str(resolve(image_path)), f"unknown label {unknown[0]!r} (expected NIH "
-                 "findings such as Pneumonia or No Finding, separated by |)")
+            drops.skip(record, str(resolve(image_path)), f"unknown label {unknown[0]!r} "
+                       "(expected NIH findings such as Pneumonia or No Finding, separated by |)",
+                       count="unknown_labels")
             continue
         if not label:
-            dropped["other_findings"] += 1
+            drops.dropped["other_findings"] += 1
             continue
         candidates.append({"record": record, "path": resolve(image_path), "label": label})
+    return candidates
 
-    # The same image twice: keep the first row, or none when the labels disagree.
+
+def first_of_each_image(candidates: list[dict[str, Any]],
+                        drops: CsvDrops) -> Iterator[dict[str, Any]]:
+    """The same image twice: keep the first row, or none when the labels disagree.
+
+    A generator, so the caller's own skips interleave with these in CSV order.
+    """
     by_path: dict[str, list[dict[str, Any]]] = {}
     for candidate in candidates:
         by_path.setdefault(os.path.normpath(candidate["path"]), []).append(candidate)
-    rows: list[dict[str, Any]] = []
     for candidate in candidates:
         group = by_path[os.path.normpath(candidate["path"])]
-        first = group[0]["record"].line
         if len({c["label"] for c in group}) > 1:
-            dropped["conflicting_labels"] += 1
             lines = ", ".join(str(c["record"].line) for c in group)
-            skip(candidate["record"], str(candidate["path"]),
-                 f"conflicting labels for the same image (lines {lines})")
-            continue
-        if candidate is not group[0]:
-            dropped["duplicates"] += 1
-            skip(candidate["record"], str(candidate["path"]), f"duplicate of line {first}")
-            continue
-        path, record = candidate["path"], candidate["record"]
-        if path.is_dir():
-            problem = "a folder, not an image file"
-        elif not path.is_file() and not path.is_symlink():
-            problem = "file not found"
+            drops.skip(candidate["record"], str(candidate["path"]),
+                       f"conflicting labels for the same image (lines {lines})",
+                       count="conflicting_labels")
+        elif candidate is not group[0]:
+            drops.skip(candidate["record"], str(candidate["path"]),
+                       f"duplicate of line {group[0]['record'].line}", count="duplicates")
         else:
-            problem = check_image(path)
-        if problem:
-            skip(record, str(path), problem)
-            continue
-        patient = getattr(record, "patient_id", None)
-        label = candidate["label"]
-        rows.append({"path": str(path.resolve()), "label": label,
-                     "patient_id": patient.strip() if isinstance(patient, str) and patient.strip()
-                     else path.stem,
-                     "split": "", "pathogen": "normal" if label == "NORMAL" else ""})
+            yield candidate
+
+
+def csv_example(candidate: dict[str, Any], drops: CsvDrops) -> dict[str, Any] | None:
+    """The examples row of a readable image, or None (skipped, with the reason)."""
+    path, record = candidate["path"], candidate["record"]
+    if path.is_dir():
+        problem = "a folder, not an image file"
+    elif not path.is_file() and not path.is_symlink():
+        problem = "file not found"
+    else:
+        problem = check_image(path)
+    if problem:
+        drops.skip(record, str(path), problem)
+        return None
+    patient = getattr(record, "patient_id", None)
+    label = candidate["label"]
+    return {"path": str(path.resolve()), "label": label,
+            "patient_id": patient.strip() if isinstance(patient, str) and patient.strip()
+            else path.stem,
+            "split": "", "pathogen": "normal" if label == "NORMAL" else ""}
+
+
+def no_usable_rows(csv_path: Path, drops: CsvDrops) -> DataError:
+    """The one-line error for a CSV none of whose rows can be used, with the top reasons."""
+    skipped = drops.skipped
+    reasons = pd.Series([s["reason"].split(" (")[0] for s in skipped], dtype=str)
+    common = "; ".join(f"{n} x {r}" for r, n in reasons.value_counts().head(3).items())
+    example = f", e.g. line {skipped[0]['line']}: {skipped[0]['reason']}" if skipped else ""
+    return DataError(f"--csv {csv_path} has no usable rows (Pneumonia or No Finding with an "
+                     f"existing, readable image; paths are relative to the CSV's folder)"
+                     + (f": {common}{example}" if common else
+                        f": {drops.dropped['other_findings']} rows with other findings only"))
+
+
+def read_nih_csv(csv_path: Path, balance: bool, seed: int
+                 ) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, int]]:
+    """Rows from an NIH ChestX-ray14-style CSV (`image_path,label`, findings split by `|`).
+
+    "Pneumonia" among the findings -> PNEUMONIA; exactly "No Finding" -> NORMAL; other
+    findings are dropped (counted). Relative paths are relative to the CSV's folder.
+    Rows with a missing value, a label that is no NIH finding, an image that does not
+    exist or does not decode, or the same image as an earlier row are skipped and listed
+    with their CSV line; an image listed with conflicting labels is skipped altogether.
+    """
+    table = load_nih_table(csv_path)
+    drops = CsvDrops()
+    candidates = first_of_each_image(labelled_rows(table, csv_path, drops), drops)
+    rows = [row for row in (csv_example(c, drops) for c in candidates) if row is not None]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     if frame.empty:
-        reasons = pd.Series([s["reason"].split(" (")[0] for s in skipped], dtype=str)
-        common = "; ".join(f"{n} x {r}" for r, n in reasons.value_counts().head(3).items())
-        example = f", e.g. line {skipped[0]['line']}: {skipped[0]['reason']}" if skipped else ""
-        raise DataError(f"--csv {csv_path} has no usable rows (Pneumonia or No Finding with an "
-                        f"existing, readable image; paths are relative to the CSV's folder)"
-                        + (f": {common}{example}" if common else
-                           f": {dropped['other_findings']} rows with other findings only"))
+        raise no_usable_rows(csv_path, drops)
     if balance:
         smallest = int(frame["label"].value_counts().min())
         keep = frame.groupby("label").sample(n=smallest, random_state=seed).index
         frame = frame.loc[keep].sort_values("path").reset_index(drop=True)
-    return frame, skipped, dropped
+    return frame, drops.skipped, drops.dropped
 
 
 def assign_csv_splits(frame: pd.DataFrame, val_fraction: float, test_fraction: float,
@@ -458,12 +484,10 @@ def run(
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
     balance: bool = False,
-    data_fingerprint: str = "",
     progress: bool = False,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The ExampleGen component: writes examples.csv and stats.json into `out_dir`."""
-    del data_fingerprint, tensorboard_dir  # the fingerprint only keys the runner's cache
     skipped: list[dict[str, str]] = []
     extra: dict[str, Any] = {}
     if data_dir:
@@ -488,7 +512,7 @@ def run(
         frame = frame[~unknown]
     frame, leaked, extra["duplicate_images"] = remove_cross_split_duplicates(frame, progress)
     skipped += leaked
-    for split in ("train", "val", "test"):
+    for split in SPLITS:
         if not (frame["split"] == split).any():
             raise DataError(f"the {split} split is empty ({source})")
         # Without both classes a split can neither train a classifier nor give an AUC.

@@ -5,7 +5,6 @@ exactly as after training; the model must load in Keras safe mode.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -15,10 +14,6 @@ import keras
 
 from components.artifacts import atomic_path
 from components.errors import DataError
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_model_checked(model_path: Path) -> keras.Model:
@@ -32,10 +27,8 @@ def load_model_checked(model_path: Path) -> keras.Model:
                         f"{str(error).splitlines()[0][:200]})") from error
 
 
-def run(out_dir: Path, *, model_path: str, model_sha256: str = "",
-                 tensorboard_dir: Path | None = None) -> dict[str, Any]:
-    """Copies a checked model file to `<out_dir>/model.keras`."""
-    del model_sha256, tensorboard_dir  # the hash only keys the runner's cache
+def run(out_dir: Path, *, model_path: str, tensorboard_dir: Path | None = None) -> dict[str, Any]:
+    """Copies a checked model file to `<out_dir>/model.keras` (no TensorBoard output)."""
     model = load_model_checked(Path(model_path))
     with atomic_path(out_dir / "model.keras") as tmp:
         shutil.copyfile(model_path, tmp)

@@ -7,39 +7,26 @@ TensorBoard scalars and histograms, and a CSV log that becomes history.png.
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 from absl import logging
-from sklearn.utils.class_weight import compute_class_weight
 
 from components.artifacts import atomic_path, read_json
 from components.reporting.figures import save_figure
-from components.pneumonia.transform import input_fn, load_spec
+from components.saved_splits import input_fn, load_spec
 from models import build_model
-from models.losses import make_loss
+from models.cnn import tuned_settings
+from models.training import class_weights, compile_for_training
+from models.transfer import fine_tune_layers as unfreeze_top
 
 HISTORY_METRICS = ("loss", "accuracy", "auc", "precision", "recall")
-
-
-def class_weights(train_class_counts: list[int]) -> dict[int, float]:
-    """'Balanced' weights n / (k * n_c): each class contributes equally to the loss."""
-    labels = np.repeat(np.arange(len(train_class_counts)), train_class_counts)
-    weights = compute_class_weight("balanced", classes=np.unique(labels), y=labels)
-    return {int(c): float(w) for c, w in zip(np.unique(labels), weights)}
-
-
-def training_metrics(num_classes: int) -> list[keras.metrics.Metric]:
-    if num_classes == 2:
-        return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc"),
-                keras.metrics.Precision(name="precision"), keras.metrics.Recall(name="recall")]
-    return [keras.metrics.CategoricalAccuracy(name="accuracy"), keras.metrics.AUC(name="auc"),
-            keras.metrics.Precision(name="precision"), keras.metrics.Recall(name="recall")]
 
 
 def training_callbacks(out_dir: Path, tensorboard_dir: Path | None,
@@ -105,6 +92,28 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
     raise ValueError(f"unknown strategy {name!r} (default, mirrored or multi_worker)")
 
 
+def tuned_hyperparameters(tuner_dir: Path) -> dict[str, Any]:
+    """The Tuner's best settings, through the CNN's own search space (models/cnn.py)."""
+    best = tuned_settings(read_json(tuner_dir / "best_hyperparameters.json"))
+    logging.info("trainer: tuned hyperparameters %s", best)
+    return best
+
+
+def fit_phase(net: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset,
+              initial_epoch: int, epochs: int,
+              extra_callbacks: Sequence[keras.callbacks.Callback] = (), *,
+              class_weight: dict[int, float] | None, out_dir: Path,
+              tensorboard_dir: Path | None, patience: int,
+              verbose: int) -> tuple[list[float], int]:
+    """One `fit` from `initial_epoch` up to `epochs`: (validation AUC per epoch, epochs run)."""
+    history = net.fit(train, validation_data=val, initial_epoch=initial_epoch, epochs=epochs,
+                      class_weight=class_weight,
+                      callbacks=[*training_callbacks(out_dir, tensorboard_dir, patience),
+                                 *extra_callbacks],
+                      shuffle=False, verbose=verbose)  # input_fn shuffles
+    return list(history.history.get("val_auc", [])), len(history.epoch)
+
+
 def run(
     out_dir: Path,
     *,
@@ -142,46 +151,33 @@ def run(
         keras.mixed_precision.set_global_policy("mixed_float16")
     spec = load_spec(transform)
     num_classes = len(spec["class_names"])
-    one_hot = num_classes > 2
     architecture: dict[str, Any] = {}
     if tuner is not None:
-        from components.pneumonia.tuner import cnn_settings
-
-        best = cnn_settings(read_json(tuner / "best_hyperparameters.json"))
+        best = tuned_hyperparameters(tuner)
         architecture = {"filters": best["filters"], "dropout": best["dropout"]}
         learning_rate, focal_gamma = best["learning_rate"], best["focal_gamma"]
-        logging.info("trainer: tuned hyperparameters %s", best)
     with distribution_strategy(strategy).scope():
         net = build_model(model, spec["image_size"], num_classes, weights=weights, **architecture)
-        net.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                    loss=make_loss(num_classes, loss, focal_gamma, focal_alpha),
-                    metrics=training_metrics(num_classes))
+        compile_for_training(net, num_classes, learning_rate, loss, focal_gamma, focal_alpha)
+    one_hot = num_classes > 2
     train = input_fn(transform, "train", batch_size, training=True, seed=seed, one_hot=one_hot)
     val = input_fn(transform, "val", batch_size, one_hot=one_hot)
     weights_by_class = class_weights(spec["train_class_counts"]) if use_class_weights else None
     logging.info("trainer: %s, %d parameters, class weights %s", model, net.count_params(),
                  weights_by_class)
-    callbacks = training_callbacks(out_dir, tensorboard_dir, patience)
-    if tensorboard_dir is not None and epoch_heatmaps:
-        callbacks += epoch_heatmap_callbacks(net, transform, tensorboard_dir)
-    history = net.fit(train, validation_data=val, epochs=epochs, class_weight=weights_by_class,
-                      callbacks=callbacks, shuffle=False, verbose=verbose)  # input_fn shuffles
-    val_auc = list(history.history.get("val_auc", []))
-    epochs_run = len(history.epoch)
+    fit = functools.partial(fit_phase, net, train, val, class_weight=weights_by_class,
+                            out_dir=out_dir, tensorboard_dir=tensorboard_dir, patience=patience,
+                            verbose=verbose)
+    heatmaps = (epoch_heatmap_callbacks(net, transform, tensorboard_dir)
+                if tensorboard_dir is not None and epoch_heatmaps else [])
+    val_auc, epochs_run = fit(0, epochs, heatmaps)
     if fine_tune_layers > 0:
-        from models.transfer import fine_tune_layers as unfreeze_top
-
         with distribution_strategy(strategy).scope():
             unfreeze_top(net, fine_tune_layers)
-            net.compile(optimizer=keras.optimizers.Adam(learning_rate / 10),
-                        loss=make_loss(num_classes, loss, focal_gamma, focal_alpha),
-                        metrics=training_metrics(num_classes))
-        phase2 = net.fit(train, validation_data=val, initial_epoch=epochs_run,
-                         epochs=epochs_run + fine_tune_epochs, class_weight=weights_by_class,
-                         callbacks=training_callbacks(out_dir, tensorboard_dir, patience),
-                         shuffle=False, verbose=verbose)
-        val_auc += list(phase2.history.get("val_auc", []))
-        epochs_run += len(phase2.epoch)
+            compile_for_training(net, num_classes, learning_rate / 10, loss, focal_gamma,
+                                 focal_alpha)
+        more_auc, more_epochs = fit(epochs_run, epochs_run + fine_tune_epochs)
+        val_auc, epochs_run = val_auc + more_auc, epochs_run + more_epochs
     # EarlyStopping restored the best epoch's weights; save them whole, atomically.
     with atomic_path(out_dir / "model.keras") as tmp:
         net.save(tmp)

@@ -3,8 +3,8 @@
 The component decodes every image once (parallel tf.data map: JPEG/PNG/BMP/GIF, 8 or 16
 bit, grayscale/RGB/RGBA/palette -> one grayscale channel), resizes to `image_size`, and
 saves each split with `tf.data.Dataset.save`, so the Trainer, Evaluator and Explainer
-never decode again. `input_fn` turns a saved split into batches for Keras: cache, seeded
-shuffle, batch, augmentation with Keras preprocessing layers on whole batches, prefetch.
+never decode again; components/saved_splits.py reads them back (`input_fn`: cache, seeded
+shuffle, batch, augmentation with Keras preprocessing layers on whole batches, prefetch).
 
 Models take one grayscale channel of float pixels in [0, 255]; each model scales (and
 replicates to RGB for ImageNet backbones) itself, so a saved model accepts raw pixels.
@@ -16,21 +16,19 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
-import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 from absl import logging
 from tqdm import tqdm
 
-from components.artifacts import read_json, write_json
-from components.augmentation import RandomAffine
+from components.artifacts import SPLITS, write_json
 from components.errors import DataError
 from components.reporting.figures import log_images
+from components.saved_splits import input_fn
 
 AUTOTUNE = tf.data.AUTOTUNE
 CLASS_NAMES = {"binary": ["NORMAL", "PNEUMONIA"], "three_class": ["NORMAL", "BACTERIA", "VIRUS"]}
-SPLITS = ("train", "val", "test")
 
 
 def class_index(frame: pd.DataFrame, task: str) -> np.ndarray:
@@ -114,19 +112,6 @@ def counted(ds: tf.data.Dataset, bar: tqdm) -> tf.data.Dataset:
     return ds.map(lambda x, y, i: (x, y, tf.ensure_shape(tf.py_function(tick, [i], tf.int64), [])))
 
 
-def augmentation_layers(rotation: float, zoom: float, translation: float, contrast: float,
-                        horizontal_flip: bool, seed: int) -> keras.Sequential:
-    """Mild geometric and contrast jitter. No vertical flips; a horizontal flip is an
-    option only, since a mirrored chest (heart on the right) is not a real chest."""
-    layers: list[keras.layers.Layer] = [
-        RandomAffine(rotation, zoom, translation, fill_mode="constant", seed=seed),
-        keras.layers.RandomContrast(contrast, value_range=(0, 255), seed=seed + 3),
-    ]
-    if horizontal_flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed + 4))
-    return keras.Sequential(layers, name="augmentation")
-
-
 def run(
     out_dir: Path,
     *,
@@ -193,52 +178,3 @@ def run(
     images, _ = next(iter(preview))
     log_images(tensorboard_dir, "augmented_train_batch", images.numpy() / 255.0, max_outputs=16)
     return {"counts": counts, "undecodable": len(undecodable)}
-
-
-def load_spec(transform_dir: Path) -> dict[str, Any]:
-    return read_json(transform_dir / "transform.json")
-
-
-def split_labels(transform_dir: Path, split: str) -> np.ndarray:
-    """Labels of a saved split in saved order (the order `input_fn` yields unshuffled)."""
-    ds = tf.data.Dataset.load(os.fspath(transform_dir / split)).map(lambda x, y, i: y)
-    return np.fromiter(ds.as_numpy_iterator(), dtype=np.int32)
-
-
-def split_rows(transform_dir: Path, split: str) -> np.ndarray:
-    """Row indices (within the split's rows of examples.csv) in saved order."""
-    ds = tf.data.Dataset.load(os.fspath(transform_dir / split)).map(lambda x, y, i: i)
-    return np.fromiter(ds.as_numpy_iterator(), dtype=np.int64)
-
-
-def input_fn(
-    transform_dir: Path,
-    split: str,
-    batch_size: int = 32,
-    training: bool = False,
-    seed: int = 42,
-    augment: bool = True,
-    one_hot: bool = False,
-) -> tf.data.Dataset:
-    """Batches of (float32 images in [0, 255], labels) from a saved split.
-
-    Training: cache the decoded uint8 images in memory, reshuffle every epoch (seeded),
-    batch, then augment whole batches (vectorized) in parallel with training.
-    """
-    spec = load_spec(transform_dir)
-    ds = tf.data.Dataset.load(os.fspath(transform_dir / split))
-    ds = ds.map(lambda image, label, index: (image, label)).cache()
-    if training:
-        ds = ds.shuffle(spec["counts"][split], seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    classes = len(spec["class_names"])
-
-    def to_float(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        labels = tf.one_hot(labels, classes) if one_hot else tf.cast(labels, tf.float32)
-        return tf.cast(images, tf.float32), labels
-
-    ds = ds.map(to_float, num_parallel_calls=AUTOTUNE)
-    if training and augment:
-        layers = augmentation_layers(seed=seed, **spec["augmentation"])
-        ds = ds.map(lambda x, y: (layers(x, training=True), y), num_parallel_calls=AUTOTUNE)
-    return ds.prefetch(AUTOTUNE)

@@ -17,31 +17,11 @@ import keras_tuner
 import pandas as pd
 
 from components.artifacts import write_csv, write_json
-from components.pneumonia.transform import input_fn, load_spec
-from models.cnn import build_cnn
-from models.losses import make_loss
+from components.saved_splits import input_fn, load_spec
+from models.cnn import build_cnn, search_space
+from models.training import compile_for_training
 
 TUNERS = ("random", "bayesian", "hyperband")
-
-
-def cnn_hyperparameters(hp: keras_tuner.HyperParameters) -> dict[str, Any]:
-    """The search space, as keyword arguments for build_cnn plus training settings."""
-    base = hp.Choice("base_filters", [8, 16, 32])
-    depth = hp.Int("depth", 3, 5)
-    return {
-        "filters": tuple(base * 2 ** i for i in range(depth)),
-        "dropout": hp.Float("dropout", 0.1, 0.5, step=0.1),
-        "learning_rate": hp.Float("learning_rate", 1e-4, 3e-3, sampling="log"),
-        "focal_gamma": hp.Choice("focal_gamma", [0.0, 1.0, 2.0, 3.0]),
-    }
-
-
-def cnn_settings(values: dict[str, Any]) -> dict[str, Any]:
-    """Best hyperparameter values (a plain dict) -> the same settings cnn_hyperparameters gives."""
-    hp = keras_tuner.HyperParameters()
-    for name, value in values.items():
-        hp.Fixed(name, value)
-    return cnn_hyperparameters(hp)
 
 
 class CnnHyperModel(keras_tuner.HyperModel):
@@ -50,14 +30,11 @@ class CnnHyperModel(keras_tuner.HyperModel):
         self.image_size, self.num_classes, self.focal_alpha = image_size, num_classes, focal_alpha
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        from components.pneumonia.trainer import training_metrics
-
-        settings = cnn_hyperparameters(hp)
+        settings = search_space(hp)
         model = build_cnn(self.image_size, 1, self.num_classes, filters=settings["filters"],
                           dropout=settings["dropout"])
-        model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]),
-                      loss=make_loss(self.num_classes, "focal", settings["focal_gamma"], self.focal_alpha),
-                      metrics=training_metrics(self.num_classes))
+        compile_for_training(model, self.num_classes, settings["learning_rate"], "focal",
+                             settings["focal_gamma"], self.focal_alpha)
         return model
 
 

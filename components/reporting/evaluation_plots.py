@@ -12,7 +12,8 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
-from components.reporting.figures import save_figure
+from components.artifacts import SPLITS
+from components.reporting.figures import plot_split_counts, save_figure
 
 Curves = dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (labels, scores)
 
@@ -91,10 +92,9 @@ def plot_confusion(matrix: list[list[int]], class_names: list[str], split: str,
 
 def plot_class_balance(examples: pd.DataFrame, out_dir: Path, tensorboard_dir: Path | None) -> None:
     table = examples.groupby(["split", "label"]).size().unstack(fill_value=0)
-    table = table.reindex([s for s in ("train", "val", "test") if s in table.index])
+    table = table.reindex([s for s in SPLITS if s in table.index])
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    table.plot.bar(ax=ax, rot=0)
-    ax.set(title="images per split and class", ylabel="images", xlabel="")
+    plot_split_counts(ax, table, "images per split and class", "images")
     save_figure(fig, out_dir / "class_balance.png", tensorboard_dir, "class_balance")
 
 

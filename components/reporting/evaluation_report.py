@@ -21,7 +21,7 @@ def metrics_table(metrics: dict[str, Any], splits: tuple[str, ...]) -> str:
     return html_page.table(["metric", *splits], rows)
 
 
-def write_report(path: Path, title: str, metrics: dict[str, Any], stats: dict[str, Any],
+def write_evaluation_report(path: Path, title: str, metrics: dict[str, Any], stats: dict[str, Any],
                  flags: dict[str, Any], pictures: list[Path]) -> None:
     threshold = metrics.get("threshold")
     rule = metrics.get("threshold_rule", "")

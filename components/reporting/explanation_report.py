@@ -108,7 +108,7 @@ def activations_section(summary: dict[str, Any], out_dir: Path) -> str:
         f'<div class="panel">{html_page.image(out_dir / Path(summary["png"]).name)}</div>')
 
 
-def write_explainer_report(out_dir: Path, cases: pd.DataFrame, names: list[str],
+def write_explanation_report(out_dir: Path, cases: pd.DataFrame, names: list[str],
                            faithfulness: dict[str, Any] | None,
                            localization: dict[str, Any] | None,
                            sanity: dict[str, Any] | None,

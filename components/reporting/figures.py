@@ -7,12 +7,14 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from components.artifacts import atomic_path  # noqa: E402
@@ -48,3 +50,20 @@ def save_figure(fig: plt.Figure, png_path: str | os.PathLike,
         image = tf.io.decode_png(png, channels=4)[tf.newaxis]
         log_images(tensorboard_dir, tag or png_path.stem, image.numpy(), step=step)
     return png_path
+
+
+def plot_split_counts(ax: plt.Axes, counts: pd.DataFrame, title: str, ylabel: str, *,
+                      colors: Sequence[str] | None = None, xlabel: str | None = "",
+                      bar_labels: bool = False) -> None:
+    """Counts per split (rows) and group (columns) as grouped bars: every class-balance plot.
+
+    `xlabel` None keeps pandas' label (the index name).
+    """
+    counts.plot.bar(ax=ax, rot=0, color=colors)
+    if bar_labels:
+        for container in ax.containers:
+            ax.bar_label(container, fontsize=7)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)

@@ -14,9 +14,8 @@ from PIL import Image
 from datasets.chest_xray_pneumonia import file_names
 
 # Kaggle folder -> TFDS split; a split exists when its folder does.
-SPLIT_FOLDERS = {"train": "train", "val": "validation", "test": "test"}
-CLASS_FOLDERS = ("NORMAL", "PNEUMONIA")
-IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+SPLIT_FOLDERS = dict(zip(file_names.SPLIT_FOLDERS, ("train", "validation", "test")))
+CLASS_FOLDERS = file_names.CLASS_FOLDERS
 # Where the Kaggle archive puts the splits when unzipped into the manual dir.
 ARCHIVE_FOLDER = "chest_xray"
 UNKNOWN_PATHOGEN = -1  # ClassLabel's "no label", for pneumonia files naming no pathogen
@@ -118,8 +117,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             if not class_dir.is_dir():
                 continue
             for path in sorted(class_dir.iterdir()):
-                if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
-                    continue  # .DS_Store and the like, not images
+                if file_names.is_hidden(path.name) or not file_names.has_image_suffix(path.name):
+                    continue
                 pathogen = file_names.pathogen(path.name, class_folder)
                 label = example_label(self.builder_config, class_folder, pathogen)
                 if label is None:

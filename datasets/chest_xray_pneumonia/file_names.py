@@ -1,6 +1,10 @@
-"""What the Kaggle chest X-ray file names encode: patient id and pathogen.
+"""The Kaggle chest X-ray layout and what its file names encode: patient id and pathogen.
 
-Examples: `person1946_bacteria_4874.jpeg` (patient person1946, bacterial),
+The layout: <root>/<split folder>/<class folder>/<image file>, split folders train/,
+val/ and test/ (each optional but train/), class folders NORMAL/ and PNEUMONIA/. Both
+the TFDS builder and the pneumonia ExampleGen read it through this module.
+
+File names: `person1946_bacteria_4874.jpeg` (patient person1946, bacterial),
 `person1000_virus_1681.jpeg` (viral), `IM-0115-0001.jpeg` and
 `NORMAL2-IM-1427-0001.jpeg` (normal; patient IM-0115 / NORMAL2-IM-1427; the last number
 is the image index of that patient; some add a series number: IM-0629-0001-0003).
@@ -11,6 +15,10 @@ import re
 from pathlib import PurePath
 
 PATHOGENS = ("normal", "bacteria", "virus")
+SPLIT_FOLDERS = ("train", "val", "test")
+CLASS_FOLDERS = ("NORMAL", "PNEUMONIA")
+# What PIL and TensorFlow's decoder both read (the Kaggle download holds only .jpeg).
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".gif")
 
 _PERSON = re.compile(r"^(person\d+)_(bacteria|virus)(?:_\d+)+$", re.IGNORECASE)
 _IM = re.compile(r"^((?:NORMAL\d*-)?IM-\d+)(?:-\d+)+$", re.IGNORECASE)
@@ -39,3 +47,12 @@ def pathogen(file_name: str, label: str) -> str:
     if "virus" in stem:
         return "virus"
     return ""
+
+
+def is_hidden(file_name: str) -> bool:
+    """.DS_Store and the like: never images, never reported."""
+    return PurePath(file_name).name.startswith(".")
+
+
+def has_image_suffix(file_name: str) -> bool:
+    return PurePath(file_name).suffix.lower() in IMAGE_SUFFIXES

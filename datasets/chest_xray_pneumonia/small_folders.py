@@ -1,4 +1,4 @@
-"""Builders of small Kaggle-layout folders for tests: drawn images or real ones copied."""
+"""Small folders in the Kaggle layout for tests and benchmarks: drawn images or real ones copied."""
 from __future__ import annotations
 
 import shutil

@@ -13,12 +13,13 @@ pipelines promise for it:
            `expect` and naming the file, folder or column, no traceback, and no run
            folder left looking finished.
 
-tests/test_bad_inputs.py and benchmarks/robustness.py share all of it. Command line:
+tests/test_bad_inputs.py and benchmarks/robustness.py share all of it (it lives here, beside
+the benchmark, because benchmarks import nothing from tests). Command line:
 
-  python -m tests.bad_inputs drive pneumonia|heart WORKDIR [CASE ...]
+  python -m benchmarks.bad_inputs drive pneumonia|heart WORKDIR [CASE ...]
       runs cases through a pipeline's command-line entry point (flags parsed anew per
       case, one process) and prints one `RESULT {json}` line per case;
-  python -m tests.bad_inputs pause example_gen|trainer|explainer MARKER -- MODULE ARGS...
+  python -m benchmarks.bad_inputs pause example_gen|trainer|explainer MARKER -- MODULE ARGS...
       runs `python -m MODULE ARGS...` but stops (and writes MARKER) at a known point, so
       a test can SIGKILL it exactly there.
 
@@ -46,7 +47,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from tests.kaggle_folder import make_drawn_folder
+from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The fast settings every pneumonia run here uses (and the heart runs' model choice).
@@ -901,7 +902,7 @@ def drive_subprocess(pipeline: str, workdir: Path, names: list[str],
                      timeout: float = 1200) -> dict[str, Verdict]:
     """`drive` in a fresh Python process (absl flags are process-global)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([sys.executable, "-m", "tests.bad_inputs", "drive", pipeline,
+    result = subprocess.run([sys.executable, "-m", "benchmarks.bad_inputs", "drive", pipeline,
                              str(workdir), *names], cwd=REPO_ROOT, env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             timeout=timeout)
@@ -972,7 +973,7 @@ def run_until_killed(point: str, command_args: list[str], marker: Path,
                      timeout: float = 600) -> tuple[bool, str]:
     """Starts the pipeline, SIGKILLs it once it reaches `point`; (killed there, detail)."""
     marker.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "tests.bad_inputs", "pause", point, str(marker), "--",
+    command = [sys.executable, "-m", "benchmarks.bad_inputs", "pause", point, str(marker), "--",
                "pipelines.pneumonia", *command_args]
     log_path = marker.with_suffix(".log")
     with open(log_path, "w") as log:

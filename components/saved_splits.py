@@ -1,0 +1,103 @@
+"""The Transform's saved splits, read back: the one reader every later step uses.
+
+`transform/<split>/` is a tf.data snapshot of (image uint8 (h, w, 1), label, row index)
+per decodable image, in examples.csv's order within the split; `transform/transform.json`
+holds the image size, class names, counts and augmentation settings. `input_fn` turns a
+split into batches for Keras: cache, seeded shuffle, batch, augmentation on whole
+batches, prefetch.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from components.artifacts import read_json
+from components.augmentation import augmentation_layers
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _saved(transform_dir: Path, split: str) -> tf.data.Dataset:
+    return tf.data.Dataset.load(os.fspath(transform_dir / split))
+
+
+def load_spec(transform_dir: Path) -> dict[str, Any]:
+    return read_json(transform_dir / "transform.json")
+
+
+def split_labels(transform_dir: Path, split: str) -> np.ndarray:
+    """Labels of a saved split in saved order (the order `input_fn` yields unshuffled)."""
+    ds = _saved(transform_dir, split).map(lambda x, y, i: y)
+    return np.fromiter(ds.as_numpy_iterator(), dtype=np.int32)
+
+
+def split_rows(transform_dir: Path, split: str) -> np.ndarray:
+    """Row indices (within the split's rows of examples.csv) in saved order."""
+    ds = _saved(transform_dir, split).map(lambda x, y, i: i)
+    return np.fromiter(ds.as_numpy_iterator(), dtype=np.int64)
+
+
+def input_fn(
+    transform_dir: Path,
+    split: str,
+    batch_size: int = 32,
+    training: bool = False,
+    seed: int = 42,
+    augment: bool = True,
+    one_hot: bool = False,
+) -> tf.data.Dataset:
+    """Batches of (float32 images in [0, 255], labels) from a saved split.
+
+    Training: cache the decoded uint8 images in memory, reshuffle every epoch (seeded),
+    batch, then augment whole batches (vectorized) in parallel with training.
+    """
+    spec = load_spec(transform_dir)
+    ds = _saved(transform_dir, split)
+    ds = ds.map(lambda image, label, index: (image, label)).cache()
+    if training:
+        ds = ds.shuffle(spec["counts"][split], seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    classes = len(spec["class_names"])
+
+    def to_float(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        labels = tf.one_hot(labels, classes) if one_hot else tf.cast(labels, tf.float32)
+        return tf.cast(images, tf.float32), labels
+
+    ds = ds.map(to_float, num_parallel_calls=AUTOTUNE)
+    if training and augment:
+        layers = augmentation_layers(seed=seed, **spec["augmentation"])
+        ds = ds.map(lambda x, y: (layers(x, training=True), y), num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)
+
+
+def split_images(transform_dir: Path, split: str,
+                 positions: Sequence[int] | None = None) -> np.ndarray:
+    """A saved split's decoded images (n, h, w, 1) uint8 in saved order, or only those at
+    `positions` (in the order given), without holding the rest in memory."""
+    images = _saved(transform_dir, split).map(lambda x, y, i: x).as_numpy_iterator()
+    if positions is None:
+        return np.stack(list(images))
+    wanted = set(int(p) for p in positions)
+    kept = {p: image for p, image in enumerate(images) if p in wanted}
+    return np.stack([kept[int(p)] for p in positions])
+
+
+def split_examples(examples_dir: Path, transform_dir: Path, split: str) -> pd.DataFrame:
+    """examples.csv's rows of a saved split, in saved order (undecodable files left out)."""
+    frame = pd.read_csv(examples_dir / "examples.csv", keep_default_na=False)
+    rows = frame[frame["split"] == split].reset_index(drop=True)
+    return rows.iloc[split_rows(transform_dir, split)].reset_index(drop=True)
+
+
+def split_sample(transform_dir: Path, split: str, size: int,
+                 seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random sample of a saved split: (images float32, integer labels)."""
+    ds = (_saved(transform_dir, split)
+          .shuffle(load_spec(transform_dir)["counts"][split], seed=seed).take(size))
+    images, labels = zip(*((x, y) for x, y, _ in ds.as_numpy_iterator()))
+    return np.stack(images).astype("float32"), np.asarray(labels)

@@ -11,6 +11,7 @@ a shifted test set.
 
     python benchmarks/acquisition_shift.py --run_dir runs/<a finished pneumonia run>
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,9 +85,11 @@ def main() -> int:
     for name, change in CHANGES.items():
         scores = model.predict(np.clip(change(images), 0.0, 255.0), batch_size=128, verbose=0)[:, 0]
         flagged = scores >= threshold
-        print(f"{name:24s} {skm.roc_auc_score(labels, scores):6.3f} "
-              f"{np.mean(flagged == labels):9.3f} {flagged[labels == 1].mean():12.3f} "
-              f"{1.0 - flagged[labels == 0].mean():12.3f}")
+        print(
+            f"{name:24s} {skm.roc_auc_score(labels, scores):6.3f} "
+            f"{np.mean(flagged == labels):9.3f} {flagged[labels == 1].mean():12.3f} "
+            f"{1.0 - flagged[labels == 0].mean():12.3f}"
+        )
     return 0
 
 

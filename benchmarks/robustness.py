@@ -13,6 +13,7 @@ stop the run through ExampleGen and Transform only (about 2 minutes).
 
     python -m benchmarks.robustness [--quick] [--keep DIR] [--verbose]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.bad_inputs import (CASES, Verdict, drive_subprocess,  # noqa: E402
-                              interruption_trials, run_components)
+from benchmarks.bad_inputs import (  # noqa: E402
+    CASES,
+    Verdict,
+    drive_subprocess,
+    interruption_trials,
+    run_components,
+)
 
 
 def run_corpus(workdir: Path, quick: bool) -> list[Verdict]:
@@ -43,8 +49,10 @@ def run_corpus(workdir: Path, quick: bool) -> list[Verdict]:
             except Exception as error:  # a crash of the components themselves
                 verdicts.append(Verdict(case.name, "crash", f"{type(error).__name__}: {error}"))
         pneumonia = [c for c in pneumonia if c not in in_process]
-    for pipeline, cases in (("pneumonia", pneumonia),
-                            ("heart", [c for c in CASES if c.pipeline == "heart"])):
+    for pipeline, cases in (
+        ("pneumonia", pneumonia),
+        ("heart", [c for c in CASES if c.pipeline == "heart"]),
+    ):
         results = drive_subprocess(pipeline, workdir / pipeline, [c.name for c in cases])
         verdicts += [results[c.name] for c in cases]
     return verdicts
@@ -52,8 +60,11 @@ def run_corpus(workdir: Path, quick: bool) -> list[Verdict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="pneumonia cases that do not stop the run: components only")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="pneumonia cases that do not stop the run: components only",
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--verbose", action="store_true", help="one line per case")
     args = parser.parse_args()
@@ -62,23 +73,28 @@ def main() -> int:
     start = time.perf_counter()
     try:
         corpus = run_corpus(workdir / "corpus", args.quick)
-        trials = interruption_trials(workdir / "interruption",
-                                     log=print if args.verbose else (lambda line: None))
+        trials = interruption_trials(
+            workdir / "interruption", log=print if args.verbose else (lambda line: None)
+        )
     finally:
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
     for verdict in corpus + trials:
         if args.verbose or not verdict.ok:
             print(f"  {verdict.status:11s} {verdict.case}: {verdict.detail[:200]}")
-    counts = {status: sum(v.status == status for v in corpus)
-              for status in ("as_designed", "wrong", "crash")}
+    counts = {
+        status: sum(v.status == status for v in corpus)
+        for status in ("as_designed", "wrong", "crash")
+    }
     n_pneumonia = sum(c.pipeline == "pneumonia" for c in CASES)
     survived = sum(t.ok for t in trials)
-    print(f"robustness: {len(corpus)} bad inputs tried ({n_pneumonia} pneumonia, "
-          f"{len(corpus) - n_pneumonia} heart), {counts['as_designed']} handled as designed, "
-          f"{counts['crash']} crashes, {counts['wrong']} wrong; interruption trials survived "
-          f"{survived}/{len(trials)} (SIGKILL during ExampleGen, mid-epoch, during the "
-          f"Explainer); {time.perf_counter() - start:.0f} s")
+    print(
+        f"robustness: {len(corpus)} bad inputs tried ({n_pneumonia} pneumonia, "
+        f"{len(corpus) - n_pneumonia} heart), {counts['as_designed']} handled as designed, "
+        f"{counts['crash']} crashes, {counts['wrong']} wrong; interruption trials survived "
+        f"{survived}/{len(trials)} (SIGKILL during ExampleGen, mid-epoch, during the "
+        f"Explainer); {time.perf_counter() - start:.0f} s"
+    )
     return 0 if counts["crash"] == counts["wrong"] == 0 and survived == len(trials) else 1
 
 

@@ -6,6 +6,7 @@ split of train plus the 16 official val images). A measurement, not a test.
 
     python benchmarks/train_default.py [--run_dir runs/bench-train-default] [extra flags]
 """
+
 from __future__ import annotations
 
 import json
@@ -24,11 +25,27 @@ def main(argv: list[str]) -> int:
     if not (DATA / "train").is_dir():
         print(f"skipped: no data at {DATA}")
         return 0
-    run_dir = Path(argv[argv.index("--run_dir") + 1]) if "--run_dir" in argv else \
-        REPO / "runs" / f"bench-train-default-{time.strftime('%Y%m%d-%H%M%S')}"
-    extra = [a for i, a in enumerate(argv) if a != "--run_dir" and (i == 0 or argv[i - 1] != "--run_dir")]
-    command = [sys.executable, "-m", "pipelines.pneumonia", "--data_dir", str(DATA),
-               "--run_dir", str(run_dir), "--explain", "gradcam", "--quiet", *extra]
+    run_dir = (
+        Path(argv[argv.index("--run_dir") + 1])
+        if "--run_dir" in argv
+        else REPO / "runs" / f"bench-train-default-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    extra = [
+        a for i, a in enumerate(argv) if a != "--run_dir" and (i == 0 or argv[i - 1] != "--run_dir")
+    ]
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.pneumonia",
+        "--data_dir",
+        str(DATA),
+        "--run_dir",
+        str(run_dir),
+        "--explain",
+        "gradcam",
+        "--quiet",
+        *extra,
+    ]
     start = time.perf_counter()
     result = subprocess.run(command, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     wall = time.perf_counter() - start
@@ -39,13 +56,17 @@ def main(argv: list[str]) -> int:
     trainer = json.loads((run_dir / "trainer" / "metadata.json").read_text())
     metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}")
-    print(f"wall time: {wall / 60:.1f} min (trainer {record['durations_s'].get('trainer', 0) / 60:.1f} min), "
-          f"epochs run: {trainer['outputs']['epochs_run']}")
+    print(
+        f"wall time: {wall / 60:.1f} min (trainer {record['durations_s'].get('trainer', 0) / 60:.1f} min), "
+        f"epochs run: {trainer['outputs']['epochs_run']}"
+    )
     for split in ("val", "test"):
         m = metrics[split]
-        print(f"{split}: n={m['n']} accuracy={m['accuracy']:.3f} auc={m['auc']:.3f} "
-              f"auc_ci95=[{m['auc_ci95'][0]:.3f}, {m['auc_ci95'][1]:.3f}] "
-              f"sensitivity={m['sensitivity']:.3f} specificity={m['specificity']:.3f}")
+        print(
+            f"{split}: n={m['n']} accuracy={m['accuracy']:.3f} auc={m['auc']:.3f} "
+            f"auc_ci95=[{m['auc_ci95'][0]:.3f}, {m['auc_ci95'][1]:.3f}] "
+            f"sensitivity={m['sensitivity']:.3f} specificity={m['specificity']:.3f}"
+        )
     print(f"threshold: {metrics['threshold']:.3f} ({metrics['threshold_rule']})")
     return 0
 

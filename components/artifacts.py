@@ -4,6 +4,7 @@ Every file goes to a temporary name in the same folder and is renamed into place
 (os.replace is atomic on POSIX), so readers see the old file or the new one. Also the
 names every examples table shares (SPLITS) and the hashes that key the runner's cache.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,7 +36,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yields a temporary path beside `path`; renames it onto `path` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent
+    )
     os.close(fd)
     try:
         yield Path(tmp)

@@ -5,6 +5,7 @@ chained, they resample every image three times (three times the cost, three roun
 interpolation blur). RandomAffine reuses RandomRotation's own machinery and only adds a
 random scale and shift to the matrix it builds, so each image is warped once.
 """
+
 from __future__ import annotations
 
 import keras
@@ -23,7 +24,9 @@ class RandomAffine(keras.layers.RandomRotation):
             return None
         images = data["images"] if isinstance(data, dict) else data
         shape = ops.core.shape(images)
-        batch_size, height, width = (shape[0], shape[1], shape[2]) if len(shape) == 4 else (1, shape[0], shape[1])
+        batch_size, height, width = (
+            (shape[0], shape[1], shape[2]) if len(shape) == 4 else (1, shape[0], shape[1])
+        )
         if seed is None:
             seed = self._get_seed_generator(ops._backend)
 
@@ -37,12 +40,26 @@ class RandomAffine(keras.layers.RandomRotation):
         shift_y = uniform(-self.translation, self.translation) * ops.cast(height, "float32")
         zeros = ops.numpy.zeros([batch_size])
         matrix = self._compute_affine_matrix(
-            center_x=0.5, center_y=0.5, angle=angle, translate_x=shift_x, translate_y=shift_y,
-            scale=scale, shear_x=zeros, shear_y=zeros, height=height, width=width)
+            center_x=0.5,
+            center_y=0.5,
+            angle=angle,
+            translate_x=shift_x,
+            translate_y=shift_y,
+            scale=scale,
+            shear_x=zeros,
+            shear_y=zeros,
+            height=height,
+            width=width,
+        )
         if len(shape) == 3:
             matrix = ops.numpy.squeeze(matrix, axis=0)
-        return {"angle": angle, "rotation_matrix": matrix, "image_height": height,
-                "image_width": width, "batch_size": batch_size}
+        return {
+            "angle": angle,
+            "rotation_matrix": matrix,
+            "image_height": height,
+            "image_width": width,
+            "batch_size": batch_size,
+        }
 
     def get_config(self):
         config = super().get_config()
@@ -51,8 +68,14 @@ class RandomAffine(keras.layers.RandomRotation):
         return config
 
 
-def augmentation_layers(rotation: float, zoom: float, translation: float, contrast: float,
-                        horizontal_flip: bool, seed: int) -> keras.Sequential:
+def augmentation_layers(
+    rotation: float,
+    zoom: float,
+    translation: float,
+    contrast: float,
+    horizontal_flip: bool,
+    seed: int,
+) -> keras.Sequential:
     """Mild geometric and contrast jitter. No vertical flips; a horizontal flip is an
     option only, since a mirrored chest (heart on the right) is not a real chest."""
     layers: list[keras.layers.Layer] = [

@@ -4,6 +4,7 @@ scikit-learn computes every metric; what is ours is only the clinical naming
 (sensitivity, specificity), expected calibration error (not in scikit-learn) and the
 seeded bootstrap around them.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -39,7 +40,9 @@ def _safe_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
 
 
 def _safe_pr_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
-    return float(skm.average_precision_score(y_true, scores)) if np.any(y_true == 1) else float("nan")
+    return (
+        float(skm.average_precision_score(y_true, scores)) if np.any(y_true == 1) else float("nan")
+    )
 
 
 def bootstrap_ci(
@@ -101,9 +104,14 @@ def binary_metrics(
     return result
 
 
-def bootstrap_binary_cis(y_true: np.ndarray, scores: np.ndarray, threshold: float,
-                         resamples: int = 1000, seed: int = 0,
-                         level: float = 0.95) -> dict[str, list[float]]:
+def bootstrap_binary_cis(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, list[float]]:
     """Percentile bootstrap 95% intervals of AUC, sensitivity and specificity, vectorized.
 
     All resamples at once as an index matrix: AUC by the Mann-Whitney rank formula
@@ -126,8 +134,10 @@ def bootstrap_binary_cis(y_true: np.ndarray, scores: np.ndarray, threshold: floa
     sens = (flagged & y).sum(axis=1) / n_pos
     spec = (~flagged & ~y).sum(axis=1) / n_neg
     tail = (1.0 - level) / 2.0 * 100.0
-    return {f"{name}_ci95": [float(v) for v in np.percentile(values, [tail, 100.0 - tail])]
-            for name, values in (("auc", auc), ("sensitivity", sens), ("specificity", spec))}
+    return {
+        f"{name}_ci95": [float(v) for v in np.percentile(values, [tail, 100.0 - tail])]
+        for name, values in (("auc", auc), ("sensitivity", sens), ("specificity", spec))
+    }
 
 
 def youden_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:

@@ -4,6 +4,7 @@
 trainer/<model>/ (holdout) or trainer/<cv_k>/<model>/ (folds) as model.keras or
 model.joblib. Every model predicts on the log-odds scale, where all three are additive.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,6 +36,7 @@ def trained_models(trainer_dir: Path) -> list[str]:
 
 def load_model(folder: Path) -> TrainedModel:
     import models.nam  # noqa: F401  registers the NAM layers for deserialization
+
     if (folder / "model.joblib").exists():
         return joblib.load(folder / "model.joblib")
     return keras.models.load_model(folder / "model.keras")

@@ -5,6 +5,7 @@ feature and the partitions ("holdout", and "cv_k" per fold); `transform/<partiti
 holds transformed.csv (ID_COLUMNS + columns) and the preprocessor fitted on that
 partition's train rows.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,7 +29,7 @@ class Partition:
     """A partition's transformed rows, ready for a model."""
 
     name: str
-    frame: pd.DataFrame               # ID_COLUMNS + columns
+    frame: pd.DataFrame  # ID_COLUMNS + columns
     columns: list[str]
     groups: dict[str, list[str]]
     preprocessor: ColumnTransformer
@@ -43,8 +44,9 @@ class Partition:
         return self.frame.loc[self.frame["split"] == split, "patient_id"].to_numpy()
 
 
-def input_fn(x: np.ndarray, y: np.ndarray, batch_size: int,
-             shuffle_seed: int | None = None) -> tf.data.Dataset:
+def input_fn(
+    x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: int | None = None
+) -> tf.data.Dataset:
     """A cached, prefetched tf.data pipeline; shuffled (seeded) for training.
 
     Keras' numpy adapter rebuilds its pipeline every epoch, which costs more than an
@@ -59,9 +61,13 @@ def input_fn(x: np.ndarray, y: np.ndarray, batch_size: int,
 def load_partition(transform_dir: Path, name: str = HOLDOUT) -> Partition:
     info = read_json(transform_dir / "features.json")
     folder = transform_dir / name
-    return Partition(name=name, frame=pd.read_csv(folder / "transformed.csv"),
-                     columns=info["columns"], groups=info["groups"],
-                     preprocessor=joblib.load(folder / "preprocessor.joblib"))
+    return Partition(
+        name=name,
+        frame=pd.read_csv(folder / "transformed.csv"),
+        columns=info["columns"],
+        groups=info["groups"],
+        preprocessor=joblib.load(folder / "preprocessor.joblib"),
+    )
 
 
 def list_partitions(transform_dir: Path) -> list[str]:
@@ -71,5 +77,7 @@ def list_partitions(transform_dir: Path) -> list[str]:
 def numeric_scaling(preprocessor: ColumnTransformer) -> dict[str, tuple[float, float]]:
     """feature -> (mean, scale) of the fitted StandardScaler, to plot in original units."""
     scaler = preprocessor.named_transformers_["numeric"].named_steps["scale"]
-    return {name: (float(mean), float(scale))
-            for name, mean, scale in zip(schema.NUMERIC, scaler.mean_, scaler.scale_)}
+    return {
+        name: (float(mean), float(scale))
+        for name, mean, scale in zip(schema.NUMERIC, scaler.mean_, scaler.scale_)
+    }

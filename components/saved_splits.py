@@ -6,6 +6,7 @@ holds the image size, class names, counts and augmentation settings. `input_fn` 
 split into batches for Keras: cache, seeded shuffle, batch, augmentation on whole
 batches, prefetch.
 """
+
 from __future__ import annotations
 
 import os
@@ -75,8 +76,9 @@ def input_fn(
     return ds.prefetch(AUTOTUNE)
 
 
-def split_images(transform_dir: Path, split: str,
-                 positions: Sequence[int] | None = None) -> np.ndarray:
+def split_images(
+    transform_dir: Path, split: str, positions: Sequence[int] | None = None
+) -> np.ndarray:
     """A saved split's decoded images (n, h, w, 1) uint8 in saved order, or only those at
     `positions` (in the order given), without holding the rest in memory."""
     images = _saved(transform_dir, split).map(lambda x, y, i: x).as_numpy_iterator()
@@ -94,10 +96,14 @@ def split_examples(examples_dir: Path, transform_dir: Path, split: str) -> pd.Da
     return rows.iloc[split_rows(transform_dir, split)].reset_index(drop=True)
 
 
-def split_sample(transform_dir: Path, split: str, size: int,
-                 seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_sample(
+    transform_dir: Path, split: str, size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """A seeded random sample of a saved split: (images float32, integer labels)."""
-    ds = (_saved(transform_dir, split)
-          .shuffle(load_spec(transform_dir)["counts"][split], seed=seed).take(size))
+    ds = (
+        _saved(transform_dir, split)
+        .shuffle(load_spec(transform_dir)["counts"][split], seed=seed)
+        .take(size)
+    )
     images, labels = zip(*((x, y) for x, y, _ in ds.as_numpy_iterator()))
     return np.stack(images).astype("float32"), np.asarray(labels)

@@ -6,6 +6,7 @@ of 5,000 images at 128 px to a few minutes on two CPU cores. Global pooling keep
 (a dense layer over a flattened map is where simple pneumonia CNNs overfit) and makes
 the last conv block's maps directly interpretable by Grad-CAM.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -17,12 +18,18 @@ if TYPE_CHECKING:  # keras_tuner is imported only where a search runs or its res
     import keras_tuner
 
 
-def conv_block(x: keras.KerasTensor, filters: int, index: int, l2: float,
-               convs: int = 1) -> keras.KerasTensor:
+def conv_block(
+    x: keras.KerasTensor, filters: int, index: int, l2: float, convs: int = 1
+) -> keras.KerasTensor:
     for j in range(convs):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                          kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
-                          name=f"block{index}_conv{j + 1}")(x)
+        x = layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            use_bias=False,
+            kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
+            name=f"block{index}_conv{j + 1}",
+        )(x)
         # momentum 0.9: with a few dozen steps an epoch, the default 0.99 leaves the
         # inference statistics far from the data for many epochs (val AUC swings).
         x = layers.BatchNormalization(momentum=0.9, name=f"block{index}_bn{j + 1}")(x)
@@ -30,9 +37,15 @@ def conv_block(x: keras.KerasTensor, filters: int, index: int, l2: float,
     return layers.MaxPooling2D(name=f"block{index}_pool")(x)
 
 
-def build_cnn(image_size: int = 128, channels: int = 1, num_classes: int = 2,
-              filters: tuple[int, ...] = (16, 32, 64, 128, 256), dropout: float = 0.4,
-              l2: float = 1e-4, convs_per_block: int = 1) -> keras.Model:
+def build_cnn(
+    image_size: int = 128,
+    channels: int = 1,
+    num_classes: int = 2,
+    filters: tuple[int, ...] = (16, 32, 64, 128, 256),
+    dropout: float = 0.4,
+    l2: float = 1e-4,
+    convs_per_block: int = 1,
+) -> keras.Model:
     """Input: (image_size, image_size, channels) raw pixels in [0, 255]."""
     inputs = keras.Input((image_size, image_size, channels), name="image")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
@@ -59,7 +72,7 @@ def search_space(hp: keras_tuner.HyperParameters) -> dict[str, Any]:
     base = hp.Choice("base_filters", [8, 16, 32])
     depth = hp.Int("depth", 3, 5)
     return {
-        "filters": tuple(base * 2 ** i for i in range(depth)),
+        "filters": tuple(base * 2**i for i in range(depth)),
         "dropout": hp.Float("dropout", 0.1, 0.5, step=0.1),
         "learning_rate": hp.Float("learning_rate", 1e-4, 3e-3, sampling="log"),
         "focal_gamma": hp.Choice("focal_gamma", [0.0, 1.0, 2.0, 3.0]),

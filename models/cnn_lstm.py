@@ -33,6 +33,7 @@ parameters, so the published count implies they were kept.
 For other image sizes the sequence follows the feature map: an s-pixel input gives
 s // 8 rows of (s // 8) * 128 features, so the first LSTM's size changes with s.
 """
+
 from __future__ import annotations
 
 import keras
@@ -41,18 +42,25 @@ from keras import layers
 from models.cnn import output_layer
 
 
-def build_cnn_lstm(image_size: int = 128, channels: int = 1, num_classes: int = 2,
-                   filters: tuple[int, ...] = (32, 64, 128),
-                   conv_dropout: tuple[float, ...] = (0.2, 0.3, 0.4),
-                   lstm_units: tuple[int, ...] = (256, 128), lstm_dropout: float = 0.4,
-                   dense_units: tuple[int, ...] = (256, 128),
-                   dense_dropout: float = 0.5) -> keras.Model:
+def build_cnn_lstm(
+    image_size: int = 128,
+    channels: int = 1,
+    num_classes: int = 2,
+    filters: tuple[int, ...] = (32, 64, 128),
+    conv_dropout: tuple[float, ...] = (0.2, 0.3, 0.4),
+    lstm_units: tuple[int, ...] = (256, 128),
+    lstm_dropout: float = 0.4,
+    dense_units: tuple[int, ...] = (256, 128),
+    dense_dropout: float = 0.5,
+) -> keras.Model:
     """Input: (image_size, image_size, channels) raw pixels in [0, 255]."""
     if len(filters) != len(conv_dropout):
         raise ValueError("filters and conv_dropout need one entry per conv block")
     if image_size < 2 ** len(filters):
-        raise ValueError(f"cnn_lstm needs images of at least {2 ** len(filters)} px for "
-                         f"{len(filters)} poolings; got {image_size}")
+        raise ValueError(
+            f"cnn_lstm needs images of at least {2 ** len(filters)} px for "
+            f"{len(filters)} poolings; got {image_size}"
+        )
     inputs = keras.Input((image_size, image_size, channels), name="image")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     for index, (width, rate) in enumerate(zip(filters, conv_dropout), start=1):

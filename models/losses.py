@@ -3,13 +3,15 @@
 Focal loss down-weights the many easy examples (clear pneumonia) so training attends to
 the hard ones; Keras ships it, so we only pick the variant for the task.
 """
+
 from __future__ import annotations
 
 import keras
 
 
-def make_loss(num_classes: int, kind: str = "focal", gamma: float = 2.0,
-              alpha: float = 0.5) -> keras.losses.Loss:
+def make_loss(
+    num_classes: int, kind: str = "focal", gamma: float = 2.0, alpha: float = 0.5
+) -> keras.losses.Loss:
     """Binary (sigmoid, 1 unit) or categorical (softmax, one-hot labels) loss."""
     if kind not in {"focal", "cross_entropy"}:
         raise ValueError(f"unknown loss {kind!r} (focal or cross_entropy)")
@@ -18,8 +20,9 @@ def make_loss(num_classes: int, kind: str = "focal", gamma: float = 2.0,
             return keras.losses.BinaryCrossentropy()
         # alpha weighs positives vs negatives; 0.5 treats them alike, leaving the class
         # imbalance to class weights.
-        return keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=alpha,
-                                                    gamma=gamma)
+        return keras.losses.BinaryFocalCrossentropy(
+            apply_class_balancing=True, alpha=alpha, gamma=gamma
+        )
     if kind == "cross_entropy":
         return keras.losses.CategoricalCrossentropy()
     return keras.losses.CategoricalFocalCrossentropy(alpha=alpha, gamma=gamma)

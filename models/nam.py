@@ -13,6 +13,7 @@ and weight decay.
 All subnetworks run as one batched einsum: weights carry a leading feature axis, so
 column i's output can depend only on column i's weights and input.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -31,8 +32,15 @@ FIRST_LAYERS = ("exu", "relu")
 class FeatureNets(keras.layers.Layer):
     """(batch, F) -> (batch, F): column i mapped through its own subnetwork f_i."""
 
-    def __init__(self, hidden: Sequence[int] = (32, 16), first_layer: str = "relu",
-                 dropout: float = 0.1, l2: float = 1e-5, seed: int | None = None, **kwargs):
+    def __init__(
+        self,
+        hidden: Sequence[int] = (32, 16),
+        first_layer: str = "relu",
+        dropout: float = 0.1,
+        l2: float = 1e-5,
+        seed: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if first_layer not in FIRST_LAYERS:
             raise ValueError(f"first_layer must be one of {FIRST_LAYERS}, got {first_layer!r}")
@@ -53,21 +61,32 @@ class FeatureNets(keras.layers.Layer):
         else:
             first_init = keras.initializers.GlorotUniform(seed=self.seed)
             centre_init = keras.initializers.Zeros()
-        self.first_kernel = self.add_weight(shape=(n, self.hidden[0]), initializer=first_init,
-                                            regularizer=regularizer, name="first_kernel")
-        self.first_bias = self.add_weight(shape=(n, self.hidden[0]), initializer=centre_init,
-                                          name="first_bias")
+        self.first_kernel = self.add_weight(
+            shape=(n, self.hidden[0]),
+            initializer=first_init,
+            regularizer=regularizer,
+            name="first_kernel",
+        )
+        self.first_bias = self.add_weight(
+            shape=(n, self.hidden[0]), initializer=centre_init, name="first_bias"
+        )
         self.kernels, self.biases = [], []
         sizes = list(self.hidden) + [1]
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             seed = None if self.seed is None else self.seed + i + 1
-            self.kernels.append(self.add_weight(
-                shape=(n, fan_in, fan_out), initializer=keras.initializers.GlorotUniform(seed=seed),
-                regularizer=regularizer, name=f"kernel_{i}"))
+            self.kernels.append(
+                self.add_weight(
+                    shape=(n, fan_in, fan_out),
+                    initializer=keras.initializers.GlorotUniform(seed=seed),
+                    regularizer=regularizer,
+                    name=f"kernel_{i}",
+                )
+            )
             # The last layer has no bias: one shared bias sits after the sum.
             if fan_out != 1:
-                self.biases.append(self.add_weight(shape=(n, fan_out), initializer="zeros",
-                                                   name=f"bias_{i}"))
+                self.biases.append(
+                    self.add_weight(shape=(n, fan_out), initializer="zeros", name=f"bias_{i}")
+                )
 
     def call(self, x: Any, training: bool | None = None) -> Any:
         x = ops.expand_dims(x, -1)  # (batch, F, 1)
@@ -83,9 +102,14 @@ class FeatureNets(keras.layers.Layer):
         return ops.squeeze(h, -1)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "hidden": list(self.hidden),
-                "first_layer": self.first_layer, "dropout": self.dropout, "l2": self.l2,
-                "seed": self.seed}
+        return {
+            **super().get_config(),
+            "hidden": list(self.hidden),
+            "first_layer": self.first_layer,
+            "dropout": self.dropout,
+            "l2": self.l2,
+            "seed": self.seed,
+        }
 
 
 @keras.saving.register_keras_serializable(package="nam")
@@ -116,13 +140,21 @@ class AdditiveLogit(keras.layers.Layer):
         return ops.sum(contributions, axis=-1, keepdims=True) + self.bias
 
 
-def build_nam(n_features: int, hidden: Sequence[int] = (32, 16), first_layer: str = "relu",
-              dropout: float = 0.1, feature_dropout: float = 0.05, output_penalty: float = 1e-3,
-              l2: float = 1e-5, learning_rate: float = 3e-3,
-              seed: int | None = None) -> keras.Model:
+def build_nam(
+    n_features: int,
+    hidden: Sequence[int] = (32, 16),
+    first_layer: str = "relu",
+    dropout: float = 0.1,
+    feature_dropout: float = 0.05,
+    output_penalty: float = 1e-3,
+    l2: float = 1e-5,
+    learning_rate: float = 3e-3,
+    seed: int | None = None,
+) -> keras.Model:
     inputs = keras.Input(shape=(n_features,), name="features")
-    contributions = FeatureNets(hidden, first_layer, dropout, l2, seed,
-                                name=CONTRIBUTIONS_LAYER)(inputs)
+    contributions = FeatureNets(hidden, first_layer, dropout, l2, seed, name=CONTRIBUTIONS_LAYER)(
+        inputs
+    )
     penalized = OutputPenalty(output_penalty, name="output_penalty")(contributions)
     # Feature dropout: drop whole f_i terms so no single feature carries the prediction.
     dropped = keras.layers.Dropout(feature_dropout, seed=seed, name="feature_dropout")(penalized)
@@ -146,7 +178,8 @@ def contributions(model: keras.Model, x: np.ndarray) -> np.ndarray:
     """f_i(x_i) for every row and column, shape (rows, F)."""
     # A direct call: predict() would trace a new function for every sub-model.
     return keras.ops.convert_to_numpy(
-        contributions_model(model)(np.asarray(x, dtype=np.float32), training=False))
+        contributions_model(model)(np.asarray(x, dtype=np.float32), training=False)
+    )
 
 
 def shape_function(model: keras.Model, feature: int, values: np.ndarray) -> np.ndarray:

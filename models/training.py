@@ -2,6 +2,7 @@
 an image model is compiled (optimizer, loss, logged metrics), so a tuned model and a
 trained one (both fine-tuning phases) are measured alike.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -22,17 +23,32 @@ def class_weights(class_counts: Sequence[int]) -> dict[int, float]:
 
 def training_metrics(num_classes: int) -> list[keras.metrics.Metric]:
     if num_classes == 2:
-        return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc"),
-                keras.metrics.Precision(name="precision"), keras.metrics.Recall(name="recall")]
-    return [keras.metrics.CategoricalAccuracy(name="accuracy"), keras.metrics.AUC(name="auc"),
-            keras.metrics.Precision(name="precision"), keras.metrics.Recall(name="recall")]
+        return [
+            keras.metrics.BinaryAccuracy(name="accuracy"),
+            keras.metrics.AUC(name="auc"),
+            keras.metrics.Precision(name="precision"),
+            keras.metrics.Recall(name="recall"),
+        ]
+    return [
+        keras.metrics.CategoricalAccuracy(name="accuracy"),
+        keras.metrics.AUC(name="auc"),
+        keras.metrics.Precision(name="precision"),
+        keras.metrics.Recall(name="recall"),
+    ]
 
 
-def compile_for_training(model: keras.Model, num_classes: int, learning_rate: float,
-                         loss: str = "focal", focal_gamma: float = 2.0,
-                         focal_alpha: float = 0.5) -> keras.Model:
+def compile_for_training(
+    model: keras.Model,
+    num_classes: int,
+    learning_rate: float,
+    loss: str = "focal",
+    focal_gamma: float = 2.0,
+    focal_alpha: float = 0.5,
+) -> keras.Model:
     """Adam at `learning_rate`, the chosen loss (models/losses.py), training_metrics."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=make_loss(num_classes, loss, focal_gamma, focal_alpha),
-                  metrics=training_metrics(num_classes))
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=make_loss(num_classes, loss, focal_gamma, focal_alpha),
+        metrics=training_metrics(num_classes),
+    )
     return model

@@ -41,10 +41,11 @@ in Keras 3, so the ImageNet statistics are not wrecked by small chest X-ray batc
 weights="none" nothing is frozen: the whole network trains from scratch, its batch norms
 included.
 """
+
 from __future__ import annotations
 
-import numpy as np
 import keras
+import numpy as np
 from keras import layers
 
 from models.cnn import output_layer
@@ -77,8 +78,14 @@ def to_three_channels(x: keras.KerasTensor, channels: int, name: str) -> keras.K
     if name == "vgg16":
         swap = np.zeros((1, 1, 3, 3), dtype="float32")
         swap[0, 0, [2, 1, 0], [0, 1, 2]] = 1.0  # output channel j reads input channel 2 - j
-        conv = layers.Conv2D(3, 1, use_bias=False, trainable=False, name="rgb_to_bgr",
-                             kernel_initializer=keras.initializers.Constant(swap))
+        conv = layers.Conv2D(
+            3,
+            1,
+            use_bias=False,
+            trainable=False,
+            name="rgb_to_bgr",
+            kernel_initializer=keras.initializers.Constant(swap),
+        )
         return conv(x)
     return x
 
@@ -86,20 +93,30 @@ def to_three_channels(x: keras.KerasTensor, channels: int, name: str) -> keras.K
 def preprocess(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
     """The backbone's own `preprocess_input` as serializable layers (see module doc)."""
     if name == "densenet121":
-        return layers.Normalization(mean=(255.0 * IMAGENET_MEAN_RGB).tolist(),
-                                    variance=((255.0 * IMAGENET_STD_RGB) ** 2).tolist(),
-                                    name="preprocess")(x)
+        return layers.Normalization(
+            mean=(255.0 * IMAGENET_MEAN_RGB).tolist(),
+            variance=((255.0 * IMAGENET_STD_RGB) ** 2).tolist(),
+            name="preprocess",
+        )(x)
     if name == "vgg16":
-        return layers.Normalization(mean=CAFFE_MEAN_BGR, variance=[1.0, 1.0, 1.0],
-                                    name="preprocess")(x)
+        return layers.Normalization(
+            mean=CAFFE_MEAN_BGR, variance=[1.0, 1.0, 1.0], name="preprocess"
+        )(x)
     if name == "xception":
         return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(x)
     return x  # efficientnetb0 rescales and normalizes inside the application
 
 
-def build_transfer(name: str, image_size: int, channels: int = 1, num_classes: int = 2,
-                   weights: str = "none", dense_units: int = 128, dropout: float = 0.5,
-                   l2: float = 1e-4) -> keras.Model:
+def build_transfer(
+    name: str,
+    image_size: int,
+    channels: int = 1,
+    num_classes: int = 2,
+    weights: str = "none",
+    dense_units: int = 128,
+    dropout: float = 0.5,
+    l2: float = 1e-4,
+) -> keras.Model:
     """Input: (image_size, image_size, channels) raw pixels in [0, 255].
 
     `name`: densenet121, vgg16, xception or efficientnetb0. The backbone is frozen when
@@ -108,18 +125,27 @@ def build_transfer(name: str, image_size: int, channels: int = 1, num_classes: i
     if name not in APPLICATIONS:
         raise ValueError(f"unknown transfer model {name!r}; choose from {', '.join(APPLICATIONS)}")
     if image_size < MIN_IMAGE_SIZE[name]:
-        raise ValueError(f"{name} needs images of at least {MIN_IMAGE_SIZE[name]}x"
-                         f"{MIN_IMAGE_SIZE[name]} px; got --image_size {image_size}")
+        raise ValueError(
+            f"{name} needs images of at least {MIN_IMAGE_SIZE[name]}x"
+            f"{MIN_IMAGE_SIZE[name]} px; got --image_size {image_size}"
+        )
     inputs = keras.Input((image_size, image_size, channels), name="image")
     x = to_three_channels(inputs, channels, name)
     x = preprocess(x, name)
-    base = APPLICATIONS[name](include_top=False, weights=backbone_weights(weights),
-                              input_shape=(image_size, image_size, 3))
+    base = APPLICATIONS[name](
+        include_top=False,
+        weights=backbone_weights(weights),
+        input_shape=(image_size, image_size, 3),
+    )
     base.trainable = weights == "none"
     x = base(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dense(dense_units, activation="relu", name="dense",
-                     kernel_regularizer=keras.regularizers.L2(l2) if l2 else None)(x)
+    x = layers.Dense(
+        dense_units,
+        activation="relu",
+        name="dense",
+        kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
+    )(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = output_layer(num_classes)(x)
     return keras.Model(inputs, outputs, name=name)
@@ -146,8 +172,11 @@ def fine_tune_layers(model: keras.Model, trainable_top_n: int) -> keras.Model:
         raise ValueError(f"trainable_top_n must be >= 0; got {trainable_top_n}")
     base = backbone(model)
     base.trainable = trainable_top_n > 0
-    candidates = [layer for layer in base.layers
-                  if not isinstance(layer, (layers.InputLayer, layers.BatchNormalization))]
+    candidates = [
+        layer
+        for layer in base.layers
+        if not isinstance(layer, (layers.InputLayer, layers.BatchNormalization))
+    ]
     top = {id(layer) for layer in (candidates[-trainable_top_n:] if trainable_top_n else [])}
     for layer in base.layers:
         layer.trainable = id(layer) in top

@@ -1,4 +1,5 @@
 """Entry points (python -m pipelines.pneumonia / pipelines.heart) and the local runner."""
+
 import os
 
 # TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) hides our own messages.

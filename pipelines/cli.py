@@ -1,4 +1,5 @@
 """What every entry point shares: one clear line for bad input, absl logging to a file."""
+
 from __future__ import annotations
 
 import hashlib
@@ -50,7 +51,9 @@ def data_fingerprint(data_dir: str | None, csv: str | None) -> str:
         for path in sorted(Path(data_dir).rglob("*")):
             if path.is_file():
                 stat = path.stat()
-                digest.update(f"{path.relative_to(data_dir)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+                digest.update(
+                    f"{path.relative_to(data_dir)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode()
+                )
     elif csv and Path(csv).is_file():
         digest.update(Path(csv).read_bytes())
     return digest.hexdigest()[:16]
@@ -65,12 +68,16 @@ def summary(run_dir: Path) -> str:
         m = metrics[split]
         if "auc_ci95" in m:
             lo, hi = m["auc_ci95"]
-            lines.append(f"  {split:4s} n={m['n']:4d}  AUC {m['auc']:.3f} [{lo:.3f}, {hi:.3f}]  "
-                         f"accuracy {m['accuracy']:.3f}  sensitivity {m['sensitivity']:.3f}  "
-                         f"specificity {m['specificity']:.3f}")
+            lines.append(
+                f"  {split:4s} n={m['n']:4d}  AUC {m['auc']:.3f} [{lo:.3f}, {hi:.3f}]  "
+                f"accuracy {m['accuracy']:.3f}  sensitivity {m['sensitivity']:.3f}  "
+                f"specificity {m['specificity']:.3f}"
+            )
         else:
-            lines.append(f"  {split:4s} n={m['n']:4d}  accuracy {m['accuracy']:.3f}  "
-                         f"macro AUC {m.get('auc_macro', float('nan')):.3f}")
+            lines.append(
+                f"  {split:4s} n={m['n']:4d}  accuracy {m['accuracy']:.3f}  "
+                f"macro AUC {m.get('auc_macro', float('nan')):.3f}"
+            )
     if metrics.get("threshold") is not None:
         lines.append(f"  threshold {metrics['threshold']:.3f} ({metrics['threshold_rule']})")
     durations = sorted(record["durations_s"].items(), key=lambda kv: -kv[1])[:3]
@@ -78,5 +85,7 @@ def summary(run_dir: Path) -> str:
         lines.append("  slowest: " + ", ".join(f"{k} {v:.0f} s" for k, v in durations))
     if record.get("skipped"):
         lines.append("  skipped (already complete): " + ", ".join(record["skipped"]))
-    lines.append(f"Inspect heatmaps: tensorboard --logdir {run_dir / 'tensorboard'} --host localhost")
+    lines.append(
+        f"Inspect heatmaps: tensorboard --logdir {run_dir / 'tensorboard'} --host localhost"
+    )
     return "\n".join(lines)

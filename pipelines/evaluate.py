@@ -5,6 +5,7 @@ the same outputs as a training run's evaluator/ (metrics.json, predictions.csv, 
 report.html). With the data, --seed and threshold flags of a finished run, it reproduces
 that run's metrics from its saved model.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,20 +15,33 @@ from absl import app, flags, logging
 
 from components.artifacts import file_sha256
 from components.errors import DataError
-from pipelines.cli import (absl_entry, data_fingerprint, log_to_run_folder,
-                           summary)
+from pipelines.cli import absl_entry, data_fingerprint, log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline
 
-
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "Saved Keras model (.keras), e.g. <run_dir>/trainer/model.keras.")
-flags.DEFINE_string("data_dir", None, "Kaggle layout: train/, optional val/ and test/, each with NORMAL/ and PNEUMONIA/.")
+flags.DEFINE_string(
+    "model", None, "Saved Keras model (.keras), e.g. <run_dir>/trainer/model.keras."
+)
+flags.DEFINE_string(
+    "data_dir",
+    None,
+    "Kaggle layout: train/, optional val/ and test/, each with NORMAL/ and PNEUMONIA/.",
+)
 flags.DEFINE_string("csv", None, "NIH ChestX-ray14-style CSV with image_path,label columns.")
 flags.DEFINE_boolean("balance", False, "With --csv: downsample the larger class (seeded).")
 flags.DEFINE_integer("seed", 42, "Seed of the splits and the bootstrap (use the training run's).")
 flags.DEFINE_string("run_dir", None, "Run folder (default: runs/evaluate-<timestamp>).")
-flags.DEFINE_enum("threshold_rule", "youden", ["youden", "target_sensitivity"], "How the decision threshold is chosen on validation.")
-flags.DEFINE_float("target_sensitivity", 0.95, "Sensitivity to reach on validation with --threshold_rule target_sensitivity.")
+flags.DEFINE_enum(
+    "threshold_rule",
+    "youden",
+    ["youden", "target_sensitivity"],
+    "How the decision threshold is chosen on validation.",
+)
+flags.DEFINE_float(
+    "target_sensitivity",
+    0.95,
+    "Sensitivity to reach on validation with --threshold_rule target_sensitivity.",
+)
 flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for 95% confidence intervals.")
 flags.DEFINE_boolean("force", False, "Rerun every component even if a completed one matches.")
 flags.DEFINE_boolean("quiet", False, "Print only warnings, errors and the final summary.")
@@ -55,23 +69,49 @@ def main() -> int:
     model_path = Path(FLAGS.model).resolve()
     image_size, task = model_geometry(model_path)
     run_dir = Path(FLAGS.run_dir or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
-    flag_values = {f.name: f.value for f in FLAGS.get_flags_for_module(__name__)
-                   if f.name not in PRESENTATION_FLAGS}
+    flag_values = {
+        f.name: f.value
+        for f in FLAGS.get_flags_for_module(__name__)
+        if f.name not in PRESENTATION_FLAGS
+    }
     log_to_run_folder(run_dir)
     components = [
-        Component("example_gen", example_gen.run, dict(
-            data_dir=str(Path(FLAGS.data_dir).resolve()) if FLAGS.data_dir else None,
-            csv=str(Path(FLAGS.csv).resolve()) if FLAGS.csv else None, task=task,
-            seed=FLAGS.seed, balance=FLAGS.balance),
-            cache_key={"data_fingerprint": data_fingerprint(FLAGS.data_dir, FLAGS.csv)}),
-        Component("transform", transform.run, dict(image_size=image_size, task=task),
-                  inputs={"examples": "example_gen"}),
-        Component("trainer", model_import.run, dict(model_path=str(model_path)),
-                  cache_key={"model_sha256": file_sha256(model_path)}),
-        Component("evaluator", evaluator.run, dict(
-            threshold_rule=FLAGS.threshold_rule, target_sensitivity=FLAGS.target_sensitivity,
-            bootstrap_resamples=FLAGS.bootstrap, seed=FLAGS.seed, run_flags=flag_values),
-            inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"}),
+        Component(
+            "example_gen",
+            example_gen.run,
+            dict(
+                data_dir=str(Path(FLAGS.data_dir).resolve()) if FLAGS.data_dir else None,
+                csv=str(Path(FLAGS.csv).resolve()) if FLAGS.csv else None,
+                task=task,
+                seed=FLAGS.seed,
+                balance=FLAGS.balance,
+            ),
+            cache_key={"data_fingerprint": data_fingerprint(FLAGS.data_dir, FLAGS.csv)},
+        ),
+        Component(
+            "transform",
+            transform.run,
+            dict(image_size=image_size, task=task),
+            inputs={"examples": "example_gen"},
+        ),
+        Component(
+            "trainer",
+            model_import.run,
+            dict(model_path=str(model_path)),
+            cache_key={"model_sha256": file_sha256(model_path)},
+        ),
+        Component(
+            "evaluator",
+            evaluator.run,
+            dict(
+                threshold_rule=FLAGS.threshold_rule,
+                target_sensitivity=FLAGS.target_sensitivity,
+                bootstrap_resamples=FLAGS.bootstrap,
+                seed=FLAGS.seed,
+                run_flags=flag_values,
+            ),
+            inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"},
+        ),
     ]
     run_pipeline(components, run_dir, flag_values, force=FLAGS.force)
     print(summary(run_dir))

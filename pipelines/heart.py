@@ -5,6 +5,7 @@ the run folder (see docs/ARCHITECTURE.md); rerunning with the same --run_dir ski
 Models: lasso (L1 logistic regression), mlp (Keras, explained with SHAP) and nam
 (Neural Additive Model, its own explanation).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,14 +14,14 @@ from typing import Any
 
 from absl import app, flags, logging
 
+from components.artifacts import read_json
+from components.errors import DataError
 from components.heart import eda as heart_eda
 from components.heart import evaluator as heart_evaluator
 from components.heart import example_gen as heart_example_gen
 from components.heart import explainer as heart_explainer
 from components.heart import trainer as heart_trainer
 from components.heart import transform as heart_transform
-from components.artifacts import read_json
-from components.errors import DataError
 from components.heart_models import MODELS
 from pipelines.cli import absl_entry, log_to_run_folder
 from pipelines.runner import Component, run_pipeline
@@ -34,8 +35,12 @@ flags.DEFINE_integer("cv", 0, "Also run N-fold stratified cross-validation (N >=
 flags.DEFINE_boolean("tune", False, "Tune MLP and NAM hyperparameters with keras-tuner (val AUC).")
 flags.DEFINE_integer("max_trials", 10, "keras-tuner trials per model (and per fold) with --tune.")
 flags.DEFINE_integer("epochs", 200, "Maximum Keras epochs (early stopping usually ends sooner).")
-flags.DEFINE_enum("nam_units", "relu", ["relu", "exu"],
-                  "NAM first-layer units: relu or exu (exp-centred; --tune tries both).")
+flags.DEFINE_enum(
+    "nam_units",
+    "relu",
+    ["relu", "exu"],
+    "NAM first-layer units: relu or exu (exp-centred; --tune tries both).",
+)
 flags.DEFINE_boolean("force", False, "Rerun every step, even those completed with the same inputs.")
 flags.DEFINE_boolean("quiet", False, "Print only the final summary and errors.")
 
@@ -44,8 +49,9 @@ def check_flags() -> None:
     """Bad flag values are bad input: one line and exit 2, like bad data."""
     unknown = [m for m in FLAGS.models if m not in MODELS]
     if unknown or not FLAGS.models:
-        raise DataError(f"--models: unknown or empty {','.join(unknown)}; choose from "
-                        f"{','.join(MODELS)}")
+        raise DataError(
+            f"--models: unknown or empty {','.join(unknown)}; choose from {','.join(MODELS)}"
+        )
     if FLAGS.cv == 1 or FLAGS.cv < 0:
         raise DataError(f"--cv must be 0 (off) or at least 2, got {FLAGS.cv}")
     if FLAGS.epochs < 1 or FLAGS.max_trials < 1:
@@ -59,23 +65,50 @@ def default_run_dir() -> Path:
 def build_components(csv: str | None, source_sha256: str) -> list[Component]:
     models = [m for m in MODELS if m in FLAGS.models]  # a stable order
     return [
-        Component("example_gen", heart_example_gen.run,
-                  params={"csv": csv, "seed": FLAGS.seed, "cv": FLAGS.cv},
-                  cache_key={"source_sha256": source_sha256},
-                  uses_tensorboard=False),
-        Component("transform", heart_transform.run, inputs={"examples": "example_gen"},
-                  uses_tensorboard=False),
+        Component(
+            "example_gen",
+            heart_example_gen.run,
+            params={"csv": csv, "seed": FLAGS.seed, "cv": FLAGS.cv},
+            cache_key={"source_sha256": source_sha256},
+            uses_tensorboard=False,
+        ),
+        Component(
+            "transform",
+            heart_transform.run,
+            inputs={"examples": "example_gen"},
+            uses_tensorboard=False,
+        ),
         Component("eda", heart_eda.run, inputs={"examples": "example_gen"}),
-        Component("trainer", heart_trainer.run,
-                  params={"models": models, "seed": FLAGS.seed, "epochs": FLAGS.epochs,
-                          "tune": FLAGS.tune, "max_trials": FLAGS.max_trials,
-                          "nam_units": FLAGS.nam_units},
-                  inputs={"transform": "transform"}),
-        Component("evaluator", heart_evaluator.run, params={"seed": FLAGS.seed},
-                  inputs={"transform": "transform", "trainer": "trainer", "eda": "eda"}),
-        Component("explainer", heart_explainer.run, params={"seed": FLAGS.seed},
-                  inputs={"examples": "example_gen", "transform": "transform",
-                          "trainer": "trainer", "evaluator": "evaluator"}),
+        Component(
+            "trainer",
+            heart_trainer.run,
+            params={
+                "models": models,
+                "seed": FLAGS.seed,
+                "epochs": FLAGS.epochs,
+                "tune": FLAGS.tune,
+                "max_trials": FLAGS.max_trials,
+                "nam_units": FLAGS.nam_units,
+            },
+            inputs={"transform": "transform"},
+        ),
+        Component(
+            "evaluator",
+            heart_evaluator.run,
+            params={"seed": FLAGS.seed},
+            inputs={"transform": "transform", "trainer": "trainer", "eda": "eda"},
+        ),
+        Component(
+            "explainer",
+            heart_explainer.run,
+            params={"seed": FLAGS.seed},
+            inputs={
+                "examples": "example_gen",
+                "transform": "transform",
+                "trainer": "trainer",
+                "evaluator": "evaluator",
+            },
+        ),
     ]
 
 
@@ -91,9 +124,11 @@ def summary_lines(run_dir: Path) -> list[str]:
         lines.append(f"{metrics['cv']['folds']}-fold CV test AUC (mean ± sd):")
         for kind, values in metrics["cv"]["models"].items():
             lines.append(f"  {kind:<6} {values['auc']['mean']:.3f} ± {values['auc']['std']:.3f}")
-    lines += [f"Report: {run_dir / 'evaluator' / 'report.html'} "
-              f"(explanations: {run_dir / 'explainer' / 'report.html'})",
-              f"TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'} --host localhost"]
+    lines += [
+        f"Report: {run_dir / 'evaluator' / 'report.html'} "
+        f"(explanations: {run_dir / 'explainer' / 'report.html'})",
+        f"TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'} --host localhost",
+    ]
     return lines
 
 
@@ -105,8 +140,10 @@ def main() -> None:
     source_sha256 = heart_example_gen.source_sha256(csv)
     run_dir = Path(FLAGS.run_dir) if FLAGS.run_dir else default_run_dir()
     # --force, --quiet and --run_dir change how a run is shown or rerun, not what it computes.
-    flag_values = {name: FLAGS[name].value for name in
-                   ("csv", "seed", "models", "cv", "tune", "max_trials", "epochs", "nam_units")}
+    flag_values = {
+        name: FLAGS[name].value
+        for name in ("csv", "seed", "models", "cv", "tune", "max_trials", "epochs", "nam_units")
+    }
     log_to_run_folder(run_dir)
     run_pipeline(build_components(csv, source_sha256), run_dir, flag_values, force=FLAGS.force)
     print("\n".join(summary_lines(run_dir)))

@@ -3,6 +3,7 @@
 With no --data_dir / --csv and nothing at data/chest_xray, runs on the synthetic_cxr
 builder (phantom radiographs with known lesion masks) and says so.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,19 +15,36 @@ from absl import app, flags, logging
 
 from components.errors import DataError
 from models import MODEL_NAMES
-from pipelines.cli import (absl_entry, data_fingerprint, log_to_run_folder,
-                           summary)
+from pipelines.cli import absl_entry, data_fingerprint, log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline
 
 DEFAULT_DATA_DIR = Path("data/chest_xray")
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("data_dir", None, "Kaggle layout: train/, optional val/ and test/, each with NORMAL/ and PNEUMONIA/.")
+flags.DEFINE_string(
+    "data_dir",
+    None,
+    "Kaggle layout: train/, optional val/ and test/, each with NORMAL/ and PNEUMONIA/.",
+)
 flags.DEFINE_string("csv", None, "NIH ChestX-ray14-style CSV with image_path,label columns.")
-flags.DEFINE_boolean("balance", False, "With --csv: downsample the larger class (seeded) to balance classes.")
-flags.DEFINE_enum("task", "binary", ["binary", "three_class"], "binary (normal/pneumonia) or three_class (normal/bacterial/viral).")
-flags.DEFINE_enum("model", "cnn", list(MODEL_NAMES), "Model architecture (models/): the compact CNN, the CNN-LSTM hybrid, or a keras.applications backbone.")
-flags.DEFINE_string("weights", "none", "Backbone weights: none, imagenet or a path (transfer models).")
+flags.DEFINE_boolean(
+    "balance", False, "With --csv: downsample the larger class (seeded) to balance classes."
+)
+flags.DEFINE_enum(
+    "task",
+    "binary",
+    ["binary", "three_class"],
+    "binary (normal/pneumonia) or three_class (normal/bacterial/viral).",
+)
+flags.DEFINE_enum(
+    "model",
+    "cnn",
+    list(MODEL_NAMES),
+    "Model architecture (models/): the compact CNN, the CNN-LSTM hybrid, or a keras.applications backbone.",
+)
+flags.DEFINE_string(
+    "weights", "none", "Backbone weights: none, imagenet or a path (transfer models)."
+)
 flags.DEFINE_integer("image_size", 128, "Images are resized to image_size x image_size pixels.")
 flags.DEFINE_integer("batch_size", 32, "Training batch size.")
 flags.DEFINE_integer("epochs", 30, "Maximum training epochs (early stopping on validation AUC).")
@@ -35,24 +53,76 @@ flags.DEFINE_enum("loss", "focal", ["focal", "cross_entropy"], "Training loss (m
 flags.DEFINE_float("focal_gamma", 2.0, "Focal loss gamma (focusing parameter).")
 flags.DEFINE_float("focal_alpha", 0.5, "Focal loss alpha (positive-class weight).")
 flags.DEFINE_boolean("class_weights", True, "Weight classes by inverse training frequency.")
-flags.DEFINE_integer("fine_tune_layers", 0, "Transfer models: after training the head, unfreeze this many top backbone layers (0: one phase).")
-flags.DEFINE_integer("fine_tune_epochs", 10, "Epochs of the second (fine-tuning) phase, at a tenth of the learning rate.")
-flags.DEFINE_boolean("tune", False, "Search CNN hyperparameters with keras-tuner on the validation split before training.")
-flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "keras-tuner search algorithm for --tune.")
+flags.DEFINE_integer(
+    "fine_tune_layers",
+    0,
+    "Transfer models: after training the head, unfreeze this many top backbone layers (0: one phase).",
+)
+flags.DEFINE_integer(
+    "fine_tune_epochs",
+    10,
+    "Epochs of the second (fine-tuning) phase, at a tenth of the learning rate.",
+)
+flags.DEFINE_boolean(
+    "tune",
+    False,
+    "Search CNN hyperparameters with keras-tuner on the validation split before training.",
+)
+flags.DEFINE_enum(
+    "tuner",
+    "random",
+    ["random", "bayesian", "hyperband"],
+    "keras-tuner search algorithm for --tune.",
+)
 flags.DEFINE_integer("max_trials", 10, "Trials for --tune (random and bayesian).")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy: one device, all local GPUs, or the workers in TF_CONFIG.")
+flags.DEFINE_enum(
+    "strategy",
+    "default",
+    ["default", "mirrored", "multi_worker"],
+    "tf.distribute strategy: one device, all local GPUs, or the workers in TF_CONFIG.",
+)
 flags.DEFINE_boolean("mixed_precision", False, "Train in mixed float16 (for GPUs).")
-flags.DEFINE_boolean("horizontal_flip", False, "Augment with horizontal flips (a mirrored chest is not a real chest).")
+flags.DEFINE_boolean(
+    "horizontal_flip",
+    False,
+    "Augment with horizontal flips (a mirrored chest is not a real chest).",
+)
 flags.DEFINE_integer("seed", 42, "Seed for splits, shuffling, augmentation and initialization.")
 flags.DEFINE_string("run_dir", None, "Run folder (default: runs/pneumonia-<timestamp>).")
-EXPLAIN_METHODS = ("gradcam", "gradcam_plus_plus", "integrated_gradients", "lime", "shap",
-                   "occlusion")
-flags.DEFINE_list("explain", ["gradcam", "integrated_gradients"], f"Explanation methods, comma-separated: {', '.join(EXPLAIN_METHODS)}.")
-flags.register_validator("explain", lambda methods: set(methods) <= set(EXPLAIN_METHODS),
-                         f"--explain takes a comma-separated subset of {', '.join(EXPLAIN_METHODS)}")
-flags.DEFINE_boolean("sanity_checks", False, "Explainer: cascading model-parameter randomization (Adebayo et al. 2018) for the gradient methods.")
-flags.DEFINE_enum("threshold_rule", "youden", ["youden", "target_sensitivity"], "How the decision threshold is chosen on validation.")
-flags.DEFINE_float("target_sensitivity", 0.95, "Sensitivity to reach on validation with --threshold_rule target_sensitivity.")
+EXPLAIN_METHODS = (
+    "gradcam",
+    "gradcam_plus_plus",
+    "integrated_gradients",
+    "lime",
+    "shap",
+    "occlusion",
+)
+flags.DEFINE_list(
+    "explain",
+    ["gradcam", "integrated_gradients"],
+    f"Explanation methods, comma-separated: {', '.join(EXPLAIN_METHODS)}.",
+)
+flags.register_validator(
+    "explain",
+    lambda methods: set(methods) <= set(EXPLAIN_METHODS),
+    f"--explain takes a comma-separated subset of {', '.join(EXPLAIN_METHODS)}",
+)
+flags.DEFINE_boolean(
+    "sanity_checks",
+    False,
+    "Explainer: cascading model-parameter randomization (Adebayo et al. 2018) for the gradient methods.",
+)
+flags.DEFINE_enum(
+    "threshold_rule",
+    "youden",
+    ["youden", "target_sensitivity"],
+    "How the decision threshold is chosen on validation.",
+)
+flags.DEFINE_float(
+    "target_sensitivity",
+    0.95,
+    "Sensitivity to reach on validation with --threshold_rule target_sensitivity.",
+)
 flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for 95% confidence intervals.")
 flags.DEFINE_boolean("force", False, "Rerun every component even if a completed one matches.")
 flags.DEFINE_boolean("quiet", False, "Print only warnings, errors and the final summary.")
@@ -66,14 +136,19 @@ def resolve_data_source() -> tuple[str | None, str | None]:
     if (DEFAULT_DATA_DIR / "train").is_dir():
         print(f"Using the chest X-ray data found at {DEFAULT_DATA_DIR}")
         return str(DEFAULT_DATA_DIR), None
-    print(f"No --data_dir or --csv given and no data at {DEFAULT_DATA_DIR}: running on the "
-          "synthetic_cxr builder (phantom radiographs with known lesion masks).")
+    print(
+        f"No --data_dir or --csv given and no data at {DEFAULT_DATA_DIR}: running on the "
+        "synthetic_cxr builder (phantom radiographs with known lesion masks)."
+    )
     return None, None
 
 
 def computed_flags() -> dict[str, Any]:
-    return {flag.name: flag.value for flag in FLAGS.get_flags_for_module(__name__)
-            if flag.name not in PRESENTATION_FLAGS}
+    return {
+        flag.name: flag.value
+        for flag in FLAGS.get_flags_for_module(__name__)
+        if flag.name not in PRESENTATION_FLAGS
+    }
 
 
 def progress_bars() -> bool:
@@ -82,45 +157,113 @@ def progress_bars() -> bool:
 
 
 def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
-    from components.pneumonia import (eda, evaluator, example_gen, explainer, trainer, transform,
-                                      tuner)
+    from components.pneumonia import (
+        eda,
+        evaluator,
+        example_gen,
+        explainer,
+        trainer,
+        transform,
+        tuner,
+    )
 
     return [
-        Component("example_gen", example_gen.run, dict(
-            data_dir=str(Path(data_dir).resolve()) if data_dir else None,
-            csv=str(Path(csv).resolve()) if csv else None, task=FLAGS.task, seed=FLAGS.seed,
-            balance=FLAGS.balance),
+        Component(
+            "example_gen",
+            example_gen.run,
+            dict(
+                data_dir=str(Path(data_dir).resolve()) if data_dir else None,
+                csv=str(Path(csv).resolve()) if csv else None,
+                task=FLAGS.task,
+                seed=FLAGS.seed,
+                balance=FLAGS.balance,
+            ),
             cache_key={"data_fingerprint": data_fingerprint(data_dir, csv)},
-            display={"progress": progress_bars()}),
-        Component("eda", eda.run, dict(seed=FLAGS.seed), display={"progress": progress_bars()},
-                  inputs={"examples": "example_gen"}),
-        Component("transform", transform.run, dict(
-            image_size=FLAGS.image_size, task=FLAGS.task, horizontal_flip=FLAGS.horizontal_flip),
-            display={"progress": progress_bars()}, inputs={"examples": "example_gen"}),
-        *([Component("tuner", tuner.run, dict(
-            kind=FLAGS.tuner, max_trials=FLAGS.max_trials, epochs=FLAGS.epochs,
-            batch_size=FLAGS.batch_size, focal_alpha=FLAGS.focal_alpha, seed=FLAGS.seed),
-            inputs={"transform": "transform"})] if FLAGS.tune else []),
-        Component("trainer", trainer.run, dict(
-            model=FLAGS.model, weights=FLAGS.weights, epochs=FLAGS.epochs,
-            batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate, loss=FLAGS.loss,
-            focal_gamma=FLAGS.focal_gamma, focal_alpha=FLAGS.focal_alpha,
-            use_class_weights=FLAGS.class_weights, fine_tune_layers=FLAGS.fine_tune_layers,
-            fine_tune_epochs=FLAGS.fine_tune_epochs, strategy=FLAGS.strategy,
-            mixed_precision=FLAGS.mixed_precision, seed=FLAGS.seed),
+            display={"progress": progress_bars()},
+        ),
+        Component(
+            "eda",
+            eda.run,
+            dict(seed=FLAGS.seed),
+            display={"progress": progress_bars()},
+            inputs={"examples": "example_gen"},
+        ),
+        Component(
+            "transform",
+            transform.run,
+            dict(
+                image_size=FLAGS.image_size, task=FLAGS.task, horizontal_flip=FLAGS.horizontal_flip
+            ),
+            display={"progress": progress_bars()},
+            inputs={"examples": "example_gen"},
+        ),
+        *(
+            [
+                Component(
+                    "tuner",
+                    tuner.run,
+                    dict(
+                        kind=FLAGS.tuner,
+                        max_trials=FLAGS.max_trials,
+                        epochs=FLAGS.epochs,
+                        batch_size=FLAGS.batch_size,
+                        focal_alpha=FLAGS.focal_alpha,
+                        seed=FLAGS.seed,
+                    ),
+                    inputs={"transform": "transform"},
+                )
+            ]
+            if FLAGS.tune
+            else []
+        ),
+        Component(
+            "trainer",
+            trainer.run,
+            dict(
+                model=FLAGS.model,
+                weights=FLAGS.weights,
+                epochs=FLAGS.epochs,
+                batch_size=FLAGS.batch_size,
+                learning_rate=FLAGS.learning_rate,
+                loss=FLAGS.loss,
+                focal_gamma=FLAGS.focal_gamma,
+                focal_alpha=FLAGS.focal_alpha,
+                use_class_weights=FLAGS.class_weights,
+                fine_tune_layers=FLAGS.fine_tune_layers,
+                fine_tune_epochs=FLAGS.fine_tune_epochs,
+                strategy=FLAGS.strategy,
+                mixed_precision=FLAGS.mixed_precision,
+                seed=FLAGS.seed,
+            ),
             # Keras' progress bar at a terminal, one line an epoch in a log, nothing if quiet.
             display={"verbose": 0 if FLAGS.quiet else (1 if sys.stderr.isatty() else 2)},
             inputs={"transform": "transform", **({"tuner": "tuner"} if FLAGS.tune else {})},
-            keep_on_rerun=("backup", "history.csv", "model.keras")),
-        Component("evaluator", evaluator.run, dict(
-            threshold_rule=FLAGS.threshold_rule, target_sensitivity=FLAGS.target_sensitivity,
-            bootstrap_resamples=FLAGS.bootstrap, seed=FLAGS.seed, run_flags=computed_flags()),
-            inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"}),
-        Component("explainer", explainer.run, dict(
-            methods=tuple(FLAGS.explain), sanity_checks=FLAGS.sanity_checks, seed=FLAGS.seed),
+            keep_on_rerun=("backup", "history.csv", "model.keras"),
+        ),
+        Component(
+            "evaluator",
+            evaluator.run,
+            dict(
+                threshold_rule=FLAGS.threshold_rule,
+                target_sensitivity=FLAGS.target_sensitivity,
+                bootstrap_resamples=FLAGS.bootstrap,
+                seed=FLAGS.seed,
+                run_flags=computed_flags(),
+            ),
+            inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"},
+        ),
+        Component(
+            "explainer",
+            explainer.run,
+            dict(methods=tuple(FLAGS.explain), sanity_checks=FLAGS.sanity_checks, seed=FLAGS.seed),
             display={"progress": progress_bars()},
-            inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer",
-                    "evaluator": "evaluator"}),
+            inputs={
+                "examples": "example_gen",
+                "transform": "transform",
+                "trainer": "trainer",
+                "evaluator": "evaluator",
+            },
+        ),
     ]
 
 

@@ -8,6 +8,7 @@ cache key and inputs match a completed earlier run in the same folder is skipped
 reruns everything; an interrupted component (status not "completed") is rerun, so
 rerunning the same command resumes the pipeline.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,18 @@ from absl import logging
 from components.artifacts import fingerprint, read_json, write_json
 from components.errors import DataError
 
-_LIBRARIES = ("tensorflow", "keras", "tensorflow-datasets", "keras-tuner", "scikit-learn",
-              "shap", "lime", "tf-explain", "numpy", "pandas")
+_LIBRARIES = (
+    "tensorflow",
+    "keras",
+    "tensorflow-datasets",
+    "keras-tuner",
+    "scikit-learn",
+    "shap",
+    "lime",
+    "tf-explain",
+    "numpy",
+    "pandas",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,14 +88,21 @@ def check_same_flags(run_dir: Path, flags: Mapping[str, Any]) -> None:
     try:
         previous = dict(read_json(record_path).get("flags", {}))
     except (OSError, ValueError, AttributeError, TypeError) as error:
-        raise DataError(f"run folder {run_dir} has an unreadable pipeline.json ({error}); "
-                        "choose a new --run_dir") from error
+        raise DataError(
+            f"run folder {run_dir} has an unreadable pipeline.json ({error}); "
+            "choose a new --run_dir"
+        ) from error
     current = json.loads(json.dumps(dict(flags), default=str))  # as it would be recorded
-    changed = sorted(k for k in set(previous) | set(current)
-                     if k not in PRESENTATION_FLAGS and previous.get(k) != current.get(k))
+    changed = sorted(
+        k
+        for k in set(previous) | set(current)
+        if k not in PRESENTATION_FLAGS and previous.get(k) != current.get(k)
+    )
     if changed:
-        raise DataError(f"run folder {run_dir} was made with different flags "
-                        f"({', '.join(changed)}); choose a new --run_dir")
+        raise DataError(
+            f"run folder {run_dir} was made with different flags "
+            f"({', '.join(changed)}); choose a new --run_dir"
+        )
 
 
 def _now() -> str:
@@ -92,13 +110,15 @@ def _now() -> str:
 
 
 def _component_fingerprint(component: Component, upstream: Mapping[str, str]) -> str:
-    return fingerprint({
-        "name": component.name,
-        "fn": f"{component.fn.__module__}.{component.fn.__qualname__}",
-        "params": dict(component.params),
-        "cache_key": dict(component.cache_key),
-        "inputs": {arg: upstream[name] for arg, name in component.inputs.items()},
-    })
+    return fingerprint(
+        {
+            "name": component.name,
+            "fn": f"{component.fn.__module__}.{component.fn.__qualname__}",
+            "params": dict(component.params),
+            "cache_key": dict(component.cache_key),
+            "inputs": {arg: upstream[name] for arg, name in component.inputs.items()},
+        }
+    )
 
 
 def _clear_folder(folder: Path, keep: Sequence[str]) -> None:
@@ -115,8 +135,12 @@ def _clear_folder(folder: Path, keep: Sequence[str]) -> None:
 
 def _skippable(fp: str, previous: Mapping[str, Any] | None, force: bool) -> bool:
     """Completed earlier with the same fingerprint (and not forced): nothing to redo."""
-    return (not force and bool(previous) and previous.get("status") == "completed"
-            and previous.get("fingerprint") == fp)
+    return (
+        not force
+        and bool(previous)
+        and previous.get("status") == "completed"
+        and previous.get("fingerprint") == fp
+    )
 
 
 def _call_arguments(component: Component, run_dir: Path) -> dict[str, Any]:
@@ -130,9 +154,15 @@ def _call_arguments(component: Component, run_dir: Path) -> dict[str, Any]:
     return kwargs
 
 
-def _run_component(component: Component, run_dir: Path, fp: str,
-                   upstream: Mapping[str, str], previous: Mapping[str, Any] | None,
-                   versions: Mapping[str, str], force: bool) -> tuple[dict[str, Any], float]:
+def _run_component(
+    component: Component,
+    run_dir: Path,
+    fp: str,
+    upstream: Mapping[str, str],
+    previous: Mapping[str, Any] | None,
+    versions: Mapping[str, str],
+    force: bool,
+) -> tuple[dict[str, Any], float]:
     """Runs one component in a cleared folder, recording metadata.json; (outputs, seconds)."""
     out_dir = run_dir / component.name
     meta_path = out_dir / "metadata.json"
@@ -145,8 +175,10 @@ def _run_component(component: Component, run_dir: Path, fp: str,
         "fingerprint": fp,
         "params": dict(component.params),
         "cache_key": dict(component.cache_key),
-        "inputs": {arg: {"component": name, "fingerprint": upstream[name]}
-                   for arg, name in component.inputs.items()},
+        "inputs": {
+            arg: {"component": name, "fingerprint": upstream[name]}
+            for arg, name in component.inputs.items()
+        },
         "versions": dict(versions),
         "started": _now(),
         "status": "running",
@@ -197,14 +229,18 @@ def run_pipeline(
             meta_path = run_dir / component.name / "metadata.json"
             previous = read_json(meta_path) if meta_path.exists() else None
             if _skippable(fp, previous, force):
-                logging.info("%s: skipped (completed earlier with the same inputs and "
-                             "parameters; --force reruns it)", component.name)
+                logging.info(
+                    "%s: skipped (completed earlier with the same inputs and "
+                    "parameters; --force reruns it)",
+                    component.name,
+                )
                 record["skipped"].append(component.name)
                 fingerprints[component.name] = fp
                 outputs[component.name] = previous.get("outputs", {})
                 continue
-            result, seconds = _run_component(component, run_dir, fp, fingerprints, previous,
-                                             record["versions"], force)
+            result, seconds = _run_component(
+                component, run_dir, fp, fingerprints, previous, record["versions"], force
+            )
             record["durations_s"][component.name] = seconds
             write_json(pipeline_path, record)
             fingerprints[component.name] = fp

@@ -1,4 +1,5 @@
 """Shared pytest fixtures: where the real data lives, quiet TensorFlow."""
+
 from __future__ import annotations
 
 import os

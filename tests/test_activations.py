@@ -1,5 +1,6 @@
 """The intermediate-activation view: which layers end the conv blocks, that one forward
 pass gives each block's true activations (nested backbones included), and the figure."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from components.explain.activations import (activation_view, conv_block_outputs, feature_maps,
-                                    plot_feature_maps)
+from components.explain.activations import (
+    activation_view,
+    conv_block_outputs,
+    feature_maps,
+    plot_feature_maps,
+)
 from models.cnn import build_cnn
 from models.transfer import CAFFE_MEAN_BGR, backbone, build_transfer
 from tests.support.tensorboard_events import image_tags
@@ -45,8 +50,13 @@ def test_one_block_per_conv_block_ending_before_its_pooling(convs_per_block):
 
 def test_block_maps_halve_and_equal_a_direct_evaluation(cnn, image):
     maps = feature_maps(cnn, image)
-    assert [m.shape for _, m in maps] == [(32, 32, 16), (16, 16, 32), (8, 8, 64), (4, 4, 128),
-                                         (2, 2, 256)]
+    assert [m.shape for _, m in maps] == [
+        (32, 32, 16),
+        (16, 16, 32),
+        (8, 8, 64),
+        (4, 4, 128),
+        (2, 2, 256),
+    ]
     for name, activations in maps:
         expected = direct(cnn.inputs[0], cnn.get_layer(name), image)
         np.testing.assert_allclose(activations, expected, rtol=1e-5, atol=1e-5)
@@ -63,8 +73,13 @@ def test_nested_backbone_blocks_are_looked_into():
     model = build_transfer("vgg16", SIZE, weights="none")
     image = np.random.default_rng(1).uniform(0, 255, (SIZE, SIZE, 1)).astype("float32")
     maps = feature_maps(model, image)
-    assert [name for name, _ in maps] == ["block1_conv2", "block2_conv2", "block3_conv3",
-                                          "block4_conv3", "block5_conv3"]
+    assert [name for name, _ in maps] == [
+        "block1_conv2",
+        "block2_conv2",
+        "block3_conv3",
+        "block4_conv3",
+        "block5_conv3",
+    ]
     assert [m.shape[0] for _, m in maps] == [32, 16, 8, 4, 2]
     base = backbone(model)
     preprocessed = np.repeat(image, 3, axis=-1) - np.array(CAFFE_MEAN_BGR, dtype="float32")
@@ -79,8 +94,10 @@ def test_blocks_before_inside_and_after_a_nested_model():
     keras.utils.set_random_seed(0)
     layers = keras.layers
     inner_in = keras.Input((8, 8, 4))
-    inner = keras.Model(inner_in, layers.MaxPooling2D()(layers.Conv2D(4, 3, padding="same",
-                                                                      name="inside")(inner_in)))
+    inner = keras.Model(
+        inner_in,
+        layers.MaxPooling2D()(layers.Conv2D(4, 3, padding="same", name="inside")(inner_in)),
+    )
     inputs = keras.Input((16, 16, 1))
     h = layers.Conv2D(4, 3, padding="same", activation="relu", name="before")(inputs)
     h = inner(layers.MaxPooling2D()(h))
@@ -91,10 +108,13 @@ def test_blocks_before_inside_and_after_a_nested_model():
     maps = dict(feature_maps(model, image))
     assert list(maps) == ["before", "inside", "after1", "after2"]
     for name in ("before", "after1", "after2"):
-        np.testing.assert_allclose(maps[name], direct(inputs, model.get_layer(name), image), atol=1e-5)
+        np.testing.assert_allclose(
+            maps[name], direct(inputs, model.get_layer(name), image), atol=1e-5
+        )
     pooled = direct(inputs, model.layers[2], image)  # the nested model's input
-    np.testing.assert_allclose(maps["inside"], direct(inner_in, inner.get_layer("inside"), pooled),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        maps["inside"], direct(inner_in, inner.get_layer("inside"), pooled), atol=1e-5
+    )
 
 
 def test_plot_shows_the_most_active_channels_min_max_scaled():

@@ -10,6 +10,7 @@
   (lasso only) or to the error line.
 - Safety: a model file carrying Python code is refused by Keras safe mode unexecuted.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,13 +19,23 @@ import sys
 
 import pytest
 
-from benchmarks.bad_inputs import (CASES, ENV, PNEUMONIA_FLAGS, REPO_ROOT, build_combined,
-                              drive_subprocess, judge_outputs, run_components)
+from benchmarks.bad_inputs import (
+    CASES,
+    ENV,
+    PNEUMONIA_FLAGS,
+    REPO_ROOT,
+    build_combined,
+    drive_subprocess,
+    judge_outputs,
+    run_components,
+)
 
-COMPONENT_CASES = [c for c in CASES if c.pipeline == "pneumonia" and c.outcome != "error"
-                   and not c.cli_only]
-PNEUMONIA_CLI_CASES = [c for c in CASES if c.pipeline == "pneumonia"
-                       and (c.outcome == "error" or c.cli_only)]
+COMPONENT_CASES = [
+    c for c in CASES if c.pipeline == "pneumonia" and c.outcome != "error" and not c.cli_only
+]
+PNEUMONIA_CLI_CASES = [
+    c for c in CASES if c.pipeline == "pneumonia" and (c.outcome == "error" or c.cli_only)
+]
 HEART_CASES = [c for c in CASES if c.pipeline == "heart"]
 FOLDER_CASES = [c for c in COMPONENT_CASES if c.base == "folder"]
 
@@ -49,8 +60,9 @@ def test_bad_image_or_row_is_used_or_skipped_with_its_reason(case, tmp_path):
 
 @pytest.fixture(scope="module")
 def pneumonia_cli(tmp_path_factory):
-    return drive_subprocess("pneumonia", tmp_path_factory.mktemp("pneumonia_cli"),
-                            names(PNEUMONIA_CLI_CASES))
+    return drive_subprocess(
+        "pneumonia", tmp_path_factory.mktemp("pneumonia_cli"), names(PNEUMONIA_CLI_CASES)
+    )
 
 
 @pytest.mark.parametrize("case", PNEUMONIA_CLI_CASES, ids=names(PNEUMONIA_CLI_CASES))
@@ -72,9 +84,22 @@ def test_heart_bad_table_is_handled_as_designed(case, heart_cli):
 
 def test_pneumonia_runs_to_the_end_with_every_bad_file_at_once(tmp_path):
     inp, items = build_combined(FOLDER_CASES, tmp_path / "all")
-    result = subprocess.run([sys.executable, "-m", "pipelines.pneumonia", *inp.args(),
-                             "--run_dir", str(inp.run_dir), *PNEUMONIA_FLAGS],
-                            cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.pneumonia",
+            *inp.args(),
+            "--run_dir",
+            str(inp.run_dir),
+            *PNEUMONIA_FLAGS,
+        ],
+        cwd=REPO_ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     record = json.loads((inp.run_dir / "pipeline.json").read_text())
@@ -99,8 +124,8 @@ def test_model_file_with_python_code_is_refused_without_running_it(tmp_path):
     import keras
 
     from components.errors import DataError
-    from components.saved_model import load_trained_model
     from components.pneumonia.model_import import load_model_checked
+    from components.saved_model import load_trained_model
 
     marker = tmp_path / "code_ran"
     inputs = keras.Input((4,))

@@ -1,12 +1,17 @@
 """Clinical metrics checked against scikit-learn and known answers."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from components.clinical_metrics import (binary_metrics, bootstrap_ci, expected_calibration_error,
-                                         youden_threshold)
+from components.clinical_metrics import (
+    binary_metrics,
+    bootstrap_ci,
+    expected_calibration_error,
+    youden_threshold,
+)
 
 
 @pytest.fixture
@@ -43,7 +48,9 @@ def test_bootstrap_interval_covers_the_known_mean():
     for trial in range(100):
         scores = rng.normal(0.5, 0.1, 200)
         y = np.arange(200) % 2
-        low, high = bootstrap_ci(y, scores, lambda t, s: float(np.mean(s)), resamples=300, seed=trial)
+        low, high = bootstrap_ci(
+            y, scores, lambda t, s: float(np.mean(s)), resamples=300, seed=trial
+        )
         covered += low <= 0.5 <= high
     assert 88 <= covered <= 100
 

@@ -1,4 +1,5 @@
 """The chest X-ray EDA component: figures, numbers, TensorBoard images, the HTML page."""
+
 from __future__ import annotations
 
 import base64
@@ -11,11 +12,21 @@ import pytest
 
 from components.pneumonia.eda import run as cxr_eda
 from components.pneumonia.example_gen import run as example_gen
-from datasets.chest_xray_pneumonia.small_folders import copy_real_folder, draw_image, make_drawn_folder
+from datasets.chest_xray_pneumonia.small_folders import (
+    copy_real_folder,
+    draw_image,
+    make_drawn_folder,
+)
 from tests.support.tensorboard_events import image_tags
 
-FIGURES = ("class_balance", "image_sizes", "intensity", "mean_images", "samples_by_class",
-           "samples_by_pathogen")
+FIGURES = (
+    "class_balance",
+    "image_sizes",
+    "intensity",
+    "mean_images",
+    "samples_by_class",
+    "samples_by_pathogen",
+)
 DRAWN = (40, 32)  # datasets/chest_xray_pneumonia/small_folders.draw_image's default (width, height)
 LARGE = (96, 64)  # the extra test-split images drawn here
 
@@ -26,20 +37,26 @@ def run_eda(tmp_path: Path, data: Path, **params) -> tuple[Path, Path, dict]:
     example_gen(examples, data_dir=str(data), seed=0)
     out = tmp_path / "eda"
     out.mkdir()
-    result = cxr_eda(out, examples=examples, tensorboard_dir=tmp_path / "tensorboard" / "eda",
-                     **params)
+    result = cxr_eda(
+        out, examples=examples, tensorboard_dir=tmp_path / "tensorboard" / "eda", **params
+    )
     return examples, out, result
 
 
 @pytest.fixture(scope="module")
 def drawn_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("cxr_eda")
-    data = make_drawn_folder(tmp_path / "data", patients_per_class=10, images_per_patient=2,
-                             splits=("train", "test"))
+    data = make_drawn_folder(
+        tmp_path / "data", patients_per_class=10, images_per_patient=2, splits=("train", "test")
+    )
     for i in range(3):  # larger images in test only: sizes must come out per split
         draw_image(data / "test" / "NORMAL" / f"IM-{2000 + i:04d}-0001.jpeg", 500 + i, LARGE)
-        draw_image(data / "test" / "PNEUMONIA" / f"person{2000 + i}_virus_{900 + i}.jpeg",
-                   600 + i, LARGE, mode="RGB")
+        draw_image(
+            data / "test" / "PNEUMONIA" / f"person{2000 + i}_virus_{900 + i}.jpeg",
+            600 + i,
+            LARGE,
+            mode="RGB",
+        )
     examples, out, result = run_eda(tmp_path, data, sample_per_group=4, seed=3)
     return tmp_path, examples, out, result
 
@@ -56,12 +73,18 @@ def test_counts_match_the_examples_table(drawn_run):
     _, examples, out, result = drawn_run
     table = pd.read_csv(examples / "examples.csv", keep_default_na=False)
     eda = json.loads((out / "eda.json").read_text())
-    expected = {split: {label: int(n) for label, n in group["label"].value_counts().items()}
-                for split, group in table.groupby("split")}
+    expected = {
+        split: {label: int(n) for label, n in group["label"].value_counts().items()}
+        for split, group in table.groupby("split")
+    }
     assert eda["counts"] == expected == result["counts"]
     assert eda["n_examples"] == len(table) == result["n_examples"]
-    pathogens = {split: {p: int(n) for p, n in group["pathogen"].replace("", "unknown")
-                         .value_counts().items()} for split, group in table.groupby("split")}
+    pathogens = {
+        split: {
+            p: int(n) for p, n in group["pathogen"].replace("", "unknown").value_counts().items()
+        }
+        for split, group in table.groupby("split")
+    }
     assert eda["pathogens"] == pathogens
 
 
@@ -104,7 +127,8 @@ def test_intensity_statistics(drawn_run):
         assert 30 < numbers["std_intensity"] < 90
     per_image = pd.read_csv(out / "intensity.csv")
     assert per_image.groupby("label")["mean"].mean().round(3).to_dict() == pytest.approx(
-        {k: v["mean_intensity"] for k, v in intensity["by_class"].items()}, abs=1e-3)
+        {k: v["mean_intensity"] for k, v in intensity["by_class"].items()}, abs=1e-3
+    )
 
 
 def test_intensity_sample_is_capped_and_seeded(tmp_path, drawn_run):
@@ -115,8 +139,9 @@ def test_intensity_sample_is_capped_and_seeded(tmp_path, drawn_run):
     for name in ("a", "b"):
         out = tmp_path / name
         out.mkdir()
-        cxr_eda(out, examples=examples, seed=5, max_intensity_images=2 * groups + 1,
-                sample_per_group=2)
+        cxr_eda(
+            out, examples=examples, seed=5, max_intensity_images=2 * groups + 1, sample_per_group=2
+        )
         runs.append(pd.read_csv(out / "intensity.csv"))
     assert len(runs[0]) == 2 * groups  # an equal share of the cap per (split, class)
     assert runs[0].groupby(["split", "label"]).size().eq(2).all()
@@ -128,7 +153,8 @@ def test_html_is_self_contained_and_embeds_every_png(drawn_run):
     page = (out / "eda.html").read_text()
     embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert sorted(base64.b64decode(data) for data in embedded) == sorted(
-        (out / f"{name}.png").read_bytes() for name in FIGURES)
+        (out / f"{name}.png").read_bytes() for name in FIGURES
+    )
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing fetched from elsewhere
 
 
@@ -142,7 +168,8 @@ def test_real_sizes(tmp_path, shared_data):
     from_val = table["path"].str.contains("/val/").to_numpy()
     assert from_train.sum() == 60 and from_val.sum() == 16
     assert set(zip(per_image.loc[from_train, "width"], per_image.loc[from_train, "height"])) == {
-        (224, 224)}
+        (224, 224)
+    }
     assert (per_image.loc[from_val, "width"] > 900).all()
     # ExampleGen moves the 16 official val images to test (too few to validate on):
     # the EDA must show that split's resolution apart from train's.

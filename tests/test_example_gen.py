@@ -1,4 +1,5 @@
 """ExampleGen: Kaggle folders, NIH-style CSVs, patient-level splits, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,12 @@ import pandas as pd
 import pytest
 
 from components.errors import DataError
-from components.pneumonia.example_gen import (assign_csv_splits, read_nih_csv,
-                                              scan_kaggle_folder, split_by_patient)
+from components.pneumonia.example_gen import (
+    assign_csv_splits,
+    read_nih_csv,
+    scan_kaggle_folder,
+    split_by_patient,
+)
 from components.pneumonia.example_gen import run as example_gen
 from datasets.chest_xray_pneumonia.small_folders import draw_image, make_drawn_folder
 
@@ -89,10 +94,15 @@ def write_nih(tmp_path, rows: list[tuple[str, str]], header: str = "image_path,l
 
 
 def test_nih_csv_labels_and_drops(tmp_path):
-    rows = [(f"p{i:03d}.png", "Pneumonia|Infiltration" if i % 3 == 0 else "No Finding")
-            for i in range(30)]
-    rows += [("x1.png", "Effusion"), ("x2.png", "No Finding|Effusion"),
-             ("missing.png", "Pneumonia")]
+    rows = [
+        (f"p{i:03d}.png", "Pneumonia|Infiltration" if i % 3 == 0 else "No Finding")
+        for i in range(30)
+    ]
+    rows += [
+        ("x1.png", "Effusion"),
+        ("x2.png", "No Finding|Effusion"),
+        ("missing.png", "Pneumonia"),
+    ]
     csv = Path(write_nih(tmp_path, rows))
     frame, skipped, dropped = read_nih_csv(csv, balance=False, seed=0)
     assert (frame["label"] == "PNEUMONIA").sum() == 10

@@ -1,13 +1,17 @@
 """Integrated Gradients, LIME, SHAP and occlusion: the heatmap contract, that each finds
 what drives the score, IG completeness on a trained model, and seeded determinism."""
+
 from __future__ import annotations
 
 import keras
 import numpy as np
 import pytest
 
-from components.explain.integrated_gradients import (integrated_gradients, integrated_gradients_raw,
-                                             integrated_gradients_with_completeness)
+from components.explain.integrated_gradients import (
+    integrated_gradients,
+    integrated_gradients_raw,
+    integrated_gradients_with_completeness,
+)
 from components.explain.lime_heatmaps import lime_explanations, lime_heatmaps, lime_overlay
 from components.explain.occlusion import occlusion, occlusion_raw
 from components.explain.shap_heatmaps import shap_heatmaps, shap_values
@@ -42,16 +46,18 @@ def blob_images(n: int, seed: int, with_blob=True) -> tuple[np.ndarray, np.ndarr
     if with_blob:
         for image, mask in zip(images, masks):
             r, c = rng.integers(2, SIZE - BLOB - 2, size=2)
-            image[r:r + BLOB, c:c + BLOB] = 200.0
-            mask[r:r + BLOB, c:c + BLOB] = True
+            image[r : r + BLOB, c : c + BLOB] = 200.0
+            mask[r : r + BLOB, c : c + BLOB] = True
     return images, masks
 
 
 @pytest.fixture(scope="module")
 def tiny_cnns() -> dict[str, keras.Model]:
     keras.utils.set_random_seed(0)
-    return {"sigmoid": build_cnn(SIZE, filters=(4, 8)),
-            "softmax": build_cnn(SIZE, filters=(4, 8), num_classes=3)}
+    return {
+        "sigmoid": build_cnn(SIZE, filters=(4, 8)),
+        "softmax": build_cnn(SIZE, filters=(4, 8), num_classes=3),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +128,9 @@ def test_integrated_gradients_completeness_on_a_trained_model(trained_cnn):
     # Chunking the path steps changes nothing; a blurred baseline is accepted too.
     chunked, _ = integrated_gradients_with_completeness(trained_cnn, images[:2], max_batch=7)
     np.testing.assert_allclose(chunked, attributions[:2], rtol=1e-4, atol=1e-7)
-    _, blurred_gap = integrated_gradients_with_completeness(trained_cnn, images[:2],
-                                                            baseline="blurred", steps=128)
+    _, blurred_gap = integrated_gradients_with_completeness(
+        trained_cnn, images[:2], baseline="blurred", steps=128
+    )
     assert np.isfinite(blurred_gap).all()
 
 
@@ -132,7 +139,9 @@ def test_lime_is_seeded_and_independent_of_the_batch(tiny_cnns):
     model = tiny_cnns["sigmoid"]
     first = lime_heatmaps(model, images, num_samples=80, seed=7)
     np.testing.assert_array_equal(first, lime_heatmaps(model, images, num_samples=80, seed=7))
-    np.testing.assert_array_equal(first[1:], lime_heatmaps(model, images[1:], num_samples=80, seed=7))
+    np.testing.assert_array_equal(
+        first[1:], lime_heatmaps(model, images[1:], num_samples=80, seed=7)
+    )
     assert not np.array_equal(first, lime_heatmaps(model, images, num_samples=80, seed=8))
 
 
@@ -144,8 +153,12 @@ def test_shap_is_seeded_and_leaves_numpy_global_rng_alone(tiny_cnns):
     first = shap_values(model, images, background, nsamples=16, seed=5)
     assert np.random.randint(1 << 30) == np.random.RandomState(123).randint(1 << 30)
     assert first.shape == images.shape and np.isfinite(first).all()
-    np.testing.assert_array_equal(first, shap_values(model, images, background, nsamples=16, seed=5))
-    np.testing.assert_array_equal(first[1:], shap_values(model, images[1:], background, nsamples=16, seed=5))
+    np.testing.assert_array_equal(
+        first, shap_values(model, images, background, nsamples=16, seed=5)
+    )
+    np.testing.assert_array_equal(
+        first[1:], shap_values(model, images[1:], background, nsamples=16, seed=5)
+    )
     assert not np.array_equal(first, shap_values(model, images, background, nsamples=16, seed=6))
 
 
@@ -159,8 +172,9 @@ def test_occlusion_chunking_and_signed_map(tiny_cnns):
     p = model.predict(images, verbose=0)[:, 0]
     p0 = model.predict(np.zeros_like(images), verbose=0)[:, 0]
     full = occlusion_raw(model, images, size=SIZE, fill="zero")
-    np.testing.assert_allclose(full, np.broadcast_to((p - p0)[:, None, None], full.shape),
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        full, np.broadcast_to((p - p0)[:, None, None], full.shape), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_lime_overlay_colours_the_blob_green():

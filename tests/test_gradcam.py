@@ -1,5 +1,6 @@
 """Grad-CAM and Grad-CAM++: shapes, range, that the heatmap finds what drives the score,
 nested backbones, and Grad-CAM++'s weights against a direct numpy evaluation."""
+
 from __future__ import annotations
 
 import keras
@@ -7,8 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.explain.gradcam import (feature_and_prediction_model, grad_cam, grad_cam_plus_plus,
-                                last_conv_layer)
+from components.explain.gradcam import (
+    feature_and_prediction_model,
+    grad_cam,
+    grad_cam_plus_plus,
+    last_conv_layer,
+)
 from models.cnn import build_cnn
 from tests.support.blob_models import blob_model
 
@@ -32,7 +37,7 @@ def test_heatmap_peaks_on_the_bright_blob(method):
     images = np.zeros((3, 32, 32, 1), dtype="float32")
     centres = [(5, 5), (16, 24), (27, 10)]
     for image, (r, c) in zip(images, centres):
-        image[r - 2:r + 3, c - 2:c + 3] = 1.0
+        image[r - 2 : r + 3, c - 2 : c + 3] = 1.0
     heatmaps = method(blob_model(), images)
     assert heatmaps.shape == (3, 32, 32)
     assert heatmaps.min() >= 0.0 and np.allclose(heatmaps.max(axis=(1, 2)), 1.0)
@@ -137,13 +142,21 @@ def two_blob_model(gradient: float, size: int = 16) -> keras.Model:
     identity = keras.initializers.Constant(np.eye(2).reshape(1, 1, 2, 2))
     inputs = keras.Input((size, size, 2))
     a = layers.Conv2D(2, 1, use_bias=False, kernel_initializer=identity, name="features")(inputs)
-    fired = layers.Conv2D(2, 1, activation="relu", kernel_initializer=identity,
-                          bias_initializer=keras.initializers.Constant(-0.5))(a)
+    fired = layers.Conv2D(
+        2,
+        1,
+        activation="relu",
+        kernel_initializer=identity,
+        bias_initializer=keras.initializers.Constant(-0.5),
+    )(a)
     pooled = layers.GlobalAveragePooling2D()(fired)  # the mean: dS/dA = weight / size^2
     weight = gradient * size * size
-    outputs = layers.Dense(1, activation="sigmoid",
-                           kernel_initializer=keras.initializers.Constant(weight),
-                           bias_initializer=keras.initializers.Constant(-weight * 0.5 * 68 / size**2))(pooled)
+    outputs = layers.Dense(
+        1,
+        activation="sigmoid",
+        kernel_initializer=keras.initializers.Constant(weight),
+        bias_initializer=keras.initializers.Constant(-weight * 0.5 * 68 / size**2),
+    )(pooled)
     return keras.Model(inputs, outputs)
 
 

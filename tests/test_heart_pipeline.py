@@ -2,6 +2,7 @@
 
 Runs the CLI in a subprocess (as users do; absl flags are process-global).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,15 +17,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def heart_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.heart", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.heart", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("heart") / "run"
-    result = heart_cli("--run_dir", str(run_dir), "--epochs", "3", "--cv", "2", "--seed", "7",
-                       "--quiet")
+    result = heart_cli(
+        "--run_dir", str(run_dir), "--epochs", "3", "--cv", "2", "--seed", "7", "--quiet"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Run folder: {run_dir}" in result.stdout
     assert f"tensorboard --logdir {run_dir / 'tensorboard'} --host localhost" in result.stdout
@@ -35,8 +42,17 @@ def test_metrics_are_keyed_by_model(run_dir) -> None:
     metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
     for model in ("lasso", "mlp", "nam"):
         test = metrics[model]["test"]
-        assert {"auc", "accuracy", "balanced_accuracy", "f1", "sensitivity", "specificity",
-                "auc_ci95", "f1_ci95", "sensitivity_ci95"} <= set(test)
+        assert {
+            "auc",
+            "accuracy",
+            "balanced_accuracy",
+            "f1",
+            "sensitivity",
+            "specificity",
+            "auc_ci95",
+            "f1_ci95",
+            "sensitivity_ci95",
+        } <= set(test)
         assert test["n"] == 184 and 0.5 < test["auc"] <= 1.0
         assert test["auc_ci95"][0] <= test["auc"] <= test["auc_ci95"][1]
         assert metrics[model]["threshold_rule"] == "youden_on_val"
@@ -49,26 +65,48 @@ def test_metrics_are_keyed_by_model(run_dir) -> None:
 
 def test_run_folder_layout(run_dir) -> None:
     expected = [
-        "pipeline.json", "example_gen/examples.csv", "example_gen/stats.json",
-        "transform/holdout/preprocessor.joblib", "transform/cv_1/transformed.csv",
-        "eda/class_balance.png", "eda/missingness.png", "eda/correlations.png",
-        "eda/numeric_by_class.png", "trainer/lasso/model.joblib", "trainer/mlp/model.keras",
-        "trainer/nam/model.keras", "trainer/mlp/history.csv", "trainer/nam/history.png",
-        "trainer/cv_0/nam/model.keras", "evaluator/roc.png", "evaluator/report.html",
-        "evaluator/predictions.csv", "explainer/mlp_shap_beeswarm.png",
-        "explainer/mlp_shap_bar.png", "explainer/mlp_waterfall_borderline.png",
-        "explainer/nam_shape_functions.png", "explainer/lasso_coefficients.png",
-        "explainer/importance_cross_check.png", "explainer/report.html"]
+        "pipeline.json",
+        "example_gen/examples.csv",
+        "example_gen/stats.json",
+        "transform/holdout/preprocessor.joblib",
+        "transform/cv_1/transformed.csv",
+        "eda/class_balance.png",
+        "eda/missingness.png",
+        "eda/correlations.png",
+        "eda/numeric_by_class.png",
+        "trainer/lasso/model.joblib",
+        "trainer/mlp/model.keras",
+        "trainer/nam/model.keras",
+        "trainer/mlp/history.csv",
+        "trainer/nam/history.png",
+        "trainer/cv_0/nam/model.keras",
+        "evaluator/roc.png",
+        "evaluator/report.html",
+        "evaluator/predictions.csv",
+        "explainer/mlp_shap_beeswarm.png",
+        "explainer/mlp_shap_bar.png",
+        "explainer/mlp_waterfall_borderline.png",
+        "explainer/nam_shape_functions.png",
+        "explainer/lasso_coefficients.png",
+        "explainer/importance_cross_check.png",
+        "explainer/report.html",
+    ]
     missing = [name for name in expected if not (run_dir / name).is_file()]
     assert not missing
     pipeline = json.loads((run_dir / "pipeline.json").read_text())
     assert pipeline["status"] == "completed"
-    assert pipeline["components"] == ["example_gen", "transform", "eda", "trainer",
-                                      "evaluator", "explainer"]
+    assert pipeline["components"] == [
+        "example_gen",
+        "transform",
+        "eda",
+        "trainer",
+        "evaluator",
+        "explainer",
+    ]
     for component in ("eda", "trainer", "evaluator", "explainer"):
         assert list((run_dir / "tensorboard" / component).rglob("events.out.tfevents*")), component
     report = (run_dir / "evaluator" / "report.html").read_text()
-    assert "data:image/png;base64," in report and "<img src=\"http" not in report
+    assert "data:image/png;base64," in report and '<img src="http' not in report
     assert "correlations" in report  # the EDA figures are in the report
 
 
@@ -82,8 +120,9 @@ def test_explanations_add_up(run_dir) -> None:
 
 
 def test_rerun_skips_completed_components(run_dir) -> None:
-    result = heart_cli("--run_dir", str(run_dir), "--epochs", "3", "--cv", "2", "--seed", "7",
-                       "--quiet")
+    result = heart_cli(
+        "--run_dir", str(run_dir), "--epochs", "3", "--cv", "2", "--seed", "7", "--quiet"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     pipeline = json.loads((run_dir / "pipeline.json").read_text())
     assert pipeline["skipped"] == pipeline["components"]
@@ -95,6 +134,8 @@ def test_bad_csv_exits_2_with_one_line(tmp_path) -> None:
     result = heart_cli("--csv", str(bad), "--run_dir", str(tmp_path / "run"), "--quiet")
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert lines == [f"error: {bad}: missing feature column(s) ChestPainType, RestingBP, "
-                     "Cholesterol, FastingBS, RestingECG, MaxHR, ExerciseAngina, Oldpeak, ST_Slope"]
+    assert lines == [
+        f"error: {bad}: missing feature column(s) ChestPainType, RestingBP, "
+        "Cholesterol, FastingBS, RestingECG, MaxHR, ExerciseAngina, Oldpeak, ST_Slope"
+    ]
     assert "Traceback" not in result.stderr

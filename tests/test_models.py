@@ -5,6 +5,7 @@ fine-tune the right layers.
 Train steps run eagerly: tracing a DenseNet121 train step took about two minutes on 2 CPU cores,
 one eager step a few seconds.
 """
+
 from __future__ import annotations
 
 import functools
@@ -104,8 +105,9 @@ def test_rgb_input_is_flipped_to_bgr_for_vgg16():
     x = images(2, 32, channels=3)
     x[..., 0] = 10.0  # make the channels distinguishable
     fed = keras.ops.convert_to_numpy(backbone_input(model)(x))
-    np.testing.assert_allclose(fed, keras.applications.vgg16.preprocess_input(x.copy()),
-                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        fed, keras.applications.vgg16.preprocess_input(x.copy()), rtol=1e-5, atol=1e-4
+    )
     assert model.get_layer("rgb_to_bgr").trainable_weights == []
 
 
@@ -127,16 +129,23 @@ def test_weights_file_loads_frozen_then_fine_tune_layers(tmp_path):
     model = build_transfer("efficientnetb0", 32, weights=str(path))
     base = backbone(model)
     for loaded, saved in zip(base.weights, backbone(source).weights):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded),
-                                      keras.ops.convert_to_numpy(saved))
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(loaded), keras.ops.convert_to_numpy(saved)
+        )
     head = {id(w) for w in model.get_layer("prediction").trainable_weights}
     assert base.trainable_weights == [] and head <= {id(w) for w in model.trainable_weights}
 
     fine_tune_layers(model, 10)
-    non_bn = [layer for layer in base.layers
-              if not isinstance(layer, (keras.layers.InputLayer, keras.layers.BatchNormalization))]
-    trainable = [layer for layer in base.layers
-                 if layer.trainable and not isinstance(layer, keras.layers.InputLayer)]
+    non_bn = [
+        layer
+        for layer in base.layers
+        if not isinstance(layer, (keras.layers.InputLayer, keras.layers.BatchNormalization))
+    ]
+    trainable = [
+        layer
+        for layer in base.layers
+        if layer.trainable and not isinstance(layer, keras.layers.InputLayer)
+    ]
     assert trainable == non_bn[-10:]
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in trainable)
     assert base.trainable_weights and model.get_layer("prediction").trainable

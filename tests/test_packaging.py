@@ -1,4 +1,5 @@
 """What `pip install` exposes: the dependencies, and none of our generic top-level names."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -24,19 +25,35 @@ def test_installed_distribution_declares_no_top_level_modules():
 
 
 def test_outside_the_checkout_our_folders_shadow_nothing(tmp_path):
-    probe = ("import importlib.util, json; print(json.dumps({n: getattr(importlib.util.find_spec(n), "
-             "'origin', None) for n in %r}))" % (OUR_FOLDERS,))
-    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
-                            text=True, check=True)
+    probe = (
+        "import importlib.util, json; print(json.dumps({n: getattr(importlib.util.find_spec(n), "
+        "'origin', None) for n in %r}))" % (OUR_FOLDERS,)
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     found = json.loads(result.stdout.strip().splitlines()[-1])
     for name, origin in found.items():
         assert origin is None or str(REPO_ROOT) not in origin, f"{name} resolves into the checkout"
 
 
 def test_entry_point_help_lists_flags_from_the_repository_root():
-    result = subprocess.run([sys.executable, "-m", "pipelines.pneumonia", "--helpfull"],
-                            cwd=REPO_ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.pneumonia", "--helpfull"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode in (0, 1)
-    for flag in ("--data_dir", "--csv", "--task", "--model", "--image_size", "--epochs",
-                 "--run_dir", "--explain", "--seed"):
+    for flag in (
+        "--data_dir",
+        "--csv",
+        "--task",
+        "--model",
+        "--image_size",
+        "--epochs",
+        "--run_dir",
+        "--explain",
+        "--seed",
+    ):
         assert flag in result.stdout

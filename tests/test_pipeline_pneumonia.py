@@ -1,4 +1,5 @@
 """python -m pipelines.pneumonia end to end, as a user runs it (a subprocess)."""
+
 from __future__ import annotations
 
 import json
@@ -11,15 +12,21 @@ import pandas as pd
 import pytest
 
 from components.explain.methods import METHODS
-from tests.conftest import REPO_ROOT
 from datasets.chest_xray_pneumonia.small_folders import copy_real_folder, make_drawn_folder
+from tests.conftest import REPO_ROOT
 from tests.support.tensorboard_events import image_tags
 
 
 def run_pneumonia(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-m", "pipelines.pneumonia", *args], cwd=REPO_ROOT,
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.pneumonia", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +34,20 @@ def real_run(shared_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("real")
     data = copy_real_folder(shared_data / "chest_xray", root / "data", per_class=40)
     run_dir = root / "run"
-    args = ("--data_dir", str(data), "--epochs", "1", "--image_size", "64", "--run_dir", str(run_dir),
-            "--bootstrap", "200", "--explain", ",".join(METHODS))
+    args = (
+        "--data_dir",
+        str(data),
+        "--epochs",
+        "1",
+        "--image_size",
+        "64",
+        "--run_dir",
+        str(run_dir),
+        "--bootstrap",
+        "200",
+        "--explain",
+        ",".join(METHODS),
+    )
     first = run_pneumonia(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     return run_dir, args, first
@@ -46,8 +65,18 @@ def test_real_data_run_writes_the_run_folder_contract(real_run):
     metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
     assert metrics["threshold_rule"] == "youden_on_val"
     for split in ("val", "test"):
-        for key in ("n", "accuracy", "auc", "sensitivity", "specificity", "precision", "f1",
-                    "pr_auc", "ece", "auc_ci95"):
+        for key in (
+            "n",
+            "accuracy",
+            "auc",
+            "sensitivity",
+            "specificity",
+            "precision",
+            "f1",
+            "pr_auc",
+            "ece",
+            "auc_ci95",
+        ):
             assert key in metrics[split], (split, key)
     assert metrics["test"]["n"] == (examples["split"] == "test").sum()
     overlays = list((run_dir / "explainer" / "gradcam").glob("*.png"))
@@ -60,8 +89,14 @@ def test_real_data_run_writes_the_run_folder_contract(real_run):
     assert any(t.startswith("trainer/heatmaps/integrated_gradients/") for t in tags)
     record = json.loads((run_dir / "pipeline.json").read_text())
     assert record["status"] == "completed"
-    assert record["components"] == ["example_gen", "eda", "transform", "trainer", "evaluator",
-                                    "explainer"]
+    assert record["components"] == [
+        "example_gen",
+        "eda",
+        "transform",
+        "trainer",
+        "evaluator",
+        "explainer",
+    ]
     assert (run_dir / "eda" / "eda.html").exists()
     assert "Run folder:" in first.stdout and "tensorboard --logdir" in first.stdout
 
@@ -71,8 +106,10 @@ def test_same_command_skips_finished_components_and_force_reruns(real_run):
     model_time = (run_dir / "trainer" / "model.keras").stat().st_mtime_ns
     second = run_pneumonia(*args)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert ("skipped (already complete): example_gen, eda, transform, trainer, evaluator, explainer"
-            in second.stdout)
+    assert (
+        "skipped (already complete): example_gen, eda, transform, trainer, evaluator, explainer"
+        in second.stdout
+    )
     assert (run_dir / "trainer" / "model.keras").stat().st_mtime_ns == model_time
     forced = run_pneumonia(*args, "--force")
     assert forced.returncode == 0, forced.stderr[-3000:]
@@ -132,14 +169,18 @@ def test_threshold_comes_from_validation_predictions_alone(real_run):
     val = predictions[predictions["split"] == "val"]
     y_val = (val["label"] == "PNEUMONIA").to_numpy(int)
     assert choose_threshold(y_val, val["score"].to_numpy(), "youden", 0.95) == pytest.approx(
-        metrics["threshold"])
+        metrics["threshold"]
+    )
     # Shuffling (or any change to) the test predictions cannot move it.
     shuffled = predictions.copy()
     test = shuffled["split"] == "test"
-    shuffled.loc[test, "score"] = shuffled.loc[test, "score"].sample(frac=1, random_state=0).to_numpy()
+    shuffled.loc[test, "score"] = (
+        shuffled.loc[test, "score"].sample(frac=1, random_state=0).to_numpy()
+    )
     val = shuffled[shuffled["split"] == "val"]
     assert choose_threshold(y_val, val["score"].to_numpy(), "youden", 0.95) == pytest.approx(
-        metrics["threshold"])
+        metrics["threshold"]
+    )
 
 
 def test_report_is_self_contained(real_run):
@@ -147,17 +188,32 @@ def test_report_is_self_contained(real_run):
     html = (run_dir / "evaluator" / "report.html").read_text()
     pngs = sorted(p.stem for p in (run_dir / "evaluator").glob("*.png"))
     assert html.count("data:image/png;base64,") == len(pngs) >= 9
-    assert "src=\"http" not in html and "youden_on_val" in html
+    assert 'src="http' not in html and "youden_on_val" in html
 
 
 def test_evaluate_reproduces_a_finished_run_from_its_saved_model(real_run, tmp_path):
     run_dir, args, _ = real_run
     data_dir = args[args.index("--data_dir") + 1]
     result = subprocess.run(
-        [sys.executable, "-m", "pipelines.evaluate", "--model", str(run_dir / "trainer" / "model.keras"),
-         "--data_dir", data_dir, "--run_dir", str(tmp_path / "eval"), "--bootstrap", "200"],
-        cwd=REPO_ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True,
-        text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "pipelines.evaluate",
+            "--model",
+            str(run_dir / "trainer" / "model.keras"),
+            "--data_dir",
+            data_dir,
+            "--run_dir",
+            str(tmp_path / "eval"),
+            "--bootstrap",
+            "200",
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     original = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
     again = json.loads((tmp_path / "eval" / "evaluator" / "metrics.json").read_text())
@@ -166,9 +222,20 @@ def test_evaluate_reproduces_a_finished_run_from_its_saved_model(real_run, tmp_p
 
 def test_no_data_runs_on_synthetic_cxr_and_says_so(tmp_path):
     run_dir = tmp_path / "synthetic"
-    result = run_pneumonia("--run_dir", str(run_dir), "--epochs", "2", "--image_size", "64",
-                           "--bootstrap", "100", "--explain", "gradcam", "--sanity_checks",
-                           "--quiet")
+    result = run_pneumonia(
+        "--run_dir",
+        str(run_dir),
+        "--epochs",
+        "2",
+        "--image_size",
+        "64",
+        "--bootstrap",
+        "100",
+        "--explain",
+        "gradcam",
+        "--sanity_checks",
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "running on the synthetic_cxr builder" in result.stdout
     examples = pd.read_csv(run_dir / "example_gen" / "examples.csv")
@@ -190,9 +257,16 @@ def test_no_data_runs_on_synthetic_cxr_and_says_so(tmp_path):
     assert randomized["n_train"] == 256 and randomized["epochs"] == 10
     assert isinstance(randomized["methods"]["gradcam"]["passes"], bool)
     report = (run_dir / "explainer" / "report.html").read_text()
-    for heading in ("Explained test images", "Faithfulness", "Localization",
-                    "Cascading model-parameter randomization", "Data randomization"):
+    for heading in (
+        "Explained test images",
+        "Faithfulness",
+        "Localization",
+        "Cascading model-parameter randomization",
+        "Data randomization",
+    ):
         assert heading in report, heading
-    assert report.count("data:image/png;base64,") >= len(list(
-        (run_dir / "explainer" / "panels").glob("*.png"))) + 2
-    assert "src=\"http" not in report
+    assert (
+        report.count("data:image/png;base64,")
+        >= len(list((run_dir / "explainer" / "panels").glob("*.png"))) + 2
+    )
+    assert 'src="http' not in report

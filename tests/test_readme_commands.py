@@ -1,4 +1,5 @@
 """Every `python -m pipelines.<name> ...` line in README.md parses against the real flags."""
+
 from __future__ import annotations
 
 import re
@@ -31,13 +32,18 @@ def test_readme_has_pipeline_commands():
 @pytest.mark.parametrize("module", sorted({shlex.split(c)[2] for c in readme_commands()}))
 def test_readme_commands_parse(module):
     """One interpreter per entry point parses each of its README command lines in turn."""
-    argvs = [[module] + shlex.split(c)[3:] for c in readme_commands() if shlex.split(c)[2] == module]
-    probe = (f"import {module}\nfrom absl import flags\n"
-             f"for argv in {argvs!r}:\n"
-             "    flags.FLAGS.unparse_flags()\n"
-             "    flags.FLAGS(argv)\n"
-             "    print('parsed', argv)\n")
-    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=120)
+    argvs = [
+        [module] + shlex.split(c)[3:] for c in readme_commands() if shlex.split(c)[2] == module
+    ]
+    probe = (
+        f"import {module}\nfrom absl import flags\n"
+        f"for argv in {argvs!r}:\n"
+        "    flags.FLAGS.unparse_flags()\n"
+        "    flags.FLAGS(argv)\n"
+        "    print('parsed', argv)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("parsed") == len(argvs)

@@ -2,6 +2,7 @@
 metrics.json and predictions (Keras seeding and TensorFlow op determinism in the
 Trainer, seeded splits, shuffling, augmentation and bootstrap). Another seed changes them.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,17 +11,23 @@ import sys
 
 import pandas as pd
 
+from benchmarks.bad_inputs import ENV, PNEUMONIA_FLAGS, REPO_ROOT
 from components.heart import example_gen as heart_example_gen
 from components.pneumonia.example_gen import run as example_gen
-from benchmarks.bad_inputs import ENV, PNEUMONIA_FLAGS, REPO_ROOT
 from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 
 
 def pneumonia(*args: str) -> subprocess.CompletedProcess:
     flags = list(PNEUMONIA_FLAGS)
     flags[flags.index("--epochs") + 1] = "2"
-    return subprocess.run([sys.executable, "-m", "pipelines.pneumonia", *flags, *args],
-                          cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.pneumonia", *flags, *args],
+        cwd=REPO_ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_same_flags_and_seed_give_the_same_examples_and_metrics(tmp_path):

@@ -1,4 +1,5 @@
 """The local runner: caching by fingerprint, --force, resume after an interruption."""
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,17 @@ def consume(out_dir: Path, *, upstream: Path) -> dict:
 
 
 def pipeline(value: int = 3) -> list[Component]:
-    return [Component("produce", produce, {"value": value}, uses_tensorboard=False),
-            Component("consume", consume, {}, {"upstream": "produce"},
-                      keep_on_rerun=("partial.txt",), uses_tensorboard=False)]
+    return [
+        Component("produce", produce, {"value": value}, uses_tensorboard=False),
+        Component(
+            "consume",
+            consume,
+            {},
+            {"upstream": "produce"},
+            keep_on_rerun=("partial.txt",),
+            uses_tensorboard=False,
+        ),
+    ]
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ insertion (RISE), and localization against known masks (pointing game, IoU).
 Small on purpose (2 busy CPU cores): 40 px phantoms and 32 px blob images, models of a
 few thousand weights trained for a few epochs, all seeded.
 """
+
 from __future__ import annotations
 
 import functools
@@ -15,18 +16,33 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from components.explain.faithfulness import (area_under_curve, deletion_insertion, faithfulness_report,
-                                     plot_faithfulness, saliency_ranks)
+from components.explain.faithfulness import (
+    area_under_curve,
+    deletion_insertion,
+    faithfulness_report,
+    plot_faithfulness,
+    saliency_ranks,
+)
 from components.explain.gradcam import grad_cam
 from components.explain.integrated_gradients import integrated_gradients
-from components.explain.localization import (heatmap_regions, load_masks, localization_report,
-                                     mask_iou, pointing_hits)
-from components.explain.sanity_checks import (cascading_randomization, data_randomization,
-                                      plot_cascading, randomizable_layers, sanity_report,
-                                      spearman_per_image, ssim_per_image)
+from components.explain.localization import (
+    heatmap_regions,
+    load_masks,
+    localization_report,
+    mask_iou,
+    pointing_hits,
+)
+from components.explain.sanity_checks import (
+    cascading_randomization,
+    data_randomization,
+    plot_cascading,
+    randomizable_layers,
+    sanity_report,
+    spearman_per_image,
+    ssim_per_image,
+)
 from datasets.synthetic_cxr.phantom import make_phantom
 from models.cnn import build_cnn
-
 from tests.support.blob_models import blob_model  # noqa: E402
 
 SIZE = 32  # blob images
@@ -43,8 +59,8 @@ def blob_images(n: int, seed: int, with_blob: bool = True) -> tuple[np.ndarray, 
     if with_blob:
         for image, mask in zip(images, masks):
             r, c = rng.integers(0, SIZE - BLOB, 2)
-            image[r:r + BLOB, c:c + BLOB] = 200.0
-            mask[r:r + BLOB, c:c + BLOB] = 1
+            image[r : r + BLOB, c : c + BLOB] = 200.0
+            mask[r : r + BLOB, c : c + BLOB] = 1
     return images, masks
 
 
@@ -102,6 +118,7 @@ def image_as_map(model: keras.Model, images: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- (d) similarity
 
+
 def test_identical_maps_have_spearman_and_ssim_one():
     maps = np.random.default_rng(0).random((3, 24, 24))
     np.testing.assert_allclose(spearman_per_image(maps, maps), 1.0)
@@ -116,6 +133,7 @@ def test_identical_maps_have_spearman_and_ssim_one():
 
 
 # --------------------------------------------------------------------------- (a) sanity
+
 
 def test_cascading_randomization_decorrelates_gradcam_but_not_a_model_blind_map(phantom_cnn):
     model, images, labels, masks = phantom_cnn
@@ -134,8 +152,9 @@ def test_cascading_randomization_decorrelates_gradcam_but_not_a_model_blind_map(
     assert ssim.max() < 0.5, ssim
     # The control: a map that ignores the model passes through untouched.
     control = cascading_randomization(model, eval_images, image_as_map, seed=0)
-    assert all(s["spearman"] == pytest.approx(1.0) and s["ssim"] == pytest.approx(1.0)
-               for s in control)
+    assert all(
+        s["spearman"] == pytest.approx(1.0) and s["ssim"] == pytest.approx(1.0) for s in control
+    )
     # The trained model itself is untouched; runs repeat.
     for w, w0 in zip(model.get_weights(), before):
         np.testing.assert_array_equal(w, w0)
@@ -156,19 +175,27 @@ def test_cascading_randomization_decorrelates_integrated_gradients(phantom_cnn):
     assert final["layer"] == "block1_conv1"
     assert final["spearman"] < 0.5, final
     smoothed = functools.partial(integrated_gradients, steps=16, smooth_sigma=2.0)
-    assert cascading_randomization(model, eval_images, smoothed, seed=0)[-1]["spearman"] > \
-        final["spearman"]
+    assert (
+        cascading_randomization(model, eval_images, smoothed, seed=0)[-1]["spearman"]
+        > final["spearman"]
+    )
 
 
 def test_independent_randomization_and_report(phantom_cnn, tmp_path):
     model, images, _, _ = phantom_cnn
     top_two = randomizable_layers(model)[:2]
-    independent = cascading_randomization(model, images[1:9:2], grad_cam, seed=1, cascade=False,
-                                          layer_names=top_two)
+    independent = cascading_randomization(
+        model, images[1:9:2], grad_cam, seed=1, cascade=False, layer_names=top_two
+    )
     assert [s["layer"] for s in independent] == top_two
-    report = sanity_report(model, images[1:9:2], {"gradcam": grad_cam, "control": image_as_map},
-                           layer_names=top_two, png_path=tmp_path / "sanity.png",
-                           data_randomization_results={"methods": {"gradcam": {"spearman": 0.1}}})
+    report = sanity_report(
+        model,
+        images[1:9:2],
+        {"gradcam": grad_cam, "control": image_as_map},
+        layer_names=top_two,
+        png_path=tmp_path / "sanity.png",
+        data_randomization_results={"methods": {"gradcam": {"spearman": 0.1}}},
+    )
     json.dumps(report, allow_nan=False)
     assert report["summary"]["control"]["passes"] is False
     assert set(report["cascading"]) == {"gradcam", "control"}
@@ -178,9 +205,16 @@ def test_independent_randomization_and_report(phantom_cnn, tmp_path):
 def test_data_randomization_trains_on_permuted_labels(blob_cnn):
     x, y, _ = blob_training_data(48)
     eval_images, _ = blob_images(6, seed=40)
-    result = data_randomization(small_blob_cnn, x, y, eval_images,
-                                {"gradcam": grad_cam, "control": image_as_map}, epochs=3, seed=0,
-                                trained_model=blob_cnn)
+    result = data_randomization(
+        small_blob_cnn,
+        x,
+        y,
+        eval_images,
+        {"gradcam": grad_cam, "control": image_as_map},
+        epochs=3,
+        seed=0,
+        trained_model=blob_cnn,
+    )
     json.dumps(result, allow_nan=False)
     assert result["true_label_train_accuracy"] > 0.95
     assert result["true_label_train_accuracy"] > result["random_label_train_accuracy"] + 0.2
@@ -193,12 +227,14 @@ def test_data_randomization_trains_on_permuted_labels(blob_cnn):
 
 # --------------------------------------------------------------------------- (b) faithfulness
 
+
 @pytest.mark.parametrize("name,method", [("gradcam", grad_cam), ("integrated_gradients", IG)])
 def test_deletion_and_insertion_beat_a_random_order(name, method, blob_cnn):
     images, _ = blob_images(8, seed=50)
     images += np.random.default_rng(51).uniform(0, 40, images.shape).astype("float32")
-    result = deletion_insertion(blob_cnn, images, method(blob_cnn, images), steps=20,
-                                insertion_baseline="black", seed=0)
+    result = deletion_insertion(
+        blob_cnn, images, method(blob_cnn, images), steps=20, insertion_baseline="black", seed=0
+    )
     assert result["deletion"].shape == (8, 21) and result["fractions"][-1] == 1.0
     summary = faithfulness_report({name: result})["methods"][name]
     assert summary["deletion_auc"] < summary["random_deletion_auc"] - 0.1, summary
@@ -230,6 +266,7 @@ def test_faithfulness_mechanics(blob_cnn, tmp_path):
 
 
 # --------------------------------------------------------------------------- (c) localization
+
 
 @pytest.mark.parametrize("name,method", [("gradcam", grad_cam), ("integrated_gradients", IG)])
 def test_pointing_game_and_iou_on_the_blob(name, method):
@@ -275,7 +312,9 @@ def test_localization_details(tmp_path):
 
 
 def test_plot_cascading(tmp_path):
-    steps = [{"layer": "prediction", "spearman": 0.2, "ssim": 0.1},
-             {"layer": "conv", "spearman": 0.0, "ssim": 0.05}]
+    steps = [
+        {"layer": "prediction", "spearman": 0.2, "ssim": 0.1},
+        {"layer": "conv", "spearman": 0.0, "ssim": 0.05},
+    ]
     plot_cascading({"gradcam": steps}, tmp_path / "cascading.png")
     assert (tmp_path / "cascading.png").stat().st_size > 0

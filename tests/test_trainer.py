@@ -1,4 +1,5 @@
 """Trainer: class weights, tuning with keras-tuner, three-class task, resume after SIGTERM."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,9 @@ import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import REPO_ROOT
 from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 from models.training import class_weights
+from tests.conftest import REPO_ROOT
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
@@ -26,25 +27,56 @@ def test_class_weights_balance_the_classes():
 
 
 def pneumonia_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pipelines.pneumonia", "--image_size", "32", "--bootstrap", "50",
-            "--explain", "gradcam", "--quiet", *args]
+    return [
+        sys.executable,
+        "-m",
+        "pipelines.pneumonia",
+        "--image_size",
+        "32",
+        "--bootstrap",
+        "50",
+        "--explain",
+        "gradcam",
+        "--quiet",
+        *args,
+    ]
 
 
 def test_tune_three_class_writes_trials_and_hparams(tmp_path):
     data = make_drawn_folder(tmp_path / "data", 12, 2)
     run_dir = tmp_path / "run"
-    result = subprocess.run(pneumonia_command("--data_dir", str(data), "--run_dir", str(run_dir),
-                                              "--task", "three_class", "--tune", "--max_trials", "3",
-                                              "--epochs", "1"),
-                            cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        pneumonia_command(
+            "--data_dir",
+            str(data),
+            "--run_dir",
+            str(run_dir),
+            "--task",
+            "three_class",
+            "--tune",
+            "--max_trials",
+            "3",
+            "--epochs",
+            "1",
+        ),
+        cwd=REPO_ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     trials = pd.read_csv(run_dir / "tuner" / "trials.csv")
     assert len(trials) == 3
-    assert {"val_auc", "base_filters", "depth", "dropout", "learning_rate", "focal_gamma"} <= set(trials.columns)
+    assert {"val_auc", "base_filters", "depth", "dropout", "learning_rate", "focal_gamma"} <= set(
+        trials.columns
+    )
     best = json.loads((run_dir / "tuner" / "best_hyperparameters.json").read_text())
     assert best["depth"] == int(trials.sort_values("val_auc", ascending=False).iloc[0]["depth"])
     hparams_folders = 0
-    for folder in {p.parent for p in (run_dir / "tensorboard" / "tuner").rglob("events.out.tfevents.*")}:
+    for folder in {
+        p.parent for p in (run_dir / "tensorboard" / "tuner").rglob("events.out.tfevents.*")
+    }:
         accumulator = EventAccumulator(str(folder))
         accumulator.Reload()
         try:
@@ -62,8 +94,9 @@ def test_sigterm_mid_training_resumes_from_backup(tmp_path):
     data = make_drawn_folder(tmp_path / "data", 20, 3)
     run_dir = tmp_path / "run"
     command = pneumonia_command("--data_dir", str(data), "--run_dir", str(run_dir), "--epochs", "6")
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=ENV, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     history = run_dir / "trainer" / "history.csv"
     deadline = time.time() + 600
     while time.time() < deadline and process.poll() is None:
@@ -77,7 +110,9 @@ def test_sigterm_mid_training_resumes_from_backup(tmp_path):
     assert 2 <= done_before < 6
     assert (run_dir / "trainer" / "backup").is_dir()
     assert json.loads((run_dir / "trainer" / "metadata.json").read_text())["status"] != "completed"
-    result = subprocess.run(command, cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        command, cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=900
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     epochs = pd.read_csv(history)["epoch"].tolist()
     # The rerun continued where the backup left off instead of starting again at epoch 0.

@@ -4,6 +4,7 @@ One tiny CNN is trained for two epochs on blob images with heatmap_callbacks(); 
 tests read the run's event files the way TensorBoard does and compare our Grad-CAM
 with tf-explain's on the trained model.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,9 +17,16 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from components.explain.gradcam import grad_cam
 from components.explain.training_heatmaps import (
-    GRAD_CAM_TAG, HEATMAPS_SUBDIR, INTEGRATED_GRADIENTS_TAG, compare_with_tf_explain,
-    display_pixels, heatmap_callbacks, last_conv_layer_name, pearson_per_image,
-    tf_explain_cams)
+    GRAD_CAM_TAG,
+    HEATMAPS_SUBDIR,
+    INTEGRATED_GRADIENTS_TAG,
+    compare_with_tf_explain,
+    display_pixels,
+    heatmap_callbacks,
+    last_conv_layer_name,
+    pearson_per_image,
+    tf_explain_cams,
+)
 from models.cnn import build_cnn
 from tests.support.tensorboard_events import image_tags
 
@@ -49,10 +57,18 @@ def trained_run(tmp_path_factory):
     val_x, val_y = blob_images(16, seed=1)
     model = build_cnn(SIZE, filters=(8, 16, 32))
     model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
-    callbacks = heatmap_callbacks(val_x[:N_HEATMAP_IMAGES], val_y[:N_HEATMAP_IMAGES],
-                                  tensorboard_dir, ig_steps=8)
-    model.fit(train_x, train_y, validation_data=(val_x, val_y), epochs=EPOCHS, batch_size=16,
-              callbacks=callbacks, verbose=0)
+    callbacks = heatmap_callbacks(
+        val_x[:N_HEATMAP_IMAGES], val_y[:N_HEATMAP_IMAGES], tensorboard_dir, ig_steps=8
+    )
+    model.fit(
+        train_x,
+        train_y,
+        validation_data=(val_x, val_y),
+        epochs=EPOCHS,
+        batch_size=16,
+        callbacks=callbacks,
+        verbose=0,
+    )
     return model, val_x, tensorboard_dir
 
 
@@ -66,18 +82,24 @@ def image_summaries(tensorboard_dir: Path, tag: str) -> dict[str, list[tuple[int
             # An image summary tensor is [width, height, png bytes...].
             found[str(folder.relative_to(tensorboard_dir))] = [
                 (event.step, tf.io.decode_png(tf.make_ndarray(event.tensor_proto)[2]).numpy())
-                for event in accumulator.Tensors(tag)]
+                for event in accumulator.Tensors(tag)
+            ]
     return found
 
 
-@pytest.mark.parametrize("tag, subdir, channels", [
-    (GRAD_CAM_TAG, "grad_cam", 3),
-    (INTEGRATED_GRADIENTS_TAG, "integrated_gradients", 1),
-])
+@pytest.mark.parametrize(
+    "tag, subdir, channels",
+    [
+        (GRAD_CAM_TAG, "grad_cam", 3),
+        (INTEGRATED_GRADIENTS_TAG, "integrated_gradients", 1),
+    ],
+)
 def test_one_heatmap_grid_per_epoch_in_tensorboard(trained_run, tag, subdir, channels):
     _, _, tensorboard_dir = trained_run
-    assert any(t.startswith(f"{HEATMAPS_SUBDIR}/{subdir}/") and t.endswith(f"/{tag}")
-               for t in image_tags(tensorboard_dir)), image_tags(tensorboard_dir)
+    assert any(
+        t.startswith(f"{HEATMAPS_SUBDIR}/{subdir}/") and t.endswith(f"/{tag}")
+        for t in image_tags(tensorboard_dir)
+    ), image_tags(tensorboard_dir)
     runs = image_summaries(tensorboard_dir, tag)
     assert len(runs) == 1 and next(iter(runs)).startswith(f"{HEATMAPS_SUBDIR}/{subdir}/")
     summaries = next(iter(runs.values()))
@@ -127,10 +149,17 @@ def test_nested_backbone_skips_grad_cam_but_logs_integrated_gradients(tmp_path):
     model = build_transfer("vgg16", SIZE)
     model.compile(keras.optimizers.Adam(1e-4), "binary_crossentropy")
     images, labels = blob_images(8, seed=2)
-    grad_cam_callback, ig_callback = heatmap_callbacks(images, labels, tmp_path, ig_steps=4,
-                                                       max_images=2)
-    model.fit(images, labels, epochs=1, batch_size=8, verbose=0,
-              callbacks=[grad_cam_callback, ig_callback])
+    grad_cam_callback, ig_callback = heatmap_callbacks(
+        images, labels, tmp_path, ig_steps=4, max_images=2
+    )
+    model.fit(
+        images,
+        labels,
+        epochs=1,
+        batch_size=8,
+        verbose=0,
+        callbacks=[grad_cam_callback, ig_callback],
+    )
     assert grad_cam_callback.skipped and grad_cam_callback.layer_name == "vgg16"
     assert image_summaries(tmp_path, GRAD_CAM_TAG) == {}
     (summaries,) = image_summaries(tmp_path, INTEGRATED_GRADIENTS_TAG).values()

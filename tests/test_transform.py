@@ -1,4 +1,5 @@
 """Transform: decoding every image kind to one grayscale channel, saved splits, input_fn."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,9 @@ def save(path, array, **kwargs) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("kind", ["gray_jpeg", "rgb_jpeg", "progressive_jpeg", "png16",
-                                  "rgba_png", "palette_png", "bmp"])
+@pytest.mark.parametrize(
+    "kind", ["gray_jpeg", "rgb_jpeg", "progressive_jpeg", "png16", "rgba_png", "palette_png", "bmp"]
+)
 def test_decode_any_image_kind_to_one_channel(tmp_path, kind):
     gradient = np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (48, 1))
     if kind == "gray_jpeg":
@@ -106,8 +108,12 @@ def test_random_affine_is_identity_at_zero_and_warps_otherwise():
     images[:, 12:20, 12:20] = 255.0
     still = augmentation_layers(0.0, 0.0, 0.0, 0.0, False, seed=0)(images, training=True)
     np.testing.assert_allclose(np.asarray(still), images, atol=1e-3)
-    moved = np.asarray(augmentation_layers(0.05, 0.2, 0.2, 0.0, False, seed=0)(images, training=True))
+    moved = np.asarray(
+        augmentation_layers(0.05, 0.2, 0.2, 0.0, False, seed=0)(images, training=True)
+    )
     assert moved.shape == images.shape
     assert np.abs(moved - images).max() > 100  # the square moved or changed size
-    again = np.asarray(augmentation_layers(0.05, 0.2, 0.2, 0.0, False, seed=0)(images, training=True))
+    again = np.asarray(
+        augmentation_layers(0.05, 0.2, 0.2, 0.0, False, seed=0)(images, training=True)
+    )
     np.testing.assert_allclose(moved, again)  # seeded

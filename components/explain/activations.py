@@ -6,6 +6,7 @@ reader can see edges turn into lung-field and opacity detectors, and spot dead b
 (mostly-zero ReLU outputs). Nested keras.applications backbones (our transfer models) are
 looked into, as components.explain.gradcam does for Grad-CAM.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from components.reporting.figures import save_figure
 from components.explain.gradcam import model_input
+from components.reporting.figures import save_figure
 
 TAG = "activations/feature_maps"
 # Layers that only pad, crop or pool a map: not a block's computed output.
@@ -40,9 +41,11 @@ def _walk(model: keras.Model) -> Iterator[tuple[keras.Model | None, keras.layers
 
 
 def _is_feature_map(layer: keras.layers.Layer) -> bool:
-    return (not isinstance(layer, (keras.layers.InputLayer, keras.Model))
-            and not any(word in type(layer).__name__ for word in PASS_THROUGH)
-            and len(layer.output.shape) == 4)
+    return (
+        not isinstance(layer, (keras.layers.InputLayer, keras.Model))
+        and not any(word in type(layer).__name__ for word in PASS_THROUGH)
+        and len(layer.output.shape) == 4
+    )
 
 
 def _spatial_size(layer: keras.layers.Layer) -> int:
@@ -74,8 +77,9 @@ def conv_block_outputs(model: keras.Model) -> list[keras.layers.Layer]:
     return blocks[::-1]
 
 
-def _block_extractor(model: keras.Model, blocks: list[keras.layers.Layer]
-                     ) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
+def _block_extractor(
+    model: keras.Model, blocks: list[keras.layers.Layer]
+) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
     """A callable image batch -> {block name: its output}, one forward pass.
 
     A nested backbone's inner layers are not connected to the outer graph, so, as in
@@ -89,21 +93,32 @@ def _block_extractor(model: keras.Model, blocks: list[keras.layers.Layer]
         outer = keras.Model(model_input(model), {b.name: b.output for b in blocks})
         return lambda images: outer(images, training=False)
     if len(backbones) > 1:
-        raise ValueError(f"model {model.name} has blocks in {len(backbones)} nested models; "
-                         "one nested backbone is supported")
+        raise ValueError(
+            f"model {model.name} has blocks in {len(backbones)} nested models; "
+            "one nested backbone is supported"
+        )
     (backbone,) = backbones.values()
     node = backbone._inbound_nodes[0]
     position = {id(layer): i for i, layer in enumerate(model.layers)}
     here = position[id(backbone)]
     outer_before = [b for b in blocks if owner[id(b)] is None and position[id(b)] < here]
     outer_after = [b for b in blocks if owner[id(b)] is None and position[id(b)] > here]
-    before = keras.Model(model_input(model), {"backbone_input": node.input_tensors[0],
-                                              **{b.name: b.output for b in outer_before}})
-    inside = keras.Model(model_input(backbone), {"backbone_output": backbone.outputs[0],
-                                                 **{b.name: b.output for b in blocks
-                                                    if owner[id(b)] is backbone}})
-    after = (keras.Model(node.output_tensors[0], {b.name: b.output for b in outer_after})
-             if outer_after else None)
+    before = keras.Model(
+        model_input(model),
+        {"backbone_input": node.input_tensors[0], **{b.name: b.output for b in outer_before}},
+    )
+    inside = keras.Model(
+        model_input(backbone),
+        {
+            "backbone_output": backbone.outputs[0],
+            **{b.name: b.output for b in blocks if owner[id(b)] is backbone},
+        },
+    )
+    after = (
+        keras.Model(node.output_tensors[0], {b.name: b.output for b in outer_after})
+        if outer_after
+        else None
+    )
 
     def forward(images: tf.Tensor) -> dict[str, tf.Tensor]:
         outputs = before(images, training=False)
@@ -134,16 +149,18 @@ def _min_max(values: np.ndarray) -> np.ndarray:
     return (values - low) / (high - low) if high > low else np.zeros_like(values, dtype="float64")
 
 
-def plot_feature_maps(image: np.ndarray, maps: list[tuple[str, np.ndarray]], title: str,
-                      max_channels: int = 16):
+def plot_feature_maps(
+    image: np.ndarray, maps: list[tuple[str, np.ndarray]], title: str, max_channels: int = 16
+):
     """One row per block: the image, then its `max_channels` most active channels (highest
     mean activation, most active first), each min-max scaled on its own so weak channels
     stay visible; the row label gives the block's layer name and map size."""
     import matplotlib.pyplot as plt
 
     columns = 1 + min(max_channels, max(m.shape[-1] for _, m in maps))
-    fig, axes = plt.subplots(len(maps), columns, figsize=(1.3 * columns, 1.45 * len(maps)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(maps), columns, figsize=(1.3 * columns, 1.45 * len(maps)), squeeze=False
+    )
     picture = np.asarray(image, dtype="float64")
     picture = _min_max(picture[..., 0] if picture.shape[-1] == 1 else picture)
     for row, (name, activations) in zip(axes, maps):
@@ -157,26 +174,34 @@ def plot_feature_maps(image: np.ndarray, maps: list[tuple[str, np.ndarray]], tit
         for ax in row:  # ticks off, but keep the first column's row label
             ax.set_xticks([])
             ax.set_yticks([])
-        for ax in row[1 + len(strongest):]:
+        for ax in row[1 + len(strongest) :]:
             ax.axis("off")
     fig.suptitle(title or "feature maps per conv block", fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def activation_view(model: keras.Model, image: np.ndarray, png_path: str | os.PathLike,
-                    tensorboard_dir: str | os.PathLike | None = None,
-                    title: str = "") -> dict[str, Any]:
+def activation_view(
+    model: keras.Model,
+    image: np.ndarray,
+    png_path: str | os.PathLike,
+    tensorboard_dir: str | os.PathLike | None = None,
+    title: str = "",
+) -> dict[str, Any]:
     """Feature maps of each conv block for one image, saved as a PNG (and a TensorBoard
     image under "activations/feature_maps"); returns a JSON-able per-block summary."""
     maps = feature_maps(model, image)
     path = save_figure(plot_feature_maps(image, maps, title), png_path, tensorboard_dir, tag=TAG)
     return {
         "png": str(Path(path)),
-        "blocks": [{"layer": name,
-                    "shape": [int(size) for size in activations.shape],
-                    "mean_activation": float(activations.mean()),
-                    # exact zeros: a ReLU unit that is off for this image
-                    "dead_fraction": float(np.mean(activations == 0))}
-                   for name, activations in maps],
+        "blocks": [
+            {
+                "layer": name,
+                "shape": [int(size) for size in activations.shape],
+                "mean_activation": float(activations.mean()),
+                # exact zeros: a ReLU unit that is off for this image
+                "dead_fraction": float(np.mean(activations == 0)),
+            }
+            for name, activations in maps
+        ],
     }

@@ -17,6 +17,7 @@ helpers): the sigmoid probability, or the softmax probability of the class predi
 the unmodified image (or `class_index`). All (image, step) copies are flattened into one
 list and scored `max_batch` per model call.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,9 +51,16 @@ def random_ranks(n: int, pixels: int, rng: np.random.Generator) -> np.ndarray:
     return np.argsort(rng.random((n, pixels)), axis=1)
 
 
-def score_curves(model: keras.Model, images: np.ndarray, ranks: np.ndarray,
-                 baselines: np.ndarray, classes: np.ndarray, steps: int, mode: str,
-                 max_batch: int = 128) -> np.ndarray:
+def score_curves(
+    model: keras.Model,
+    images: np.ndarray,
+    ranks: np.ndarray,
+    baselines: np.ndarray,
+    classes: np.ndarray,
+    steps: int,
+    mode: str,
+    max_batch: int = 128,
+) -> np.ndarray:
     """Explained score after each step, (n, steps + 1); step k swaps round(k/steps * h*w)
     pixels, the top-ranked first. mode "deletion": image -> baseline; "insertion":
     baseline -> image."""
@@ -65,12 +73,12 @@ def score_curves(model: keras.Model, images: np.ndarray, ranks: np.ndarray,
     step_ids = np.tile(np.arange(steps + 1), n)
     scores = np.empty(n * (steps + 1), dtype="float64")
     for first in range(0, len(image_ids), max_batch):
-        ids = image_ids[first:first + max_batch]
-        swapped = ranks[ids] < counts[step_ids[first:first + max_batch]][:, None]
+        ids = image_ids[first : first + max_batch]
+        swapped = ranks[ids] < counts[step_ids[first : first + max_batch]][:, None]
         m = swapped.reshape(len(ids), h, w, 1).astype("float32")
         batch = start[ids] * (1.0 - m) + end[ids] * m
         outputs = model_outputs(model, batch, max_batch)
-        scores[first:first + len(ids)] = np.asarray(select_scores(outputs, classes[ids]))
+        scores[first : first + len(ids)] = np.asarray(select_scores(outputs, classes[ids]))
     return scores.reshape(n, steps + 1)
 
 
@@ -111,15 +119,24 @@ def deletion_insertion(
     rng = np.random.default_rng(seed)
     n, h, w = images.shape[:3]
     classes = explained_classes(model_outputs(model, images, max_batch), class_index)
-    bases = {"deletion": make_baseline(images, deletion_baseline, blur_sigma),
-             "insertion": make_baseline(images, insertion_baseline, blur_sigma)}
-    orders = {"": [saliency_ranks(heatmaps, rng)],
-              "random_": [random_ranks(n, h * w, rng) for _ in range(random_repeats)]}
+    bases = {
+        "deletion": make_baseline(images, deletion_baseline, blur_sigma),
+        "insertion": make_baseline(images, insertion_baseline, blur_sigma),
+    }
+    orders = {
+        "": [saliency_ranks(heatmaps, rng)],
+        "random_": [random_ranks(n, h * w, rng) for _ in range(random_repeats)],
+    }
     result: dict[str, np.ndarray] = {"fractions": np.linspace(0.0, 1.0, steps + 1)}
     for prefix, rank_sets in orders.items():
         for mode, baseline in bases.items():
-            curves = np.mean([score_curves(model, images, ranks, baseline, classes, steps, mode,
-                                           max_batch) for ranks in rank_sets], axis=0)
+            curves = np.mean(
+                [
+                    score_curves(model, images, ranks, baseline, classes, steps, mode, max_batch)
+                    for ranks in rank_sets
+                ],
+                axis=0,
+            )
             result[f"{prefix}{mode}"] = curves
             result[f"{prefix}{mode}_auc"] = area_under_curve(curves)
     return result
@@ -145,23 +162,31 @@ def faithfulness_summary(result: Mapping[str, np.ndarray]) -> dict[str, Any]:
         "random_insertion_auc": float(result["random_insertion_auc"].mean()),
         "insertion_gain": float(insertion_gain.mean()),
         "insertion_beats_random": float((insertion_gain > 0).mean()),
-        "mean_curves": {key: result[key].mean(axis=0).round(6).tolist() for key in
-                        ("deletion", "insertion", "random_deletion", "random_insertion")},
+        "mean_curves": {
+            key: result[key].mean(axis=0).round(6).tolist()
+            for key in ("deletion", "insertion", "random_deletion", "random_insertion")
+        },
     }
 
 
-def faithfulness_report(results_by_method: Mapping[str, Mapping[str, np.ndarray]],
-                        **settings: Any) -> dict[str, Any]:
+def faithfulness_report(
+    results_by_method: Mapping[str, Mapping[str, np.ndarray]], **settings: Any
+) -> dict[str, Any]:
     """explainer/faithfulness.json: the reference, the settings used, a summary per method."""
-    return {"reference": REFERENCE,
-            "lower_is_better": ["deletion_auc"], "higher_is_better": ["insertion_auc"],
-            "settings": settings,
-            "methods": {name: faithfulness_summary(r) for name, r in results_by_method.items()}}
+    return {
+        "reference": REFERENCE,
+        "lower_is_better": ["deletion_auc"],
+        "higher_is_better": ["insertion_auc"],
+        "settings": settings,
+        "methods": {name: faithfulness_summary(r) for name, r in results_by_method.items()},
+    }
 
 
-def plot_faithfulness(results_by_method: Mapping[str, Mapping[str, np.ndarray]],
-                      png_path: str | os.PathLike,
-                      tensorboard_dir: str | os.PathLike | None = None):
+def plot_faithfulness(
+    results_by_method: Mapping[str, Mapping[str, np.ndarray]],
+    png_path: str | os.PathLike,
+    tensorboard_dir: str | os.PathLike | None = None,
+):
     """Mean deletion and insertion curves per method (solid) and random order (dashed)."""
     from components.reporting.figures import plt, save_figure
 
@@ -170,10 +195,20 @@ def plot_faithfulness(results_by_method: Mapping[str, Mapping[str, np.ndarray]],
         colour = f"C{index}"
         for ax, mode in zip(axes, ("deletion", "insertion")):
             x = result["fractions"]
-            ax.plot(x, result[mode].mean(0), color=colour,
-                    label=f"{name} (AUC {result[f'{mode}_auc'].mean():.3f})")
-            ax.plot(x, result[f"random_{mode}"].mean(0), color=colour, ls="--", alpha=0.6,
-                    label=f"{name} random order (AUC {result[f'random_{mode}_auc'].mean():.3f})")
+            ax.plot(
+                x,
+                result[mode].mean(0),
+                color=colour,
+                label=f"{name} (AUC {result[f'{mode}_auc'].mean():.3f})",
+            )
+            ax.plot(
+                x,
+                result[f"random_{mode}"].mean(0),
+                color=colour,
+                ls="--",
+                alpha=0.6,
+                label=f"{name} random order (AUC {result[f'random_{mode}_auc'].mean():.3f})",
+            )
     for ax, mode, better in zip(axes, ("deletion", "insertion"), ("lower", "higher")):
         ax.set_title(f"{mode.capitalize()} ({better} AUC is better)")
         ax.set_xlabel(f"fraction of pixels {'deleted' if mode == 'deletion' else 'inserted'}")

@@ -7,6 +7,7 @@ Grad-CAM++ at all; both methods here share the forward pass, the class score, th
 nested-backbone handling (keras.applications inside our transfer models) and the
 resize-and-normalize step, and differ only in how they weight the channels.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -40,14 +41,18 @@ def model_input(model: keras.Model):
 def sigmoid_head(model: keras.Model) -> keras.layers.Dense | None:
     """The model's last layer when it is a one-unit Dense with a sigmoid, else None."""
     head = model.layers[-1]
-    if (isinstance(head, keras.layers.Dense) and head.units == 1
-            and head.activation is keras.activations.sigmoid):
+    if (
+        isinstance(head, keras.layers.Dense)
+        and head.units == 1
+        and head.activation is keras.activations.sigmoid
+    ):
         return head
     return None
 
 
-def feature_and_prediction_model(model: keras.Model, layer: keras.layers.Layer,
-                                 sigmoid_logit: bool = False) -> ForwardPass:
+def feature_and_prediction_model(
+    model: keras.Model, layer: keras.layers.Layer, sigmoid_logit: bool = False
+) -> ForwardPass:
     """A callable image batch -> (feature maps of `layer`, predictions).
 
     With `sigmoid_logit`, a one-unit sigmoid Dense head yields its logit instead of its
@@ -100,13 +105,17 @@ def _class_score(predictions: tf.Tensor, class_index: int | None, is_logit: bool
     if predictions.shape[-1] == 1:  # a sigmoid we cannot see behind: invert it, clipped
         p = tf.clip_by_value(predictions[:, 0], 1e-7, 1 - 1e-7)
         return tf.math.log(p) - tf.math.log1p(-p)
-    chosen = (tf.fill([tf.shape(predictions)[0]], class_index) if class_index is not None
-              else tf.argmax(predictions, axis=-1, output_type=tf.int32))
+    chosen = (
+        tf.fill([tf.shape(predictions)[0]], class_index)
+        if class_index is not None
+        else tf.argmax(predictions, axis=-1, output_type=tf.int32)
+    )
     return tf.gather(predictions, chosen, axis=1, batch_dims=1)
 
 
-def _maps_and_gradients(model: keras.Model, images: np.ndarray, layer_name: str | None,
-                        class_index: int | None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+def _maps_and_gradients(
+    model: keras.Model, images: np.ndarray, layer_name: str | None, class_index: int | None
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """The inputs, the explained layer's feature maps A and dS/dA, all in one gradient
     call for the batch; the layer is `layer_name` or the last conv layer."""
     layer = model.get_layer(layer_name) if layer_name else last_conv_layer(model)
@@ -127,8 +136,12 @@ def _heatmaps(channel_weights: tf.Tensor, feature_maps: tf.Tensor, inputs: tf.Te
     return (cam / tf.maximum(peak, 1e-12)).numpy()
 
 
-def grad_cam(model: keras.Model, images: np.ndarray, layer_name: str | None = None,
-             class_index: int | None = None) -> np.ndarray:
+def grad_cam(
+    model: keras.Model,
+    images: np.ndarray,
+    layer_name: str | None = None,
+    class_index: int | None = None,
+) -> np.ndarray:
     """Heatmaps in [0, 1] at input resolution, (n, h, w), for the positive or chosen class.
 
     Channel weights: the spatial mean of the gradients. Sigmoid heads are explained
@@ -157,8 +170,12 @@ def _plus_plus_weights(feature_maps: tf.Tensor, gradients: tf.Tensor) -> tf.Tens
     return tf.reduce_sum(alpha * tf.nn.relu(gradients), axis=(1, 2), keepdims=True)
 
 
-def grad_cam_plus_plus(model: keras.Model, images: np.ndarray, layer_name: str | None = None,
-                       class_index: int | None = None) -> np.ndarray:
+def grad_cam_plus_plus(
+    model: keras.Model,
+    images: np.ndarray,
+    layer_name: str | None = None,
+    class_index: int | None = None,
+) -> np.ndarray:
     """Grad-CAM++ heatmaps, with grad_cam's contract: (n, h, w) in [0, 1] at input
     resolution, sigmoid heads through their logit, softmax heads for `class_index` or
     the predicted class, nested backbones, the last conv layer by default.

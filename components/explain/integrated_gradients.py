@@ -5,6 +5,7 @@ the whole path, so the saturation that makes Grad-CAM take a sigmoid head's logi
 not hurt it, and explaining the probability lets the completeness check compare the
 attributions with what the model outputs.
 """
+
 from __future__ import annotations
 
 import keras
@@ -12,14 +13,23 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
-from components.explain.scores import (class_scores, explained_classes, model_outputs,
-                                       normalize_positive, select_scores, smooth)
-
+from components.explain.scores import (
+    class_scores,
+    explained_classes,
+    model_outputs,
+    normalize_positive,
+    select_scores,
+    smooth,
+)
 
 # --------------------------------------------------------------------------- baselines
 
-def make_baseline(images: np.ndarray, baseline: str | float | np.ndarray = "black",
-                  blur_sigma: float | None = None) -> np.ndarray:
+
+def make_baseline(
+    images: np.ndarray,
+    baseline: str | float | np.ndarray = "black",
+    blur_sigma: float | None = None,
+) -> np.ndarray:
     """The IG reference input, same shape as `images`.
 
     "black": zeros (raw pixel 0). "blurred": a Gaussian-blurred copy of each image
@@ -33,13 +43,17 @@ def make_baseline(images: np.ndarray, baseline: str | float | np.ndarray = "blac
             return np.zeros_like(images)
         if baseline == "blurred":
             sigma = blur_sigma if blur_sigma is not None else max(images.shape[1:3]) / 16.0
-            return ndimage.gaussian_filter(images, sigma=(0, sigma, sigma, 0),
-                                           mode="nearest").astype("float32")
-        raise ValueError(f"unknown baseline {baseline!r}: use 'black', 'blurred', a number or an array")
+            return ndimage.gaussian_filter(
+                images, sigma=(0, sigma, sigma, 0), mode="nearest"
+            ).astype("float32")
+        raise ValueError(
+            f"unknown baseline {baseline!r}: use 'black', 'blurred', a number or an array"
+        )
     return np.broadcast_to(np.asarray(baseline, dtype="float32"), images.shape).copy()
 
 
 # --------------------------------------------------------------------------- IG
+
 
 @tf.function(reduce_retracing=True)
 def _weighted_path_gradients(model, images, baselines, image_ids, alphas, weights, classes):
@@ -99,11 +113,20 @@ def integrated_gradients_with_completeness(
     x_t, b_t, c_t = tf.constant(images), tf.constant(baselines), tf.constant(classes)
     average_gradients = np.zeros(images.shape, dtype="float64")
     for start in range(0, len(image_ids), max_batch):
-        ids = image_ids[start:start + max_batch]
-        steps_here = step_ids[start:start + max_batch]
-        average_gradients += np.asarray(_weighted_path_gradients(
-            model, x_t, b_t, tf.constant(ids), tf.constant(alphas[steps_here]),
-            tf.constant(weights[steps_here]), c_t), dtype="float64")
+        ids = image_ids[start : start + max_batch]
+        steps_here = step_ids[start : start + max_batch]
+        average_gradients += np.asarray(
+            _weighted_path_gradients(
+                model,
+                x_t,
+                b_t,
+                tf.constant(ids),
+                tf.constant(alphas[steps_here]),
+                tf.constant(weights[steps_here]),
+                c_t,
+            ),
+            dtype="float64",
+        )
     attributions = (images - baselines).astype("float64") * average_gradients
 
     difference = f_x - np.asarray(f_b, dtype="float64")
@@ -117,8 +140,9 @@ def integrated_gradients_raw(model: keras.Model, images: np.ndarray, **options) 
     return integrated_gradients_with_completeness(model, images, **options)[0]
 
 
-def integrated_gradients(model: keras.Model, images: np.ndarray, *, smooth_sigma: float = 0.0,
-                         **options) -> np.ndarray:
+def integrated_gradients(
+    model: keras.Model, images: np.ndarray, *, smooth_sigma: float = 0.0, **options
+) -> np.ndarray:
     """IG heatmaps (n, h, w) in [0, 1]: attributions summed over channels, positive part,
     divided by each image's peak; optionally Gaussian-smoothed by `smooth_sigma` pixels.
 

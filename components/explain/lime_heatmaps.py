@@ -24,6 +24,7 @@ colour-space defaults (lime's default) fragment it into slivers along rib edges.
 default (hide_color=None: each superpixel's own mean) changes nothing in a region of
 nearly uniform brightness, such as an opacity, so LIME would miss exactly that evidence.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -38,18 +39,18 @@ from components.explain.scores import explained_classes, model_outputs, normaliz
 
 
 class _BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
-    def data_labels(self, image, fudged_image, segments, classifier_fn, num_samples,
-                    batch_size=10):
+    def data_labels(self, image, fudged_image, segments, classifier_fn, num_samples, batch_size=10):
         n_features = np.unique(segments).shape[0]
         data = self.random_state.randint(0, 2, num_samples * n_features).reshape(
-            (num_samples, n_features))
+            (num_samples, n_features)
+        )
         data[0, :] = 1
         # Our images are grayscale replicated to RGB for lime: perturb one channel only (a
         # third of the memory traffic); the classifier takes (b, h, w, 1) as it is.
         gray, fudged_gray = image[..., :1], fudged_image[..., :1]
 
         def perturbed(start: int) -> np.ndarray:
-            keep = data[start:start + batch_size][:, segments].astype(bool)  # (b, h, w)
+            keep = data[start : start + batch_size][:, segments].astype(bool)  # (b, h, w)
             return np.where(keep[..., None], gray[None], fudged_gray[None])
 
         # The next batch is built while the model runs on this one (both release the GIL).
@@ -65,8 +66,9 @@ class _BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
         return data, np.concatenate(labels)
 
 
-def grayscale_slic(n_segments: int = 50, compactness: float = 0.1,
-                   sigma: float = 1.0) -> Callable[[np.ndarray], np.ndarray]:
+def grayscale_slic(
+    n_segments: int = 50, compactness: float = 0.1, sigma: float = 1.0
+) -> Callable[[np.ndarray], np.ndarray]:
     """A LIME segmentation_fn: SLIC superpixels of a grayscale image given as (h, w, 3)
     (lime's replicated copy) or (h, w), labels 0..k-1 as lime requires."""
 
@@ -75,8 +77,15 @@ def grayscale_slic(n_segments: int = 50, compactness: float = 0.1,
         gray = gray[..., 0] if gray.ndim == 3 else gray
         span = gray.max() - gray.min()
         scaled = (gray - gray.min()) / span if span > 0 else np.zeros_like(gray)
-        labels = slic(scaled, n_segments=n_segments, compactness=compactness, sigma=sigma,
-                      channel_axis=None, start_label=0, enforce_connectivity=True)
+        labels = slic(
+            scaled,
+            n_segments=n_segments,
+            compactness=compactness,
+            sigma=sigma,
+            channel_axis=None,
+            start_label=0,
+            enforce_connectivity=True,
+        )
         return np.unique(labels, return_inverse=True)[1].reshape(labels.shape)
 
     return segment
@@ -91,8 +100,9 @@ def _classifier(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
     channels = model.inputs[0].shape[-1]
 
     def classify(pixels: np.ndarray) -> np.ndarray:
-        gray = (pixels if pixels.shape[-1] == 1 else pixels.mean(axis=-1, keepdims=True)
-                ).astype("float32", copy=False)
+        gray = (pixels if pixels.shape[-1] == 1 else pixels.mean(axis=-1, keepdims=True)).astype(
+            "float32", copy=False
+        )
         batch = np.repeat(gray, channels, axis=-1) if channels != 1 else gray
         p = model_outputs(model, batch, max_batch=len(batch))
         return np.concatenate([1.0 - p, p], axis=1) if p.shape[1] == 1 else p
@@ -140,9 +150,16 @@ def lime_explanations(
         explainer = _BatchedLimeImageExplainer(kernel_width=kernel_width, random_state=seed)
         rgb = np.repeat(image[..., :1], 3, axis=-1)  # float32: half the memory of float64
         explanation = explainer.explain_instance(
-            rgb, classify, labels=(int(label),), hide_color=_hide_value(image, hide_color),
-            top_labels=None, num_samples=num_samples, batch_size=batch_size,
-            segmentation_fn=segment, random_seed=seed)
+            rgb,
+            classify,
+            labels=(int(label),),
+            hide_color=_hide_value(image, hide_color),
+            top_labels=None,
+            num_samples=num_samples,
+            batch_size=batch_size,
+            segmentation_fn=segment,
+            random_seed=seed,
+        )
         weights = np.zeros(explanation.segments.max() + 1)
         for feature, weight in explanation.local_exp[int(label)]:
             weights[feature] = weight
@@ -163,16 +180,26 @@ def lime_heatmaps(model: keras.Model, images: np.ndarray, **options) -> np.ndarr
     return normalize_positive(lime_raw(model, images, **options))
 
 
-def lime_overlay(image: np.ndarray, explanation: lime_image.ImageExplanation,
-                 label: int | None = None, num_features: int = 8, alpha: float = 0.45,
-                 min_weight: float = 0.0) -> np.ndarray:
+def lime_overlay(
+    image: np.ndarray,
+    explanation: lime_image.ImageExplanation,
+    label: int | None = None,
+    num_features: int = 8,
+    alpha: float = 0.45,
+    min_weight: float = 0.0,
+) -> np.ndarray:
     """The classic LIME figure, (h, w, 3) uint8: the `num_features` superpixels with the
     largest |weight| tinted green (for the class) or red (against it), outlined, over the
     grayscale image. `label` defaults to the (only) label the explanation holds."""
     label = next(iter(explanation.local_exp)) if label is None else label
-    _, mask = explanation.get_image_and_mask(label, positive_only=False, negative_only=False,
-                                             hide_rest=False, num_features=num_features,
-                                             min_weight=min_weight)
+    _, mask = explanation.get_image_and_mask(
+        label,
+        positive_only=False,
+        negative_only=False,
+        hide_rest=False,
+        num_features=num_features,
+        min_weight=min_weight,
+    )
     image = np.asarray(image, dtype="float64")
     gray = image[..., 0] if image.ndim == 3 else image
     rgb = np.repeat(np.clip(gray / 255.0, 0, 1)[..., None], 3, axis=-1)

@@ -10,6 +10,7 @@
 Only images with a non-empty mask count (and, when `positives` is given, only positive
 images): a normal image has no lesion to point at.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -17,8 +18,10 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import ndimage
 
-REFERENCE = ("pointing game: Zhang et al., IJCV 2018 (15 px tolerance at 224 px); "
-             "mass inside: Wang et al., Score-CAM, CVPRW 2020")
+REFERENCE = (
+    "pointing game: Zhang et al., IJCV 2018 (15 px tolerance at 224 px); "
+    "mass inside: Wang et al., Score-CAM, CVPRW 2020"
+)
 
 
 def _flat(array: np.ndarray) -> np.ndarray:
@@ -47,8 +50,9 @@ def peak_positions(heatmaps: np.ndarray) -> np.ndarray:
     return np.stack(np.unravel_index(flat, heatmaps.shape[1:3]), axis=1)
 
 
-def pointing_hits(heatmaps: np.ndarray, masks: np.ndarray,
-                  tolerance: float | None = None) -> np.ndarray:
+def pointing_hits(
+    heatmaps: np.ndarray, masks: np.ndarray, tolerance: float | None = None
+) -> np.ndarray:
     """(n,) bool: the maximum lies within `tolerance` pixels (Euclidean) of a mask pixel.
 
     Distance to the mask comes from a distance transform of each mask's complement, so a
@@ -64,8 +68,9 @@ def pointing_hits(heatmaps: np.ndarray, masks: np.ndarray,
     return hits
 
 
-def heatmap_regions(heatmaps: np.ndarray, *, max_fraction: float | None = 0.5,
-                    top_fraction: float | None = None) -> np.ndarray:
+def heatmap_regions(
+    heatmaps: np.ndarray, *, max_fraction: float | None = 0.5, top_fraction: float | None = None
+) -> np.ndarray:
     """The heatmaps thresholded into 0/1 regions, (n, h, w) bool.
 
     Default: pixels at or above `max_fraction` (0.5) of each map's own maximum, like the
@@ -126,8 +131,11 @@ def localization_report(
     counted = counted_images(masks, positives)
     h, w = masks.shape[1:3]
     tolerance = default_tolerance(h, w) if tolerance is None else tolerance
-    threshold = ({"top_fraction": top_fraction, "max_fraction": None} if top_fraction is not None
-                 else {"max_fraction": max_fraction})
+    threshold = (
+        {"top_fraction": top_fraction, "max_fraction": None}
+        if top_fraction is not None
+        else {"max_fraction": max_fraction}
+    )
     hits = pointing_hits(heatmaps[counted], masks[counted], tolerance)
     ious = mask_iou(heatmaps[counted], masks[counted], **threshold)
     mass = mass_inside(heatmaps[counted], masks[counted])
@@ -142,8 +150,10 @@ def localization_report(
         "pointing_game": float(hits.mean()) if len(hits) else None,
         "mean_iou": float(ious.mean()) if len(ious) else None,
         "mean_mass_inside": float(mass.mean()) if len(mass) else None,
-        "per_image": [{"image": name, "hit": bool(hit), "iou": float(iou), "mass_inside": float(m)}
-                      for name, hit, iou, m in zip(counted_names, hits, ious, mass)],
+        "per_image": [
+            {"image": name, "hit": bool(hit), "iou": float(iou), "mass_inside": float(m)}
+            for name, hit, iou, m in zip(counted_names, hits, ious, mass)
+        ],
     }
 
 
@@ -160,7 +170,8 @@ def load_masks(paths: Sequence[str], image_size: int) -> np.ndarray:
         if path:
             mask = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
             mask = (mask > 0).astype(np.float32)
-            resized = Image.fromarray(mask).resize((image_size, image_size),
-                                                   Image.Resampling.BILINEAR)
+            resized = Image.fromarray(mask).resize(
+                (image_size, image_size), Image.Resampling.BILINEAR
+            )
             masks[i] = np.asarray(resized) >= 0.5
     return masks

@@ -4,6 +4,7 @@ Every entry keeps the contract of this package (components/explain/__init__.py):
 `method(model, images) -> maps`, images (n, h, w, 1) float pixels in [0, 255], maps
 (n, h, w) in [0, 1] at the input resolution.
 """
+
 from __future__ import annotations
 
 from typing import Callable

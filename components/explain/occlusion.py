@@ -10,13 +10,18 @@ Per-pixel map (the upsampling to input size): each pixel gets the mean drop of t
 patches that cover it. Positions run every `stride` pixels and always include the last
 row and column, so every pixel is covered.
 """
+
 from __future__ import annotations
 
 import keras
 import numpy as np
 
-from components.explain.scores import (explained_classes, model_outputs, normalize_positive,
-                                       select_scores)
+from components.explain.scores import (
+    explained_classes,
+    model_outputs,
+    normalize_positive,
+    select_scores,
+)
 
 
 def _starts(length: int, size: int, stride: int) -> np.ndarray:
@@ -74,11 +79,11 @@ def occlusion_raw(
     mask_ids = np.tile(np.arange(positions), n)
     occluded_scores = np.empty(n * positions, dtype="float64")
     for start in range(0, n * positions, max_batch):
-        ids, m = image_ids[start:start + max_batch], masks[mask_ids[start:start + max_batch]]
+        ids, m = image_ids[start : start + max_batch], masks[mask_ids[start : start + max_batch]]
         m = m[..., None]
         batch = images[ids] * (1.0 - m) + fills[ids, None, None, None] * m
         scores = select_scores(model_outputs(model, batch, max_batch), classes[ids])
-        occluded_scores[start:start + len(ids)] = np.asarray(scores)
+        occluded_scores[start : start + len(ids)] = np.asarray(scores)
 
     drops = original[:, None] - occluded_scores.reshape(n, positions)  # (n, p)
     flat = masks.reshape(positions, -1)

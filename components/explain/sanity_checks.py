@@ -16,6 +16,7 @@ Contract of `method`: components/explain/__init__.py, `method(model, images) -> 
 heatmaps in [0, 1] with images (n, h, w, c) float32 raw pixels in [0, 255]; bind options
 with functools.partial.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,6 +35,7 @@ PASS_THRESHOLD = 0.5
 
 
 # --------------------------------------------------------------------------- similarity
+
 
 def spearman_per_image(a: np.ndarray, b: np.ndarray, absolute: bool = False) -> np.ndarray:
     """Spearman rank correlation of each pair of maps (n, ...) flattened: (n,) float.
@@ -78,6 +80,7 @@ def compare_maps(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- layers
 
+
 def _leaf_layers(model: keras.Model, prefix: str = "") -> Iterator[tuple[str, keras.layers.Layer]]:
     """(path, layer) from the output down; nested models (transfer backbones) are entered,
     so their layers are randomized one at a time like the outer ones."""
@@ -95,8 +98,11 @@ def randomizable_layers(model: keras.Model) -> list[str]:
     frozen (a frozen ImageNet backbone is still learned). Layers whose weights are never
     trainable (Normalization's adapted statistics) are left alone.
     """
-    return [path for path, layer in _leaf_layers(model)
-            if layer.weights and (layer.trainable_weights or not layer.trainable)]
+    return [
+        path
+        for path, layer in _leaf_layers(model)
+        if layer.weights and (layer.trainable_weights or not layer.trainable)
+    ]
 
 
 def _find_layer(model: keras.Model, path: str) -> keras.layers.Layer:
@@ -110,9 +116,11 @@ def _initializer_for(layer: keras.layers.Layer, variable_name: str):
     """The layer's own initializer of a variable: kernel -> kernel_initializer, gamma ->
     gamma_initializer, moving_mean -> moving_mean_initializer; the depthwise/pointwise
     kernels of separable convs use depthwise_/pointwise_initializer."""
-    for attribute in (f"{variable_name}_initializer",
-                      f"{variable_name.removesuffix('_kernel')}_initializer",
-                      "depthwise_initializer" if "Depthwise" in type(layer).__name__ else ""):
+    for attribute in (
+        f"{variable_name}_initializer",
+        f"{variable_name.removesuffix('_kernel')}_initializer",
+        "depthwise_initializer" if "Depthwise" in type(layer).__name__ else "",
+    ):
         initializer = getattr(layer, attribute, None) if attribute else None
         if initializer is not None:
             return initializer
@@ -142,6 +150,7 @@ def reinitialize_layer(layer: keras.layers.Layer, seed: int) -> None:
 
 
 # --------------------------------------------------------------------------- checks
+
 
 def cascading_randomization(
     model: keras.Model,
@@ -186,15 +195,32 @@ def cascading_randomization(
             reinitialize_layer(_find_layer(clone, path), seed + 1009 * repeat + depth)
             steps.append(compare_maps(original, method(clone, images)))
         draws.append(steps)
-    return [{"layer": path, "depth": depth,
-             **{key: (float(np.mean([d[depth - 1][key] for d in draws])) if key != "constant_maps"
-                      else int(sum(d[depth - 1][key] for d in draws)))
-                for key in draws[0][depth - 1]}}
-            for depth, path in enumerate(paths, start=1)]
+    return [
+        {
+            "layer": path,
+            "depth": depth,
+            **{
+                key: (
+                    float(np.mean([d[depth - 1][key] for d in draws]))
+                    if key != "constant_maps"
+                    else int(sum(d[depth - 1][key] for d in draws))
+                )
+                for key in draws[0][depth - 1]
+            },
+        }
+        for depth, path in enumerate(paths, start=1)
+    ]
 
 
-def _fit(model_builder: Callable[[], keras.Model], images: np.ndarray, labels: np.ndarray,
-         epochs: int, batch_size: int, seed: int, verbose: int) -> keras.Model:
+def _fit(
+    model_builder: Callable[[], keras.Model],
+    images: np.ndarray,
+    labels: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    verbose: int,
+) -> keras.Model:
     """A fresh model from `model_builder`, seeded, fitted on (images, labels).
 
     An uncompiled model is compiled with Adam and the cross-entropy matching its head and
@@ -204,9 +230,13 @@ def _fit(model_builder: Callable[[], keras.Model], images: np.ndarray, labels: n
     model = model_builder()
     if not model.compiled:
         units = model.outputs[0].shape[-1]
-        loss = ("binary_crossentropy" if units == 1 else
-                "sparse_categorical_crossentropy" if labels.ndim == 1 else
-                "categorical_crossentropy")
+        loss = (
+            "binary_crossentropy"
+            if units == 1
+            else "sparse_categorical_crossentropy"
+            if labels.ndim == 1
+            else "categorical_crossentropy"
+        )
         model.compile(keras.optimizers.Adam(1e-3), loss)
     model.fit(images, labels, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
     return model
@@ -251,12 +281,17 @@ def data_randomization(
     train_labels = np.asarray(train_labels)
     eval_images = np.asarray(eval_images, dtype="float32")
     permuted = train_labels[np.random.default_rng(seed).permutation(len(train_labels))]
-    true_model = (trained_model if trained_model is not None else
-                  _fit(model_builder, train_images, train_labels, epochs, batch_size, seed, verbose))
+    true_model = (
+        trained_model
+        if trained_model is not None
+        else _fit(model_builder, train_images, train_labels, epochs, batch_size, seed, verbose)
+    )
     random_model = _fit(model_builder, train_images, permuted, epochs, batch_size, seed, verbose)
     compared = {}
     for name, method in methods.items():
-        comparison = compare_maps(method(true_model, eval_images), method(random_model, eval_images))
+        comparison = compare_maps(
+            method(true_model, eval_images), method(random_model, eval_images)
+        )
         compared[name] = {**comparison, "passes": bool(comparison["spearman"] < pass_threshold)}
     return {
         "test": "data randomization: same architecture trained on permuted labels",
@@ -267,8 +302,9 @@ def data_randomization(
         "trained_model_given": trained_model is not None,
         "true_label_train_accuracy": train_accuracy(true_model, train_images, train_labels),
         "random_label_train_accuracy": train_accuracy(random_model, train_images, permuted),
-        "label_agreement_after_permutation": float(np.mean(
-            np.all((permuted == train_labels).reshape(len(train_labels), -1), axis=1))),
+        "label_agreement_after_permutation": float(
+            np.mean(np.all((permuted == train_labels).reshape(len(train_labels), -1), axis=1))
+        ),
         "pass_threshold_spearman": pass_threshold,
         "methods": compared,
     }
@@ -276,9 +312,12 @@ def data_randomization(
 
 # --------------------------------------------------------------------------- reporting
 
-def plot_cascading(results_by_method: Mapping[str, Sequence[Mapping[str, Any]]],
-                   png_path: str | os.PathLike,
-                   tensorboard_dir: str | os.PathLike | None = None):
+
+def plot_cascading(
+    results_by_method: Mapping[str, Sequence[Mapping[str, Any]]],
+    png_path: str | os.PathLike,
+    tensorboard_dir: str | os.PathLike | None = None,
+):
     """Spearman and SSIM against the randomized depth, one line per method; the x axis
     starts at the trained model (similarity 1) and names the last layer randomized."""
     from components.reporting.figures import plt, save_figure
@@ -322,15 +361,25 @@ def sanity_report(
     `reference_maps` (maps of the trained model, by method) saves recomputing them;
     `data_randomization_results` (what data_randomization returns) is stored as is.
     """
-    cascading = {name: cascading_randomization(
-        model, images, method, seed, layer_names=layer_names,
-        reference_maps=(reference_maps or {}).get(name)) for name, method in methods.items()}
+    cascading = {
+        name: cascading_randomization(
+            model,
+            images,
+            method,
+            seed,
+            layer_names=layer_names,
+            reference_maps=(reference_maps or {}).get(name),
+        )
+        for name, method in methods.items()
+    }
     summary: dict[str, dict[str, Any]] = {}
     for name, steps in cascading.items():
         final = steps[-1] if steps else None  # a model with no learned weights: no verdict
-        summary[name] = {"final_spearman": final and final["spearman"],
-                         "final_ssim": final and final["ssim"],
-                         "passes": None if final is None else bool(final["spearman"] < pass_threshold)}
+        summary[name] = {
+            "final_spearman": final and final["spearman"],
+            "final_ssim": final and final["ssim"],
+            "passes": None if final is None else bool(final["spearman"] < pass_threshold),
+        }
     if png_path is not None:
         plot_cascading(cascading, png_path, tensorboard_dir)
     report: dict[str, Any] = {

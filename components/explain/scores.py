@@ -5,6 +5,7 @@ the softmax probability of the predicted class (or `class_index`). Grad-CAM alon
 a sigmoid head's logit, because it needs a gradient that does not vanish on confident
 cases (components/explain/gradcam.py).
 """
+
 from __future__ import annotations
 
 import keras
@@ -21,8 +22,10 @@ def _outputs(model: keras.Model, inputs: tf.Tensor) -> tf.Tensor:
 def model_outputs(model: keras.Model, images: np.ndarray, max_batch: int = 128) -> np.ndarray:
     """The model's outputs (n, k) in inference mode, in chunks of `max_batch` images."""
     images = np.asarray(images, dtype="float32")
-    chunks = [_outputs(model, tf.constant(images[i:i + max_batch]))
-              for i in range(0, len(images), max_batch)]
+    chunks = [
+        _outputs(model, tf.constant(images[i : i + max_batch]))
+        for i in range(0, len(images), max_batch)
+    ]
     return np.concatenate([np.asarray(c) for c in chunks]).reshape(len(images), -1)
 
 
@@ -39,7 +42,9 @@ def explained_classes(outputs: np.ndarray, class_index: int | None = None) -> np
         return np.zeros(len(outputs), dtype="int32")
     if class_index is not None:
         if not 0 <= class_index < outputs.shape[1]:
-            raise ValueError(f"class_index {class_index} out of range for {outputs.shape[1]} classes")
+            raise ValueError(
+                f"class_index {class_index} out of range for {outputs.shape[1]} classes"
+            )
         return np.full(len(outputs), class_index, dtype="int32")
     return np.argmax(outputs, axis=1).astype("int32")
 
@@ -50,8 +55,9 @@ def select_scores(outputs, classes) -> tf.Tensor:
     return tf.gather(outputs, tf.cast(classes, tf.int32), axis=1, batch_dims=1)
 
 
-def class_scores(model: keras.Model, images: np.ndarray, classes: np.ndarray,
-                 max_batch: int = 128) -> np.ndarray:
+def class_scores(
+    model: keras.Model, images: np.ndarray, classes: np.ndarray, max_batch: int = 128
+) -> np.ndarray:
     """The explained score of each image, (n,) float."""
     return np.asarray(select_scores(model_outputs(model, images, max_batch), classes))
 
@@ -70,5 +76,6 @@ def smooth(maps: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian smoothing of (n, h, w) maps over h and w only, in one call."""
     if not sigma:
         return np.asarray(maps)
-    return ndimage.gaussian_filter(np.asarray(maps, dtype="float64"), sigma=(0, sigma, sigma),
-                                   mode="nearest")
+    return ndimage.gaussian_filter(
+        np.asarray(maps, dtype="float64"), sigma=(0, sigma, sigma), mode="nearest"
+    )

@@ -20,6 +20,7 @@ image): every image then gets the same seeded random stream, and its values do n
 depend on which other images are explained with it. With images_per_call > 1 the stream
 is shared across a chunk: still deterministic, but dependent on the chunking.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -61,30 +62,40 @@ def shap_values(
     """
     images = np.asarray(images, dtype="float32")
     if background is None:
-        background = (sample_background(images, background_size, seed) if len(images) > 1
-                      else np.zeros_like(images))
+        background = (
+            sample_background(images, background_size, seed)
+            if len(images) > 1
+            else np.zeros_like(images)
+        )
     background = np.asarray(background, dtype="float32")
     classes = explained_classes(model_outputs(model, images), class_index)
-    explainer = shap.GradientExplainer(model, background, batch_size=max_batch,
-                                       local_smoothing=local_smoothing)
+    explainer = shap.GradientExplainer(
+        model, background, batch_size=max_batch, local_smoothing=local_smoothing
+    )
     values = []
     state = np.random.get_state()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The structure of `inputs`")
             for start in range(0, len(images), images_per_call):
-                chunk = images[start:start + images_per_call]
-                ranks = classes[start:start + images_per_call, None]
-                phi, _ = explainer.shap_values(chunk, nsamples=nsamples, ranked_outputs=ranks,
-                                               output_rank_order="custom", rseed=seed)
+                chunk = images[start : start + images_per_call]
+                ranks = classes[start : start + images_per_call, None]
+                phi, _ = explainer.shap_values(
+                    chunk,
+                    nsamples=nsamples,
+                    ranked_outputs=ranks,
+                    output_rank_order="custom",
+                    rseed=seed,
+                )
                 values.append(np.asarray(phi)[..., 0])  # (b, h, w, c, 1): one explained unit
     finally:
         np.random.set_state(state)
     return np.concatenate(values).astype("float32")
 
 
-def shap_heatmaps(model: keras.Model, images: np.ndarray, background: np.ndarray | None = None,
-                  **options) -> np.ndarray:
+def shap_heatmaps(
+    model: keras.Model, images: np.ndarray, background: np.ndarray | None = None, **options
+) -> np.ndarray:
     """SHAP heatmaps (n, h, w) in [0, 1]: values summed over channels, positive part,
     divided by each image's peak. Options as shap_values (nsamples=64, seed=0, ...)."""
     values = shap_values(model, images, background, **options)

@@ -18,6 +18,7 @@ by default, in the channel weights (tf-explain's "guided" weights keep only posi
 gradients at positive activations). With use_guided_grads=False they are the same
 Grad-CAM, and the maps agree (tests/test_training_heatmaps.py).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -76,22 +77,38 @@ class GradCAMHeatmaps(GradCAMCallback):
       splits the model instead; the Explainer still shows them after training).
     """
 
-    def __init__(self, validation_data, class_index: int = 0, layer_name: str | None = None,
-                 output_dir: Path = Path("logs/grad_cam"), use_guided_grads: bool = False):
+    def __init__(
+        self,
+        validation_data,
+        class_index: int = 0,
+        layer_name: str | None = None,
+        output_dir: Path = Path("logs/grad_cam"),
+        use_guided_grads: bool = False,
+    ):
         images, labels = validation_data
-        super().__init__((display_pixels(images), labels), class_index, layer_name=layer_name,
-                         output_dir=Path(output_dir), use_guided_grads=use_guided_grads)
+        super().__init__(
+            (display_pixels(images), labels),
+            class_index,
+            layer_name=layer_name,
+            output_dir=Path(output_dir),
+            use_guided_grads=use_guided_grads,
+        )
         self.skipped = False
 
     def on_train_begin(self, logs=None):
-        layer = (self.model.get_layer(self.layer_name) if self.layer_name
-                 else last_conv_layer(self.model))
+        layer = (
+            self.model.get_layer(self.layer_name)
+            if self.layer_name
+            else last_conv_layer(self.model)
+        )
         self.layer_name = layer.name
         self.skipped = isinstance(layer, keras.Model)
         if self.skipped:
-            logging.warning("training heatmaps: %s is a nested model, which tf-explain's "
-                            "Grad-CAM cannot reach under Keras 3; Grad-CAM heatmaps skipped",
-                            layer.name)
+            logging.warning(
+                "training heatmaps: %s is a nested model, which tf-explain's "
+                "Grad-CAM cannot reach under Keras 3; Grad-CAM heatmaps skipped",
+                layer.name,
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         if self.skipped:
@@ -122,12 +139,21 @@ class IntegratedGradientsHeatmaps(IntegratedGradientsCallback):
     Explained one image at a time (a batch of n_steps) to bound memory.
     """
 
-    def __init__(self, validation_data, class_index: int = 0, n_steps: int = 16,
-                 output_dir: Path = Path("logs/integrated_gradients"),
-                 multiply_by_input: bool = True):
+    def __init__(
+        self,
+        validation_data,
+        class_index: int = 0,
+        n_steps: int = 16,
+        output_dir: Path = Path("logs/integrated_gradients"),
+        multiply_by_input: bool = True,
+    ):
         images, labels = validation_data
-        super().__init__((np.asarray(images, dtype=np.float32), labels), class_index,
-                         n_steps=n_steps, output_dir=Path(output_dir))
+        super().__init__(
+            (np.asarray(images, dtype=np.float32), labels),
+            class_index,
+            n_steps=n_steps,
+            output_dir=Path(output_dir),
+        )
         self.multiply_by_input = multiply_by_input
 
     def attributions(self) -> np.ndarray:
@@ -137,7 +163,8 @@ class IntegratedGradientsHeatmaps(IntegratedGradientsCallback):
         for image in images:
             path = IntegratedGradients.generate_interpolations(image[np.newaxis], self.n_steps)
             gradients = IntegratedGradients.get_integrated_gradients(
-                path.astype(np.float32), self.model, self.class_index, self.n_steps)
+                path.astype(np.float32), self.model, self.class_index, self.n_steps
+            )
             attribution = gradients.numpy()[0]
             if self.multiply_by_input:
                 attribution = attribution * image  # baseline: zeros (tf-explain's)
@@ -156,10 +183,16 @@ class IntegratedGradientsHeatmaps(IntegratedGradientsCallback):
         self.file_writer.flush()
 
 
-def heatmap_callbacks(validation_images: np.ndarray, validation_labels, tensorboard_dir: Path,
-                      layer_name: str | None = None, *, max_images: int = 8,
-                      use_guided_grads: bool = False, ig_steps: int = 16,
-                      ) -> list[keras.callbacks.Callback]:
+def heatmap_callbacks(
+    validation_images: np.ndarray,
+    validation_labels,
+    tensorboard_dir: Path,
+    layer_name: str | None = None,
+    *,
+    max_images: int = 8,
+    use_guided_grads: bool = False,
+    ig_steps: int = 16,
+) -> list[keras.callbacks.Callback]:
     """tf-explain's Grad-CAM and Integrated Gradients callbacks on fixed validation images.
 
     validation_images: (n, h, w, channels) raw pixels in [0, 255]; the first `max_images`
@@ -174,15 +207,29 @@ def heatmap_callbacks(validation_images: np.ndarray, validation_labels, tensorbo
     labels = None if validation_labels is None else np.asarray(validation_labels)[:max_images]
     root = Path(tensorboard_dir) / HEATMAPS_SUBDIR
     return [
-        GradCAMHeatmaps((images, labels), class_index=0, layer_name=layer_name,
-                        output_dir=root / "grad_cam", use_guided_grads=use_guided_grads),
-        IntegratedGradientsHeatmaps((images, labels), class_index=0, n_steps=ig_steps,
-                                    output_dir=root / "integrated_gradients"),
+        GradCAMHeatmaps(
+            (images, labels),
+            class_index=0,
+            layer_name=layer_name,
+            output_dir=root / "grad_cam",
+            use_guided_grads=use_guided_grads,
+        ),
+        IntegratedGradientsHeatmaps(
+            (images, labels),
+            class_index=0,
+            n_steps=ig_steps,
+            output_dir=root / "integrated_gradients",
+        ),
     ]
 
 
-def tf_explain_cams(model: keras.Model, images: np.ndarray, layer_name: str | None = None,
-                    class_index: int = 0, use_guided_grads: bool = False) -> np.ndarray:
+def tf_explain_cams(
+    model: keras.Model,
+    images: np.ndarray,
+    layer_name: str | None = None,
+    class_index: int = 0,
+    use_guided_grads: bool = False,
+) -> np.ndarray:
     """tf-explain's raw Grad-CAM maps, post-processed as components.explain.gradcam does.
 
     GradCAM.get_gradients_and_filters and generate_ponderated_output give the cams
@@ -193,8 +240,8 @@ def tf_explain_cams(model: keras.Model, images: np.ndarray, layer_name: str | No
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=NESTED_INPUTS_WARNING)
         outputs, gradients = GradCAM.get_gradients_and_filters(
-            model, np.asarray(images, dtype=np.float32), layer_name, class_index,
-            use_guided_grads)
+            model, np.asarray(images, dtype=np.float32), layer_name, class_index, use_guided_grads
+        )
     cams = tf.stack(GradCAM.generate_ponderated_output(outputs, gradients))[..., tf.newaxis]
     cams = tf.image.resize(tf.nn.relu(cams), np.shape(images)[1:3], method="bilinear")[..., 0]
     peak = tf.reduce_max(cams, axis=(1, 2), keepdims=True)
@@ -213,9 +260,14 @@ def pearson_per_image(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(flat_a & flat_b, 1.0, np.where(flat_a | flat_b, 0.0, r))
 
 
-def compare_with_tf_explain(model: keras.Model, images: np.ndarray,
-                            layer_name: str | None = None, *, use_guided_grads: bool = False,
-                            class_index: int = 0) -> float:
+def compare_with_tf_explain(
+    model: keras.Model,
+    images: np.ndarray,
+    layer_name: str | None = None,
+    *,
+    use_guided_grads: bool = False,
+    class_index: int = 0,
+) -> float:
     """Mean Pearson r between our grad_cam maps and tf-explain's, same model/layer/images."""
     layer_name = layer_name or last_conv_layer_name(model)
     ours = grad_cam(model, images, layer_name=layer_name, class_index=class_index)
@@ -223,6 +275,13 @@ def compare_with_tf_explain(model: keras.Model, images: np.ndarray,
     return float(pearson_per_image(ours, theirs).mean())
 
 
-__all__ = ["GradCAMHeatmaps", "IntegratedGradientsHeatmaps", "compare_with_tf_explain",
-           "display_pixels", "heatmap_callbacks", "last_conv_layer_name",
-           "pearson_per_image", "tf_explain_cams"]
+__all__ = [
+    "GradCAMHeatmaps",
+    "IntegratedGradientsHeatmaps",
+    "compare_with_tf_explain",
+    "display_pixels",
+    "heatmap_callbacks",
+    "last_conv_layer_name",
+    "pearson_per_image",
+    "tf_explain_cams",
+]

@@ -5,6 +5,7 @@ skewed split is worth seeing); distributions and correlations use the train rows
 so what a reader learns here about test rows cannot steer a modelling choice.
 Zeros meaning "not measured" are treated as missing throughout.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,8 +35,9 @@ def missingness(frame: pd.DataFrame) -> pd.DataFrame:
 
 def plot_patients_per_class(counts: pd.DataFrame) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    plot_split_counts(ax, counts, "Class balance per split", "patients", colors=CLASS_COLORS,
-                      xlabel=None)
+    plot_split_counts(
+        ax, counts, "Class balance per split", "patients", colors=CLASS_COLORS, xlabel=None
+    )
     return fig
 
 
@@ -54,8 +56,14 @@ def plot_numeric(train: pd.DataFrame) -> plt.Figure:
         column = values[name].dropna()
         bins = np.histogram_bin_edges(column, bins=25)
         for label, color in enumerate(CLASS_COLORS):
-            ax.hist(column[train.loc[column.index, "label"] == label], bins=bins, alpha=0.5,
-                    density=True, color=color, label=schema.CLASS_NAMES[label])
+            ax.hist(
+                column[train.loc[column.index, "label"] == label],
+                bins=bins,
+                alpha=0.5,
+                density=True,
+                color=color,
+                label=schema.CLASS_NAMES[label],
+            )
         ax.set_title(name)
     axes.flat[0].legend(fontsize=8)
     axes.flat[-1].axis("off")
@@ -72,7 +80,8 @@ def plot_categorical(train: pd.DataFrame) -> plt.Figure:
         if name in schema.CATEGORICAL:
             counts = counts.reindex(schema.CATEGORICAL[name]).fillna(0)
         counts.rename(columns=dict(enumerate(schema.CLASS_NAMES))).plot.bar(
-            ax=ax, stacked=True, color=CLASS_COLORS, rot=0, legend=False)
+            ax=ax, stacked=True, color=CLASS_COLORS, rot=0, legend=False
+        )
         ax.set_title(name)
         ax.set_xlabel("")
     axes.flat[0].legend(fontsize=8)
@@ -125,9 +134,9 @@ def run(out_dir: Path, *, examples: Path, tensorboard_dir: Path | None = None) -
         "missing_share_by_class": missing.round(4).to_dict(orient="index"),
         "spearman_with_target": matrix[schema.TARGET].drop(schema.TARGET).round(4).to_dict(),
         "train_median_by_class": by_class.rename(index=dict(enumerate(schema.CLASS_NAMES)))
-                                         .round(3).to_dict(orient="index"),
+        .round(3)
+        .to_dict(orient="index"),
         "figures": [f"{name}.png" for name in figures],
     }
     write_json(out_dir / "summary.json", summary)
-    return {"figures": summary["figures"],
-            "spearman_with_target": summary["spearman_with_target"]}
+    return {"figures": summary["figures"], "spearman_with_target": summary["spearman_with_target"]}

@@ -14,6 +14,7 @@ indicator) and are in log-odds, so the three importance rankings can be set side
 for the additive models (lasso, NAM) the centred contributions are exactly their SHAP
 values.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -25,11 +26,17 @@ import pandas as pd
 import shap
 from scipy.stats import spearmanr
 
-from components.reporting import html_page as report
 from components.artifacts import read_json, write_csv, write_json
-from components.reporting.figures import plt, save_figure
-from components.heart_models import MODEL_COLORS, load_model, model_dir, predict_logit, trained_models
+from components.heart_models import (
+    MODEL_COLORS,
+    load_model,
+    model_dir,
+    predict_logit,
+    trained_models,
+)
 from components.heart_partitions import HOLDOUT, Partition, load_partition, numeric_scaling
+from components.reporting import html_page as report
+from components.reporting.figures import plt, save_figure
 from datasets.heart_failure import schema
 from models.mlp import logit_model
 from models.nam import bias, contributions
@@ -67,8 +74,12 @@ def nam_shap(model: Any, background: np.ndarray, x: np.ndarray) -> tuple[np.ndar
 def group_sum(values: np.ndarray, columns: list[str], groups: dict[str, list[str]]) -> pd.DataFrame:
     """(rows, columns) attributions -> (rows, original features), summed within a group."""
     index = {c: i for i, c in enumerate(columns)}
-    return pd.DataFrame({feature: values[:, [index[c] for c in cols]].sum(axis=1)
-                         for feature, cols in groups.items()})
+    return pd.DataFrame(
+        {
+            feature: values[:, [index[c] for c in cols]].sum(axis=1)
+            for feature, cols in groups.items()
+        }
+    )
 
 
 def raw_rows(examples: pd.DataFrame, patient_ids: np.ndarray) -> pd.DataFrame:
@@ -97,28 +108,40 @@ def mean_abs(grouped: pd.DataFrame) -> dict[str, float]:
 def plot_coefficients(columns: list[str], coef: np.ndarray, C: float) -> plt.Figure:
     order = np.argsort(coef)
     fig, ax = plt.subplots(figsize=(7, 6))
-    colors = ["lightgrey" if coef[i] == 0 else ("tab:red" if coef[i] > 0 else "tab:blue")
-              for i in order]
+    colors = [
+        "lightgrey" if coef[i] == 0 else ("tab:red" if coef[i] > 0 else "tab:blue") for i in order
+    ]
     ax.barh(np.arange(len(order)), coef[order], color=colors)
-    ax.set_yticks(np.arange(len(order)), [columns[i] + ("  (dropped)" if coef[i] == 0 else "")
-                                          for i in order], fontsize=8)
+    ax.set_yticks(
+        np.arange(len(order)),
+        [columns[i] + ("  (dropped)" if coef[i] == 0 else "") for i in order],
+        fontsize=8,
+    )
     ax.axvline(0, color="k", lw=0.8)
-    ax.set(xlabel="coefficient (log-odds per unit: per SD for numerics, 0/1 otherwise)",
-           title=f"Lasso (L1 logistic regression), C={C:.3g} chosen by 5-fold CV")
+    ax.set(
+        xlabel="coefficient (log-odds per unit: per SD for numerics, 0/1 otherwise)",
+        title=f"Lasso (L1 logistic regression), C={C:.3g} chosen by 5-fold CV",
+    )
     return fig
 
 
 # ---------------------------------------------------------------------------- shap plots
-def shap_explanation(grouped: pd.DataFrame, expected: float,
-                     colour: pd.DataFrame) -> shap.Explanation:
-    return shap.Explanation(values=grouped.to_numpy(), base_values=np.full(len(grouped), expected),
-                            data=colour.to_numpy(), feature_names=list(grouped.columns))
+def shap_explanation(
+    grouped: pd.DataFrame, expected: float, colour: pd.DataFrame
+) -> shap.Explanation:
+    return shap.Explanation(
+        values=grouped.to_numpy(),
+        base_values=np.full(len(grouped), expected),
+        data=colour.to_numpy(),
+        feature_names=list(grouped.columns),
+    )
 
 
 def plot_beeswarm(explanation: shap.Explanation) -> plt.Figure:
     fig = plt.figure(figsize=(7, 5))
-    shap.plots.beeswarm(explanation, max_display=len(explanation.feature_names), show=False,
-                        plot_size=None)
+    shap.plots.beeswarm(
+        explanation, max_display=len(explanation.feature_names), show=False, plot_size=None
+    )
     plt.title("MLP: SHAP values on test patients (log-odds)")
     return fig
 
@@ -131,11 +154,20 @@ def plot_bar(explanation: shap.Explanation) -> plt.Figure:
 
 
 def plot_waterfall(values: np.ndarray, expected: float, raw: pd.Series, title: str) -> plt.Figure:
-    display = np.array(["not measured" if name in schema.ZERO_MEANS_MISSING and value == 0
-                        else value if isinstance(value, str) else float(value)
-                        for name, value in raw.items()], dtype=object)
-    explanation = shap.Explanation(values=values, base_values=expected, data=display,
-                                   feature_names=list(raw.index))
+    display = np.array(
+        [
+            "not measured"
+            if name in schema.ZERO_MEANS_MISSING and value == 0
+            else value
+            if isinstance(value, str)
+            else float(value)
+            for name, value in raw.items()
+        ],
+        dtype=object,
+    )
+    explanation = shap.Explanation(
+        values=values, base_values=expected, data=display, feature_names=list(raw.index)
+    )
     fig = plt.figure()  # shap draws on the current figure and sizes it itself
     shap.plots.waterfall(explanation, max_display=len(values), show=False)
     fig.suptitle(title, fontsize=10)
@@ -144,14 +176,17 @@ def plot_waterfall(values: np.ndarray, expected: float, raw: pd.Series, title: s
 
 def waterfall_cases(probability: np.ndarray, threshold: float) -> dict[str, int]:
     """Row indices of the highest-risk, lowest-risk and most borderline test patients."""
-    return {"highest_risk": int(np.argmax(probability)),
-            "lowest_risk": int(np.argmin(probability)),
-            "borderline": int(np.argmin(np.abs(probability - threshold)))}
+    return {
+        "highest_risk": int(np.argmax(probability)),
+        "lowest_risk": int(np.argmin(probability)),
+        "borderline": int(np.argmin(np.abs(probability - threshold))),
+    }
 
 
 # ---------------------------------------------------------------------------- nam plots
-def group_contribution(model: Any, columns: list[str], group: list[str],
-                       settings: dict[str, np.ndarray]) -> np.ndarray:
+def group_contribution(
+    model: Any, columns: list[str], group: list[str], settings: dict[str, np.ndarray]
+) -> np.ndarray:
     """Sum of the group's f_i on rows where only the group's columns are set (the other
     columns cannot change the group's terms)."""
     index = {c: i for i, c in enumerate(columns)}
@@ -162,8 +197,9 @@ def group_contribution(model: Any, columns: list[str], group: list[str],
     return contributions(model, grid)[:, [index[c] for c in group]].sum(axis=1)
 
 
-def plot_shape_functions(model: Any, partition: Partition, raw_train: pd.DataFrame,
-                         centre: pd.Series) -> plt.Figure:
+def plot_shape_functions(
+    model: Any, partition: Partition, raw_train: pd.DataFrame, centre: pd.Series
+) -> plt.Figure:
     columns = partition.columns
     scaling = numeric_scaling(partition.preprocessor)
     measured = schema.zeros_as_missing(raw_train)
@@ -187,33 +223,55 @@ def plot_shape_functions(model: Any, partition: Partition, raw_train: pd.DataFra
             missing = int(measured[feature].isna().sum())
             if f"{feature}_missing" in group and missing:
                 # Imputed rows: the train median and the indicator set to 1.
-                median = float(partition.preprocessor.named_transformers_["numeric"]
-                               .named_steps["impute"].statistics_[schema.NUMERIC.index(feature)])
-                point = group_contribution(model, columns, group,
-                                           {feature: np.array([(median - mean) / scale]),
-                                            f"{feature}_missing": np.ones(1)})
-                ax.plot([grid[0]], point - centre[feature], "kD", clip_on=False,
-                        label=f"not measured (n={missing})")
+                median = float(
+                    partition.preprocessor.named_transformers_["numeric"]
+                    .named_steps["impute"]
+                    .statistics_[schema.NUMERIC.index(feature)]
+                )
+                point = group_contribution(
+                    model,
+                    columns,
+                    group,
+                    {
+                        feature: np.array([(median - mean) / scale]),
+                        f"{feature}_missing": np.ones(1),
+                    },
+                )
+                ax.plot(
+                    [grid[0]],
+                    point - centre[feature],
+                    "kD",
+                    clip_on=False,
+                    label=f"not measured (n={missing})",
+                )
                 ax.legend(fontsize=7, loc="lower right")
         else:
             levels = schema.CATEGORICAL.get(feature, (0.0, 1.0))
             heights = []
             for level in levels:
-                settings = ({c: np.array([float(c == f"{feature}_{level}")]) for c in group}
-                            if feature in schema.CATEGORICAL else {feature: np.array([level])})
-                heights.append(float(group_contribution(model, columns, group,
-                                                        settings)[0] - centre[feature]))
+                settings = (
+                    {c: np.array([float(c == f"{feature}_{level}")]) for c in group}
+                    if feature in schema.CATEGORICAL
+                    else {feature: np.array([level])}
+                )
+                heights.append(
+                    float(group_contribution(model, columns, group, settings)[0] - centre[feature])
+                )
             counts = raw_train[feature].value_counts()
             labels = [f"{level}\nn={int(counts.get(level, 0))}" for level in levels]
-            ax.bar(range(len(levels)), heights, color="tab:orange",
-                   alpha=0.85)
+            ax.bar(range(len(levels)), heights, color="tab:orange", alpha=0.85)
             ax.set_xticks(range(len(levels)), labels, fontsize=8)
         ax.axhline(0, color="k", lw=0.6)
         ax.set_title(feature)
     axes.flat[-1].axis("off")
-    axes.flat[-1].text(0, 0.5, "Each panel: the NAM's contribution to the\nlog-odds of heart "
-                       "disease (centred on\nthe train mean). Grey: train data density;\n"
-                       "n: train patients per category.", fontsize=9)
+    axes.flat[-1].text(
+        0,
+        0.5,
+        "Each panel: the NAM's contribution to the\nlog-odds of heart "
+        "disease (centred on\nthe train mean). Grey: train data density;\n"
+        "n: train patients per category.",
+        fontsize=9,
+    )
     fig.suptitle("Neural Additive Model: shape functions")
     fig.tight_layout()
     return fig
@@ -233,11 +291,18 @@ def plot_cross_check(importance: dict[str, dict[str, float]]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(8, 6.5))
     height = 0.8 / len(models)
     for i, kind in enumerate(models):
-        ax.barh(np.arange(len(features)) + i * height, [importance[kind][f] for f in features],
-                height, label=kind, color=MODEL_COLORS.get(kind))
+        ax.barh(
+            np.arange(len(features)) + i * height,
+            [importance[kind][f] for f in features],
+            height,
+            label=kind,
+            color=MODEL_COLORS.get(kind),
+        )
     ax.set_yticks(np.arange(len(features)) + height * (len(models) - 1) / 2, features)
-    ax.set(xlabel="mean |SHAP value| on test patients (log-odds)",
-           title="Feature importance: the three models side by side")
+    ax.set(
+        xlabel="mean |SHAP value| on test patients (log-odds)",
+        title="Feature importance: the three models side by side",
+    )
     ax.legend(loc="lower right")
     return fig
 
@@ -246,9 +311,11 @@ def rank_agreement(importance: dict[str, dict[str, float]]) -> dict[str, float]:
     models = list(importance)
     result = {}
     for i, a in enumerate(models):
-        for b in models[i + 1:]:
-            rho = spearmanr([importance[a][f] for f in schema.FEATURES],
-                            [importance[b][f] for f in schema.FEATURES]).statistic
+        for b in models[i + 1 :]:
+            rho = spearmanr(
+                [importance[a][f] for f in schema.FEATURES],
+                [importance[b][f] for f in schema.FEATURES],
+            ).statistic
             result[f"{a}_vs_{b}"] = float(rho)
     return result
 
@@ -257,8 +324,15 @@ def rank_agreement(importance: dict[str, dict[str, float]]) -> dict[str, float]:
 class Context:
     """What every model's explanation needs: the rows, the background, a figure sink."""
 
-    def __init__(self, out_dir: Path, examples: Path, transform: Path, seed: int,
-                 background_size: int, tensorboard_dir: Path | None):
+    def __init__(
+        self,
+        out_dir: Path,
+        examples: Path,
+        transform: Path,
+        seed: int,
+        background_size: int,
+        tensorboard_dir: Path | None,
+    ):
         self.out_dir, self.tensorboard_dir = out_dir, tensorboard_dir
         self.partition = load_partition(transform, HOLDOUT)
         table = pd.read_csv(examples / "examples.csv")
@@ -279,15 +353,24 @@ def explain_lasso(ctx: Context, model: Any) -> tuple[np.ndarray, float, dict[str
     columns, coef = ctx.partition.columns, model.coef_[0]
     dropped = [c for c, w in zip(columns, coef) if w == 0]
     ctx.save("lasso_coefficients", plot_coefficients(columns, coef, float(model.C_)))
-    return values, expected, {
-        "explainer": "shap.LinearExplainer", "C": float(model.C_),
-        "coefficients": dict(zip(columns, coef.tolist())), "dropped_columns": dropped,
-        "dropped_features": [f for f, cols in ctx.partition.groups.items()
-                             if all(c in dropped for c in cols)]}
+    return (
+        values,
+        expected,
+        {
+            "explainer": "shap.LinearExplainer",
+            "C": float(model.C_),
+            "coefficients": dict(zip(columns, coef.tolist())),
+            "dropped_columns": dropped,
+            "dropped_features": [
+                f for f, cols in ctx.partition.groups.items() if all(c in dropped for c in cols)
+            ],
+        },
+    )
 
 
-def explain_mlp(ctx: Context, model: Any,
-                threshold: float) -> tuple[np.ndarray, float, dict[str, Any]]:
+def explain_mlp(
+    ctx: Context, model: Any, threshold: float
+) -> tuple[np.ndarray, float, dict[str, Any]]:
     values, expected = deep_shap(model, ctx.background, ctx.x_test)
     grouped = group_sum(values, ctx.partition.columns, ctx.partition.groups)
     explanation = shap_explanation(grouped, expected, numeric_codes(ctx.raw_test))
@@ -298,34 +381,57 @@ def explain_mlp(ctx: Context, model: Any,
     for case, row in waterfall_cases(probability, threshold).items():
         patient = int(ctx.partition.ids("test")[row])
         truth = schema.CLASS_NAMES[int(ctx.partition.y("test")[row])]
-        ctx.save(f"mlp_waterfall_{case}", plot_waterfall(
-            grouped.to_numpy()[row], expected, ctx.raw_test.iloc[row],
-            f"MLP, {case.replace('_', ' ')}: patient {patient} (CSV line), "
-            f"risk {probability[row]:.2f}, truth {truth}; SHAP in log-odds"))
-        waterfalls[case] = {"patient_id": patient, "probability": float(probability[row]),
-                            "truth": truth}
+        ctx.save(
+            f"mlp_waterfall_{case}",
+            plot_waterfall(
+                grouped.to_numpy()[row],
+                expected,
+                ctx.raw_test.iloc[row],
+                f"MLP, {case.replace('_', ' ')}: patient {patient} (CSV line), "
+                f"risk {probability[row]:.2f}, truth {truth}; SHAP in log-odds",
+            ),
+        )
+        waterfalls[case] = {
+            "patient_id": patient,
+            "probability": float(probability[row]),
+            "truth": truth,
+        }
     return values, expected, {"explainer": "shap.DeepExplainer", "waterfalls": waterfalls}
 
 
 def explain_nam(ctx: Context, model: Any) -> tuple[np.ndarray, float, dict[str, Any]]:
     values, expected = nam_shap(model, ctx.background, ctx.x_test)
-    centre = group_sum(contributions(model, ctx.x_train), ctx.partition.columns,
-                       ctx.partition.groups).mean()
-    ctx.save("nam_shape_functions",
-             plot_shape_functions(model, ctx.partition, ctx.raw_train, centre))
+    centre = group_sum(
+        contributions(model, ctx.x_train), ctx.partition.columns, ctx.partition.groups
+    ).mean()
+    ctx.save(
+        "nam_shape_functions", plot_shape_functions(model, ctx.partition, ctx.raw_train, centre)
+    )
     importance = mean_abs(group_sum(values, ctx.partition.columns, ctx.partition.groups))
-    ctx.save("nam_importance", plot_importance(importance, "NAM feature importance",
-                                               MODEL_COLORS["nam"]))
+    ctx.save(
+        "nam_importance", plot_importance(importance, "NAM feature importance", MODEL_COLORS["nam"])
+    )
     return values, expected, {"bias": bias(model)}
 
 
-def run(out_dir: Path, *, examples: Path, transform: Path, trainer: Path, evaluator: Path,
-        seed: int, background_size: int = 100,
-        tensorboard_dir: Path | None = None) -> dict[str, Any]:
+def run(
+    out_dir: Path,
+    *,
+    examples: Path,
+    transform: Path,
+    trainer: Path,
+    evaluator: Path,
+    seed: int,
+    background_size: int = 100,
+    tensorboard_dir: Path | None = None,
+) -> dict[str, Any]:
     ctx = Context(out_dir, examples, transform, seed, background_size, tensorboard_dir)
     metrics = read_json(evaluator / "metrics.json")
-    explanations: dict[str, Any] = {"unit": "log-odds", "explained_rows": "test",
-                                    "background": {"rows": len(ctx.background), "seed": seed}}
+    explanations: dict[str, Any] = {
+        "unit": "log-odds",
+        "explained_rows": "test",
+        "background": {"rows": len(ctx.background), "seed": seed},
+    }
     importance: dict[str, dict[str, float]] = {}
     attributions = []
     models = trained_models(trainer)
@@ -340,10 +446,12 @@ def run(out_dir: Path, *, examples: Path, transform: Path, trainer: Path, evalua
         grouped = group_sum(values, ctx.partition.columns, ctx.partition.groups)
         importance[kind] = mean_abs(grouped)
         logits = predict_logit(model, ctx.x_test)
-        explanations[kind] = {**info, "expected_value": expected,
-                              "additivity_max_abs_error": additivity_error(values, expected,
-                                                                           logits),
-                              "mean_abs_contribution": importance[kind]}
+        explanations[kind] = {
+            **info,
+            "expected_value": expected,
+            "additivity_max_abs_error": additivity_error(values, expected, logits),
+            "mean_abs_contribution": importance[kind],
+        }
         attributions.append(grouped.assign(model=kind, patient_id=ctx.partition.ids("test")))
     if len(importance) > 1:
         ctx.save("importance_cross_check", plot_cross_check(importance))
@@ -352,45 +460,73 @@ def run(out_dir: Path, *, examples: Path, transform: Path, trainer: Path, evalua
     write_json(out_dir / "explanations.json", explanations)
     write_csv(out_dir / "attributions.csv", pd.concat(attributions, ignore_index=True))
     write_html(out_dir, explanations, ctx.figures)
-    return {"figures": ctx.figures,
-            "additivity_max_abs_error": {k: explanations[k]["additivity_max_abs_error"]
-                                         for k in models},
-            "rank_agreement_spearman": explanations.get("rank_agreement_spearman", {})}
+    return {
+        "figures": ctx.figures,
+        "additivity_max_abs_error": {
+            k: explanations[k]["additivity_max_abs_error"] for k in models
+        },
+        "rank_agreement_spearman": explanations.get("rank_agreement_spearman", {}),
+    }
 
 
 def write_html(out_dir: Path, explanations: dict[str, Any], figures: list[str]) -> None:
     parts = []
     if "importance_cross_check" in figures:
-        agreement = ", ".join(f"{k.replace('_vs_', ' vs ')} {v:.2f}"
-                              for k, v in explanations["rank_agreement_spearman"].items())
-        parts.append(report.section(
-            "Feature importance cross-check",
-            report.paragraph("Mean absolute attribution per original feature on the test split, "
-                             f"in log-odds. Rank agreement (Spearman): {agreement}."),
-            report.image(out_dir / "importance_cross_check.png")))
+        agreement = ", ".join(
+            f"{k.replace('_vs_', ' vs ')} {v:.2f}"
+            for k, v in explanations["rank_agreement_spearman"].items()
+        )
+        parts.append(
+            report.section(
+                "Feature importance cross-check",
+                report.paragraph(
+                    "Mean absolute attribution per original feature on the test split, "
+                    f"in log-odds. Rank agreement (Spearman): {agreement}."
+                ),
+                report.image(out_dir / "importance_cross_check.png"),
+            )
+        )
     if "lasso" in explanations:
         lasso = explanations["lasso"]
-        parts.append(report.section(
-            "Lasso", report.paragraph(
-                f"C = {lasso['C']:.3g}. Dropped columns: "
-                f"{', '.join(lasso['dropped_columns']) or 'none'}. Dropped features (every "
-                f"column zero): {', '.join(lasso['dropped_features']) or 'none'}."),
-            report.image(out_dir / "lasso_coefficients.png")))
+        parts.append(
+            report.section(
+                "Lasso",
+                report.paragraph(
+                    f"C = {lasso['C']:.3g}. Dropped columns: "
+                    f"{', '.join(lasso['dropped_columns']) or 'none'}. Dropped features (every "
+                    f"column zero): {', '.join(lasso['dropped_features']) or 'none'}."
+                ),
+                report.image(out_dir / "lasso_coefficients.png"),
+            )
+        )
     if "mlp" in explanations:
-        parts.append(report.section(
-            "MLP: SHAP (DeepExplainer)",
-            report.paragraph(f"Background: {explanations['background']['rows']} train rows "
-                             f"(seed {explanations['background']['seed']}); additivity error "
-                             f"{explanations['mlp']['additivity_max_abs_error']:.2e}."),
-            report.paragraph("Beeswarm colours: numbers as measured (grey: not measured); "
-                             "categories in this order, low to high: " + "; ".join(
-                                 f"{k} {', '.join(v)}" for k, v in schema.CATEGORICAL.items()),
-                             note=True),
-            *(report.image(out_dir / f"{name}.png") for name in figures
-              if name.startswith("mlp_"))))
+        parts.append(
+            report.section(
+                "MLP: SHAP (DeepExplainer)",
+                report.paragraph(
+                    f"Background: {explanations['background']['rows']} train rows "
+                    f"(seed {explanations['background']['seed']}); additivity error "
+                    f"{explanations['mlp']['additivity_max_abs_error']:.2e}."
+                ),
+                report.paragraph(
+                    "Beeswarm colours: numbers as measured (grey: not measured); "
+                    "categories in this order, low to high: "
+                    + "; ".join(f"{k} {', '.join(v)}" for k, v in schema.CATEGORICAL.items()),
+                    note=True,
+                ),
+                *(
+                    report.image(out_dir / f"{name}.png")
+                    for name in figures
+                    if name.startswith("mlp_")
+                ),
+            )
+        )
     if "nam" in explanations:
-        parts.append(report.section(
-            "Neural Additive Model",
-            report.image(out_dir / "nam_shape_functions.png"),
-            report.image(out_dir / "nam_importance.png")))
+        parts.append(
+            report.section(
+                "Neural Additive Model",
+                report.image(out_dir / "nam_shape_functions.png"),
+                report.image(out_dir / "nam_importance.png"),
+            )
+        )
     report.write_report(out_dir / "report.html", "Heart disease: explanations", parts)

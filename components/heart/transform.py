@@ -9,6 +9,7 @@ fixed categories, so every fold has the same columns in the same order.
 One preprocessor is fitted per partition ("holdout", and "cv_k" per fold), each on that
 partition's train rows only, so no statistic of val or test rows reaches the models.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,40 +28,57 @@ from components.heart_partitions import HOLDOUT
 from datasets.heart_failure import schema
 
 
-
 def build_preprocessor() -> ColumnTransformer:
     """An unfitted ColumnTransformer: raw schema columns in, model-ready floats out."""
     zeros = FunctionTransformer(schema.zeros_as_missing, feature_names_out="one-to-one")
-    numeric = Pipeline([("zeros_as_missing", zeros),
-                        ("impute", SimpleImputer(strategy="median")),
-                        ("scale", StandardScaler())])
+    numeric = Pipeline(
+        [
+            ("zeros_as_missing", zeros),
+            ("impute", SimpleImputer(strategy="median")),
+            ("scale", StandardScaler()),
+        ]
+    )
     # features="all": the indicator columns exist even when a train split has no zeros.
-    missing = Pipeline([("zeros_as_missing", zeros),
-                        ("indicator", MissingIndicator(features="all"))])
-    categorical = OneHotEncoder(categories=[list(v) for v in schema.CATEGORICAL.values()],
-                                handle_unknown="ignore", sparse_output=False)
+    missing = Pipeline(
+        [("zeros_as_missing", zeros), ("indicator", MissingIndicator(features="all"))]
+    )
+    categorical = OneHotEncoder(
+        categories=[list(v) for v in schema.CATEGORICAL.values()],
+        handle_unknown="ignore",
+        sparse_output=False,
+    )
     return ColumnTransformer(
-        [("numeric", numeric, list(schema.NUMERIC)),
-         ("missing", missing, list(schema.ZERO_MEANS_MISSING)),
-         ("binary", SimpleImputer(strategy="most_frequent"), list(schema.BINARY)),
-         ("categorical", categorical, list(schema.CATEGORICAL))],
-        verbose_feature_names_out=False)
+        [
+            ("numeric", numeric, list(schema.NUMERIC)),
+            ("missing", missing, list(schema.ZERO_MEANS_MISSING)),
+            ("binary", SimpleImputer(strategy="most_frequent"), list(schema.BINARY)),
+            ("categorical", categorical, list(schema.CATEGORICAL)),
+        ],
+        verbose_feature_names_out=False,
+    )
 
 
 def column_names(preprocessor: ColumnTransformer) -> list[str]:
     """Output column names, with indicators named `<feature>_missing`."""
-    return [f"{name.removeprefix('missingindicator_')}_missing"
-            if name.startswith("missingindicator_") else str(name)
-            for name in preprocessor.get_feature_names_out()]
+    return [
+        f"{name.removeprefix('missingindicator_')}_missing"
+        if name.startswith("missingindicator_")
+        else str(name)
+        for name in preprocessor.get_feature_names_out()
+    ]
 
 
 def feature_groups(columns: list[str]) -> dict[str, list[str]]:
     """Original feature -> its output columns (a one-hot block, a value + its indicator)."""
     groups: dict[str, list[str]] = {}
     for feature in schema.FEATURES:
-        groups[feature] = [c for c in columns
-                           if c == feature or c == f"{feature}_missing"
-                           or (feature in schema.CATEGORICAL and c.startswith(f"{feature}_"))]
+        groups[feature] = [
+            c
+            for c in columns
+            if c == feature
+            or c == f"{feature}_missing"
+            or (feature in schema.CATEGORICAL and c.startswith(f"{feature}_"))
+        ]
     return groups
 
 
@@ -72,26 +90,30 @@ def fit_statistics(preprocessor: ColumnTransformer, n_train: int) -> dict[str, A
         "median": dict(zip(schema.NUMERIC, numeric.named_steps["impute"].statistics_.tolist())),
         "mean": dict(zip(schema.NUMERIC, numeric.named_steps["scale"].mean_.tolist())),
         "scale": dict(zip(schema.NUMERIC, numeric.named_steps["scale"].scale_.tolist())),
-        "most_frequent": dict(zip(schema.BINARY, preprocessor.named_transformers_["binary"]
-                                  .statistics_.tolist())),
+        "most_frequent": dict(
+            zip(schema.BINARY, preprocessor.named_transformers_["binary"].statistics_.tolist())
+        ),
     }
 
 
-def fit_partition(examples: pd.DataFrame,
-                  split: pd.Series) -> tuple[ColumnTransformer, pd.DataFrame]:
+def fit_partition(
+    examples: pd.DataFrame, split: pd.Series
+) -> tuple[ColumnTransformer, pd.DataFrame]:
     """Fits on rows where `split == "train"`; transforms every row."""
     features = examples[list(schema.FEATURES)]
     preprocessor = build_preprocessor().fit(features[split.to_numpy() == "train"])
     values = preprocessor.transform(features).astype(np.float32)
     transformed = pd.DataFrame(values, columns=column_names(preprocessor), index=examples.index)
-    ids = pd.DataFrame({"patient_id": examples["patient_id"], "label": examples["label"],
-                        "split": split})
+    ids = pd.DataFrame(
+        {"patient_id": examples["patient_id"], "label": examples["label"], "split": split}
+    )
     return preprocessor, pd.concat([ids, transformed], axis=1)
 
 
 def partition_names(examples: pd.DataFrame) -> list[str]:
-    return [HOLDOUT] + sorted((c for c in examples.columns if c.startswith("cv_")),
-                              key=lambda c: int(c.split("_")[1]))
+    return [HOLDOUT] + sorted(
+        (c for c in examples.columns if c.startswith("cv_")), key=lambda c: int(c.split("_")[1])
+    )
 
 
 def split_column(partition: str) -> str:
@@ -110,8 +132,12 @@ def run(out_dir: Path, *, examples: Path, tensorboard_dir: Path | None = None) -
         with atomic_path(folder / "preprocessor.joblib") as tmp:
             joblib.dump(preprocessor, tmp)
         write_csv(folder / "transformed.csv", transformed)
-        write_json(folder / "fit.json",
-                   fit_statistics(preprocessor, int((table[split_column(name)] == "train").sum())))
-    write_json(out_dir / "features.json",
-               {"columns": columns, "groups": feature_groups(columns), "partitions": names})
+        write_json(
+            folder / "fit.json",
+            fit_statistics(preprocessor, int((table[split_column(name)] == "train").sum())),
+        )
+    write_json(
+        out_dir / "features.json",
+        {"columns": columns, "groups": feature_groups(columns), "partitions": names},
+    )
     return {"partitions": names, "columns": len(columns)}

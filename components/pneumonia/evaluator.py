@@ -3,6 +3,7 @@
 Writes evaluator/metrics.json (keys in docs/ARCHITECTURE.md), predictions.csv (path,label,score,split),
 and ROC / confusion-matrix PNGs that also go to TensorBoard.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,9 +16,15 @@ from sklearn import metrics as skm
 
 from components.artifacts import read_json, write_csv, write_json
 from components.clinical_metrics import binary_metrics, youden_threshold
-from components.reporting.evaluation_plots import (plot_class_balance, plot_confusion, plot_gallery,
-                                         plot_precision_recall, plot_reliability, plot_roc,
-                                         plot_score_histograms)
+from components.reporting.evaluation_plots import (
+    plot_class_balance,
+    plot_confusion,
+    plot_gallery,
+    plot_precision_recall,
+    plot_reliability,
+    plot_roc,
+    plot_score_histograms,
+)
 from components.reporting.evaluation_report import write_evaluation_report
 from components.saved_model import load_trained_model
 from components.saved_splits import input_fn, load_spec, split_examples, split_images, split_labels
@@ -25,15 +32,17 @@ from components.saved_splits import input_fn, load_spec, split_examples, split_i
 EVAL_SPLITS = ("val", "test")
 
 
-def predict_split(model: keras.Model, transform_dir: Path, split: str,
-                  batch_size: int = 64) -> np.ndarray:
+def predict_split(
+    model: keras.Model, transform_dir: Path, split: str, batch_size: int = 64
+) -> np.ndarray:
     """Class scores for a saved split, in saved order: (n,) for binary, (n, k) otherwise."""
     scores = model.predict(input_fn(transform_dir, split, batch_size), verbose=0)
     return scores[:, 0] if scores.shape[-1] == 1 else scores
 
 
-def choose_threshold(y_val: np.ndarray, val_scores: np.ndarray, rule: str,
-                     target_sensitivity: float) -> float:
+def choose_threshold(
+    y_val: np.ndarray, val_scores: np.ndarray, rule: str, target_sensitivity: float
+) -> float:
     """A decision threshold from validation predictions only; test never moves it."""
     if rule == "youden":
         return youden_threshold(y_val, val_scores)
@@ -47,8 +56,9 @@ def choose_threshold(y_val: np.ndarray, val_scores: np.ndarray, rule: str,
     raise ValueError(f"unknown threshold rule {rule!r} (youden or target_sensitivity)")
 
 
-def multiclass_metrics(y_true: np.ndarray, scores: np.ndarray,
-                       class_names: list[str]) -> dict[str, Any]:
+def multiclass_metrics(
+    y_true: np.ndarray, scores: np.ndarray, class_names: list[str]
+) -> dict[str, Any]:
     y_pred = scores.argmax(axis=1)
     labels = list(range(len(class_names)))
     present = len(np.unique(y_true)) == len(class_names)
@@ -57,39 +67,75 @@ def multiclass_metrics(y_true: np.ndarray, scores: np.ndarray,
         "n": int(len(y_true)),
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
-        "auc_macro": float(skm.roc_auc_score(y_true, scores, multi_class="ovr", average="macro",
-                                             labels=labels)) if present else float("nan"),
-        "auc_micro": float(skm.roc_auc_score(onehot, scores, average="micro")) if present else float("nan"),
+        "auc_macro": float(
+            skm.roc_auc_score(y_true, scores, multi_class="ovr", average="macro", labels=labels)
+        )
+        if present
+        else float("nan"),
+        "auc_micro": float(skm.roc_auc_score(onehot, scores, average="micro"))
+        if present
+        else float("nan"),
         "f1_macro": float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0)),
         "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-        "per_class": skm.classification_report(y_true, y_pred, labels=labels,
-                                               target_names=class_names, output_dict=True,
-                                               zero_division=0),
+        "per_class": skm.classification_report(
+            y_true,
+            y_pred,
+            labels=labels,
+            target_names=class_names,
+            output_dict=True,
+            zero_division=0,
+        ),
     }
 
 
-def draw_galleries(frame: pd.DataFrame, images: dict[str, np.ndarray], threshold: float,
-                   class_names: list[str], seed: int, out_dir: Path,
-                   tensorboard_dir: Path | None, size: int = 12) -> None:
+def draw_galleries(
+    frame: pd.DataFrame,
+    images: dict[str, np.ndarray],
+    threshold: float,
+    class_names: list[str],
+    seed: int,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+    size: int = 12,
+) -> None:
     """Random validation images with true/predicted labels; test false positives/negatives."""
     rng = np.random.default_rng(seed)
     val = frame[frame["split"] == "val"]
     pick = np.sort(rng.choice(len(val), size=min(size, len(val)), replace=False))
-    plot_gallery(images["val"][pick],
-                 [f"true {val['label'].iat[i]}\npred {class_names[int(val['score'].iat[i] >= threshold)]}"
-                  f" ({val['score'].iat[i]:.2f})" for i in pick],
-                 "random validation images", "gallery_val_random.png", out_dir, tensorboard_dir)
+    plot_gallery(
+        images["val"][pick],
+        [
+            f"true {val['label'].iat[i]}\npred {class_names[int(val['score'].iat[i] >= threshold)]}"
+            f" ({val['score'].iat[i]:.2f})"
+            for i in pick
+        ],
+        "random validation images",
+        "gallery_val_random.png",
+        out_dir,
+        tensorboard_dir,
+    )
     test = frame[frame["split"] == "test"].reset_index(drop=True)
     positive = (test["label"] != class_names[0]).to_numpy()
     flagged = (test["score"] >= threshold).to_numpy()
-    for name, mask, order in (("false_positives", ~positive & flagged, -1),
-                              ("false_negatives", positive & ~flagged, 1)):
+    for name, mask, order in (
+        ("false_positives", ~positive & flagged, -1),
+        ("false_negatives", positive & ~flagged, 1),
+    ):
         chosen = test.index[mask].to_numpy()
-        chosen = chosen[np.argsort(order * test.loc[chosen, "score"].to_numpy(), kind="stable")][:size]
-        plot_gallery(images["test"][chosen],
-                     [f"{Path(test.at[i, 'path']).name[:22]}\nscore {test.at[i, 'score']:.2f}" for i in chosen],
-                     f"test {name.replace('_', ' ')} ({int(mask.sum())}), most confident first",
-                     f"gallery_{name}.png", out_dir, tensorboard_dir)
+        chosen = chosen[np.argsort(order * test.loc[chosen, "score"].to_numpy(), kind="stable")][
+            :size
+        ]
+        plot_gallery(
+            images["test"][chosen],
+            [
+                f"{Path(test.at[i, 'path']).name[:22]}\nscore {test.at[i, 'score']:.2f}"
+                for i in chosen
+            ],
+            f"test {name.replace('_', ' ')} ({int(mask.sum())}), most confident first",
+            f"gallery_{name}.png",
+            out_dir,
+            tensorboard_dir,
+        )
 
 
 def run(
@@ -115,8 +161,9 @@ def run(
         labels[split] = split_labels(transform, split)
         scores[split] = predict_split(model, transform, split)
         rows = split_examples(examples, transform, split)
-        table = pd.DataFrame({"path": rows["path"].to_numpy(),
-                              "label": [class_names[i] for i in labels[split]]})
+        table = pd.DataFrame(
+            {"path": rows["path"].to_numpy(), "label": [class_names[i] for i in labels[split]]}
+        )
         if scores[split].ndim == 1:
             table["score"] = scores[split]
         else:
@@ -130,33 +177,62 @@ def run(
     write_csv(out_dir / "predictions.csv", predictions)
     curves = {split: (labels[split], scores[split]) for split in EVAL_SPLITS}
     if len(class_names) == 2:
-        threshold = choose_threshold(labels["val"], scores["val"], threshold_rule, target_sensitivity)
-        result: dict[str, Any] = {"threshold": threshold, "threshold_rule": f"{threshold_rule}_on_val"}
+        threshold = choose_threshold(
+            labels["val"], scores["val"], threshold_rule, target_sensitivity
+        )
+        result: dict[str, Any] = {
+            "threshold": threshold,
+            "threshold_rule": f"{threshold_rule}_on_val",
+        }
         if threshold_rule == "target_sensitivity":
             result["target_sensitivity"] = target_sensitivity
         for split in EVAL_SPLITS:
-            result[split] = binary_metrics(labels[split], scores[split], threshold,
-                                           bootstrap_resamples, seed)
+            result[split] = binary_metrics(
+                labels[split], scores[split], threshold, bootstrap_resamples, seed
+            )
             result[split]["classification_report"] = skm.classification_report(
-                labels[split], (scores[split] >= threshold).astype(int), labels=[0, 1],
-                target_names=class_names, output_dict=True, zero_division=0)
+                labels[split],
+                (scores[split] >= threshold).astype(int),
+                labels=[0, 1],
+                target_names=class_names,
+                output_dict=True,
+                zero_division=0,
+            )
         plot_roc(curves, threshold, out_dir, tensorboard_dir)
         plot_precision_recall(curves, out_dir, tensorboard_dir)
         plot_reliability(curves, out_dir, tensorboard_dir)
         plot_score_histograms(curves, class_names, threshold, out_dir, tensorboard_dir)
-        draw_galleries(predictions, {s: split_images(transform, s) for s in EVAL_SPLITS},
-                       threshold, class_names, seed, out_dir, tensorboard_dir)
+        draw_galleries(
+            predictions,
+            {s: split_images(transform, s) for s in EVAL_SPLITS},
+            threshold,
+            class_names,
+            seed,
+            out_dir,
+            tensorboard_dir,
+        )
     else:
         result = {"threshold": None, "threshold_rule": "argmax"}
         for split in EVAL_SPLITS:
             result[split] = multiclass_metrics(labels[split], scores[split], class_names)
     for split in EVAL_SPLITS:
-        plot_confusion(result[split]["confusion_matrix"], class_names, split, out_dir, tensorboard_dir)
+        plot_confusion(
+            result[split]["confusion_matrix"], class_names, split, out_dir, tensorboard_dir
+        )
     plot_class_balance(frame, out_dir, tensorboard_dir)
     write_json(out_dir / "metrics.json", result)
-    write_evaluation_report(out_dir / "report.html", "Pneumonia classifier: evaluation", result,
-                 read_json(examples / "stats.json"), dict(run_flags or {}),
-                 sorted(out_dir.glob("*.png")))
+    write_evaluation_report(
+        out_dir / "report.html",
+        "Pneumonia classifier: evaluation",
+        result,
+        read_json(examples / "stats.json"),
+        dict(run_flags or {}),
+        sorted(out_dir.glob("*.png")),
+    )
     headline = result["test"]
-    return {"metrics": "metrics.json", "test_auc": headline.get("auc", headline.get("auc_macro")),
-            "test_accuracy": headline["accuracy"], "threshold": result["threshold"]}
+    return {
+        "metrics": "metrics.json",
+        "test_auc": headline.get("auc", headline.get("auc_macro")),
+        "test_accuracy": headline["accuracy"],
+        "threshold": result["threshold"],
+    }

@@ -10,6 +10,7 @@ label strings, missing values, duplicates) are skipped and listed; problems that
 nothing sensible to train or evaluate on (a missing or empty class folder, an empty
 split, a CSV without the required columns) raise a DataError naming the file or folder.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -75,11 +76,18 @@ def check_image(path: Path) -> str | None:
                 if width * height > MAX_PIXELS:
                     return too_large(width, height)
                 if image.format == "BMP" and image.mode not in BMP_MODES:
-                    return (f"BMP with {image.mode} pixels (a palette or 1 bit per pixel): "
-                            "TensorFlow cannot decode it faithfully; convert it to PNG")
-                if image.format == "BMP" and image.info.get("compression", 0) not in BMP_COMPRESSIONS:
-                    return (f"BMP with compression {image.info.get('compression')}: "
-                            "TensorFlow reads uncompressed BMPs only; convert it to PNG")
+                    return (
+                        f"BMP with {image.mode} pixels (a palette or 1 bit per pixel): "
+                        "TensorFlow cannot decode it faithfully; convert it to PNG"
+                    )
+                if (
+                    image.format == "BMP"
+                    and image.info.get("compression", 0) not in BMP_COMPRESSIONS
+                ):
+                    return (
+                        f"BMP with compression {image.info.get('compression')}: "
+                        "TensorFlow reads uncompressed BMPs only; convert it to PNG"
+                    )
                 if image.format in {"JPEG", "MPO"}:
                     image.draft("L", (64, 64))
                 image.load()
@@ -93,8 +101,10 @@ def check_image(path: Path) -> str | None:
 
 
 def too_large(width: int, height: int) -> str:
-    return (f"image too large ({width} x {height} = {width * height / 1e6:.0f} megapixels; "
-            f"limit {MAX_PIXELS / 1e6:.0f})")
+    return (
+        f"image too large ({width} x {height} = {width * height / 1e6:.0f} megapixels; "
+        f"limit {MAX_PIXELS / 1e6:.0f})"
+    )
 
 
 def split_by_patient(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
@@ -106,8 +116,9 @@ def split_by_patient(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndar
     n_splits = max(2, round(1.0 / fraction))
     groups = frame["patient_id"].to_numpy()
     if len(np.unique(groups)) < n_splits:
-        raise DataError(f"too few patients ({len(np.unique(groups))}) to hold out "
-                        f"{fraction:.0%} by patient")
+        raise DataError(
+            f"too few patients ({len(np.unique(groups))}) to hold out {fraction:.0%} by patient"
+        )
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     _, held_out = next(splitter.split(frame, frame["label"], groups))
     mask = np.zeros(len(frame), dtype=bool)
@@ -123,8 +134,9 @@ def list_folder(folder: Path) -> list[Path]:
         raise DataError(f"cannot read folder {folder} ({error.strerror or error})") from error
 
 
-def scan_kaggle_folder(data_dir: Path, progress: bool = False
-                       ) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+def scan_kaggle_folder(
+    data_dir: Path, progress: bool = False
+) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """Rows for every image under <data_dir>/<split>/<CLASS>/; unreadable ones skipped.
 
     Only the two class folders are read, one level deep: nested folders (and symbolic
@@ -141,25 +153,43 @@ def scan_kaggle_folder(data_dir: Path, progress: bool = False
         split_dir = data_dir / split_folder
         if not split_dir.is_dir():
             continue
-        unknown = [p.name for p in list_folder(split_dir)
-                   if p.is_dir() and p.name not in CLASS_FOLDERS]
+        unknown = [
+            p.name for p in list_folder(split_dir) if p.is_dir() and p.name not in CLASS_FOLDERS
+        ]
         for name in unknown:
-            skipped.append({"path": str(split_dir / name), "reason": "unknown class folder "
-                            f"(expected {' and '.join(CLASS_FOLDERS)}); not read"})
+            skipped.append(
+                {
+                    "path": str(split_dir / name),
+                    "reason": "unknown class folder "
+                    f"(expected {' and '.join(CLASS_FOLDERS)}); not read",
+                }
+            )
         found = len(rows)
         empty_classes = []
         for label in CLASS_FOLDERS:
             class_dir = split_dir / label
             if not class_dir.is_dir():
-                raise DataError(f"missing class folder {class_dir} (expected NORMAL/ and PNEUMONIA/)")
+                raise DataError(
+                    f"missing class folder {class_dir} (expected NORMAL/ and PNEUMONIA/)"
+                )
             readable = 0
-            for path in tqdm(list_folder(class_dir), desc=f"scanning {split_folder}/{label}",
-                             unit="file", disable=not progress, leave=False):
+            for path in tqdm(
+                list_folder(class_dir),
+                desc=f"scanning {split_folder}/{label}",
+                unit="file",
+                disable=not progress,
+                leave=False,
+            ):
                 if file_names.is_hidden(path.name):
                     continue
                 if path.is_dir():
-                    skipped.append({"path": str(path), "reason": "a folder inside a class "
-                                    "folder (not an image file; nested folders are not read)"})
+                    skipped.append(
+                        {
+                            "path": str(path),
+                            "reason": "a folder inside a class "
+                            "folder (not an image file; nested folders are not read)",
+                        }
+                    )
                     continue
                 if not file_names.has_image_suffix(path.name):
                     skipped.append({"path": str(path), "reason": "not an image file"})
@@ -169,25 +199,30 @@ def scan_kaggle_folder(data_dir: Path, progress: bool = False
                     skipped.append({"path": str(path), "reason": problem})
                     continue
                 readable += 1
-                rows.append({
-                    "path": str(path.resolve()),
-                    "label": label,
-                    "patient_id": file_names.patient_id(path.name),
-                    "split": split_folder,
-                    "pathogen": file_names.pathogen(path.name, label),
-                })
+                rows.append(
+                    {
+                        "path": str(path.resolve()),
+                        "label": label,
+                        "patient_id": file_names.patient_id(path.name),
+                        "split": split_folder,
+                        "pathogen": file_names.pathogen(path.name, label),
+                    }
+                )
             if not readable:
                 empty_classes.append(class_dir)
         if len(rows) == found:
             raise DataError(f"the {split_folder} split is empty: no readable images in {split_dir}")
         if empty_classes:
-            raise DataError(f"class folder {empty_classes[0]} has no readable images "
-                            "(every split needs both NORMAL and PNEUMONIA images)")
+            raise DataError(
+                f"class folder {empty_classes[0]} has no readable images "
+                "(every split needs both NORMAL and PNEUMONIA images)"
+            )
     return pd.DataFrame(rows, columns=COLUMNS), skipped
 
 
-def assign_kaggle_splits(frame: pd.DataFrame, val_fraction: float, test_fraction: float,
-                         seed: int) -> tuple[pd.DataFrame, list[str]]:
+def assign_kaggle_splits(
+    frame: pd.DataFrame, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[pd.DataFrame, list[str]]:
     """train/val/test, with patient-level hold-outs off train where a folder is missing."""
     notes: list[str] = []
     folder = frame["split"]  # the folder each image came from
@@ -197,8 +232,10 @@ def assign_kaggle_splits(frame: pd.DataFrame, val_fraction: float, test_fraction
         train = frame.index[folder == "train"]
         held = split_by_patient(frame.loc[train], val_fraction, seed)
         split[train[held]] = "val"
-        notes.append(f"val/ has {n_val} images (< {MIN_VAL_IMAGES}): validation is split "
-                     "off train by patient")
+        notes.append(
+            f"val/ has {n_val} images (< {MIN_VAL_IMAGES}): validation is split "
+            "off train by patient"
+        )
         if n_val:
             # Too few to select on, but unseen and from another acquisition: test them.
             split[folder == "val"] = "test"
@@ -212,9 +249,23 @@ def assign_kaggle_splits(frame: pd.DataFrame, val_fraction: float, test_fraction
 
 
 # The NIH ChestX-ray14 vocabulary; matched ignoring case and surrounding spaces.
-NIH_FINDINGS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion",
-                "Emphysema", "Fibrosis", "Hernia", "Infiltration", "Mass", "Nodule",
-                "Pleural_Thickening", "Pneumonia", "Pneumothorax", "No Finding")
+NIH_FINDINGS = (
+    "Atelectasis",
+    "Cardiomegaly",
+    "Consolidation",
+    "Edema",
+    "Effusion",
+    "Emphysema",
+    "Fibrosis",
+    "Hernia",
+    "Infiltration",
+    "Mass",
+    "Nodule",
+    "Pleural_Thickening",
+    "Pneumonia",
+    "Pneumothorax",
+    "No Finding",
+)
 _FINDING_BY_KEY = {name.lower(): name for name in NIH_FINDINGS}
 
 
@@ -241,9 +292,15 @@ class CsvDrops:
     """What reading a CSV left out: skipped rows (with CSV line and reason) and counts."""
 
     skipped: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    dropped: dict[str, int] = dataclasses.field(default_factory=lambda: {
-        "other_findings": 0, "missing_values": 0, "unknown_labels": 0, "duplicates": 0,
-        "conflicting_labels": 0})
+    dropped: dict[str, int] = dataclasses.field(
+        default_factory=lambda: {
+            "other_findings": 0,
+            "missing_values": 0,
+            "unknown_labels": 0,
+            "duplicates": 0,
+            "conflicting_labels": 0,
+        }
+    )
 
     def skip(self, record: Any, path: str, reason: str, count: str | None = None) -> None:
         self.skipped.append({"path": path, "line": int(record.line), "reason": reason})
@@ -258,18 +315,22 @@ def load_nih_table(csv_path: Path) -> pd.DataFrame:
     try:
         table = pd.read_csv(csv_path, encoding="utf-8-sig", dtype=str, skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        raise DataError(f"--csv {csv_path} is not a readable CSV "
-                        f"({str(error).splitlines()[0]})") from error
+        raise DataError(
+            f"--csv {csv_path} is not a readable CSV ({str(error).splitlines()[0]})"
+        ) from error
     table.columns = [str(c).strip() for c in table.columns]
     missing = [c for c in ("image_path", "label") if c not in table.columns]
     if missing:
-        raise DataError(f"--csv {csv_path} lacks column(s) {', '.join(missing)} "
-                        f"(expected image_path,label{_csv_hint(list(table.columns))})")
+        raise DataError(
+            f"--csv {csv_path} lacks column(s) {', '.join(missing)} "
+            f"(expected image_path,label{_csv_hint(list(table.columns))})"
+        )
     return table.assign(line=table.index + 2)  # +2: the header is line 1
 
 
 def labelled_rows(table: pd.DataFrame, csv_path: Path, drops: CsvDrops) -> list[dict[str, Any]]:
     """Rows with an image path and a PNEUMONIA or NORMAL label; the others skipped or counted."""
+
     def resolve(image_path: str) -> Path:
         path = Path(image_path.strip())
         return path if path.is_absolute() else csv_path.parent / path
@@ -279,16 +340,25 @@ def labelled_rows(table: pd.DataFrame, csv_path: Path, drops: CsvDrops) -> list[
         image_path = record.image_path if isinstance(record.image_path, str) else ""
         findings = record.label if isinstance(record.label, str) else ""
         if not image_path.strip() or not findings.strip():
-            blank = " and ".join(c for c, v in (("image_path", image_path), ("label", findings))
-                                 if not v.strip())
-            drops.skip(record, str(resolve(image_path)) if image_path.strip() else "",
-                       f"missing {blank}", count="missing_values")
+            blank = " and ".join(
+                c for c, v in (("image_path", image_path), ("label", findings)) if not v.strip()
+            )
+            drops.skip(
+                record,
+                str(resolve(image_path)) if image_path.strip() else "",
+                f"missing {blank}",
+                count="missing_values",
+            )
             continue
         label, unknown = nih_label(findings)
         if unknown and not label:
-            drops.skip(record, str(resolve(image_path)), f"unknown label {unknown[0]!r} "
-                       "(expected NIH findings such as Pneumonia or No Finding, separated by |)",
-                       count="unknown_labels")
+            drops.skip(
+                record,
+                str(resolve(image_path)),
+                f"unknown label {unknown[0]!r} "
+                "(expected NIH findings such as Pneumonia or No Finding, separated by |)",
+                count="unknown_labels",
+            )
             continue
         if not label:
             drops.dropped["other_findings"] += 1
@@ -297,8 +367,9 @@ def labelled_rows(table: pd.DataFrame, csv_path: Path, drops: CsvDrops) -> list[
     return candidates
 
 
-def first_of_each_image(candidates: list[dict[str, Any]],
-                        drops: CsvDrops) -> Iterator[dict[str, Any]]:
+def first_of_each_image(
+    candidates: list[dict[str, Any]], drops: CsvDrops
+) -> Iterator[dict[str, Any]]:
     """The same image twice: keep the first row, or none when the labels disagree.
 
     A generator, so the caller's own skips interleave with these in CSV order.
@@ -310,12 +381,19 @@ def first_of_each_image(candidates: list[dict[str, Any]],
         group = by_path[os.path.normpath(candidate["path"])]
         if len({c["label"] for c in group}) > 1:
             lines = ", ".join(str(c["record"].line) for c in group)
-            drops.skip(candidate["record"], str(candidate["path"]),
-                       f"conflicting labels for the same image (lines {lines})",
-                       count="conflicting_labels")
+            drops.skip(
+                candidate["record"],
+                str(candidate["path"]),
+                f"conflicting labels for the same image (lines {lines})",
+                count="conflicting_labels",
+            )
         elif candidate is not group[0]:
-            drops.skip(candidate["record"], str(candidate["path"]),
-                       f"duplicate of line {group[0]['record'].line}", count="duplicates")
+            drops.skip(
+                candidate["record"],
+                str(candidate["path"]),
+                f"duplicate of line {group[0]['record'].line}",
+                count="duplicates",
+            )
         else:
             yield candidate
 
@@ -334,10 +412,15 @@ def csv_example(candidate: dict[str, Any], drops: CsvDrops) -> dict[str, Any] | 
         return None
     patient = getattr(record, "patient_id", None)
     label = candidate["label"]
-    return {"path": str(path.resolve()), "label": label,
-            "patient_id": patient.strip() if isinstance(patient, str) and patient.strip()
-            else path.stem,
-            "split": "", "pathogen": "normal" if label == "NORMAL" else ""}
+    return {
+        "path": str(path.resolve()),
+        "label": label,
+        "patient_id": patient.strip()
+        if isinstance(patient, str) and patient.strip()
+        else path.stem,
+        "split": "",
+        "pathogen": "normal" if label == "NORMAL" else "",
+    }
 
 
 def no_usable_rows(csv_path: Path, drops: CsvDrops) -> DataError:
@@ -346,14 +429,20 @@ def no_usable_rows(csv_path: Path, drops: CsvDrops) -> DataError:
     reasons = pd.Series([s["reason"].split(" (")[0] for s in skipped], dtype=str)
     common = "; ".join(f"{n} x {r}" for r, n in reasons.value_counts().head(3).items())
     example = f", e.g. line {skipped[0]['line']}: {skipped[0]['reason']}" if skipped else ""
-    return DataError(f"--csv {csv_path} has no usable rows (Pneumonia or No Finding with an "
-                     f"existing, readable image; paths are relative to the CSV's folder)"
-                     + (f": {common}{example}" if common else
-                        f": {drops.dropped['other_findings']} rows with other findings only"))
+    return DataError(
+        f"--csv {csv_path} has no usable rows (Pneumonia or No Finding with an "
+        f"existing, readable image; paths are relative to the CSV's folder)"
+        + (
+            f": {common}{example}"
+            if common
+            else f": {drops.dropped['other_findings']} rows with other findings only"
+        )
+    )
 
 
-def read_nih_csv(csv_path: Path, balance: bool, seed: int
-                 ) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, int]]:
+def read_nih_csv(
+    csv_path: Path, balance: bool, seed: int
+) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, int]]:
     """Rows from an NIH ChestX-ray14-style CSV (`image_path,label`, findings split by `|`).
 
     "Pneumonia" among the findings -> PNEUMONIA; exactly "No Finding" -> NORMAL; other
@@ -376,8 +465,9 @@ def read_nih_csv(csv_path: Path, balance: bool, seed: int
     return frame, drops.skipped, drops.dropped
 
 
-def assign_csv_splits(frame: pd.DataFrame, val_fraction: float, test_fraction: float,
-                      seed: int) -> pd.DataFrame:
+def assign_csv_splits(
+    frame: pd.DataFrame, val_fraction: float, test_fraction: float, seed: int
+) -> pd.DataFrame:
     """Stratified train/val/test, grouped by patient so no patient crosses a split."""
     frame = frame.reset_index(drop=True)
     split = pd.Series("train", index=frame.index)
@@ -413,19 +503,28 @@ def export_tfds_builder(name: str, out_dir: Path, progress: bool = False) -> pd.
             label = label_names[int(example["label"])]
             image_path = image_dir / file_name
             mask_path = mask_dir / file_name
-            for target, pixels in ((image_path, example["image"][..., 0]),
-                                   (mask_path, example["mask"][..., 0] * 255)):
+            for target, pixels in (
+                (image_path, example["image"][..., 0]),
+                (mask_path, example["mask"][..., 0] * 255),
+            ):
                 with atomic_path(target) as tmp:
                     Image.fromarray(pixels).save(tmp, format="PNG")
-            rows.append({"path": str(image_path.resolve()), "label": label,
-                         "patient_id": example["patient_id"].decode(), "split": split,
-                         "pathogen": "normal" if label == "NORMAL" else "",
-                         "mask_path": str(mask_path.resolve())})
+            rows.append(
+                {
+                    "path": str(image_path.resolve()),
+                    "label": label,
+                    "patient_id": example["patient_id"].decode(),
+                    "split": split,
+                    "pathogen": "normal" if label == "NORMAL" else "",
+                    "mask_path": str(mask_path.resolve()),
+                }
+            )
     return pd.DataFrame(rows).sort_values(["split", "path"]).reset_index(drop=True)
 
 
-def remove_cross_split_duplicates(frame: pd.DataFrame, progress: bool = False
-                                  ) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, Any]]:
+def remove_cross_split_duplicates(
+    frame: pd.DataFrame, progress: bool = False
+) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, Any]]:
     """Drops images whose bytes already appear in an earlier split (train < val < test).
 
     The same picture under another name (or another patient id) in train and test would
@@ -437,40 +536,63 @@ def remove_cross_split_duplicates(frame: pd.DataFrame, progress: bool = False
     if frame.empty:
         return frame, [], {"removed_across_splits": 0, "within_split": {}}
     rank = frame["split"].map({"train": 0, "val": 1, "test": 2}).fillna(3)
-    digests = [file_sha256(path) for path in tqdm(frame["path"], desc="hashing for duplicates",
-                                                  unit="file", disable=not progress, leave=False)]
+    digests = [
+        file_sha256(path)
+        for path in tqdm(
+            frame["path"],
+            desc="hashing for duplicates",
+            unit="file",
+            disable=not progress,
+            leave=False,
+        )
+    ]
     order = frame[["path", "split"]].assign(sha256=digests, rank=rank)
     order = order.sort_values(["rank", "path"])
     kept = order.drop_duplicates("sha256").set_index("sha256")
     repeats = order[order.duplicated("sha256")]
     across = repeats[repeats["rank"] > repeats["sha256"].map(kept["rank"])]
     within = repeats.drop(index=across.index)
-    skipped = [{"path": path,
-                "reason": f"same image as {kept.at[digest, 'path']} in {kept.at[digest, 'split']} "
-                          f"(leakage): removed from {split}"}
-               for path, split, digest in zip(across["path"], across["split"], across["sha256"])]
-    report = {"removed_across_splits": len(across),
-              "within_split": {str(k): int(v) for k, v in within["split"].value_counts().items()}}
+    skipped = [
+        {
+            "path": path,
+            "reason": f"same image as {kept.at[digest, 'path']} in {kept.at[digest, 'split']} "
+            f"(leakage): removed from {split}",
+        }
+        for path, split, digest in zip(across["path"], across["split"], across["sha256"])
+    ]
+    report = {
+        "removed_across_splits": len(across),
+        "within_split": {str(k): int(v) for k, v in within["split"].value_counts().items()},
+    }
     return frame.drop(index=across.index), skipped, report
 
 
 def summarize(frame: pd.DataFrame) -> dict[str, Any]:
     """Counts per split and class/pathogen, patients per split and cross-split overlap."""
-    counts = {split: {str(k): int(v) for k, v in group["label"].value_counts().sort_index().items()}
-              for split, group in frame.groupby("split")}
-    pathogens = {split: {str(k or "unknown"): int(v)
-                         for k, v in group["pathogen"].value_counts().sort_index().items()}
-                 for split, group in frame.groupby("split")}
+    counts = {
+        split: {str(k): int(v) for k, v in group["label"].value_counts().sort_index().items()}
+        for split, group in frame.groupby("split")
+    }
+    pathogens = {
+        split: {
+            str(k or "unknown"): int(v)
+            for k, v in group["pathogen"].value_counts().sort_index().items()
+        }
+        for split, group in frame.groupby("split")
+    }
     patients = {split: set(group["patient_id"]) for split, group in frame.groupby("split")}
     overlap = {}
     names = sorted(patients)
     for i, first in enumerate(names):
-        for second in names[i + 1:]:
+        for second in names[i + 1 :]:
             shared = sorted(patients[first] & patients[second])
             overlap[f"{first}-{second}"] = {"patients": len(shared), "examples": shared[:20]}
-    return {"counts": counts, "pathogens": pathogens,
-            "patients": {s: len(p) for s, p in patients.items()},
-            "patient_overlap": overlap}
+    return {
+        "counts": counts,
+        "pathogens": pathogens,
+        "patients": {s: len(p) for s, p in patients.items()},
+        "patient_overlap": overlap,
+    }
 
 
 def run(
@@ -500,15 +622,22 @@ def run(
         source = f"NIH-style CSV {csv}"
         frame, skipped, extra["dropped_rows"] = read_nih_csv(Path(csv), balance, seed)
         if frame.empty:
-            raise DataError(f"--csv {csv} has no usable rows (Pneumonia or No Finding with an existing image)")
+            raise DataError(
+                f"--csv {csv} has no usable rows (Pneumonia or No Finding with an existing image)"
+            )
         frame = assign_csv_splits(frame, val_fraction, test_fraction, seed)
     else:
         source = f"TFDS builder {tfds_name}"
         frame = export_tfds_builder(tfds_name, out_dir, progress)
     if task == "three_class":
         unknown = frame["pathogen"] == ""
-        skipped += [{"path": p, "reason": "pathogen unknown (three_class needs bacteria/virus "
-                     "in the file name)"} for p in frame.loc[unknown, "path"]]
+        skipped += [
+            {
+                "path": p,
+                "reason": "pathogen unknown (three_class needs bacteria/virus in the file name)",
+            }
+            for p in frame.loc[unknown, "path"]
+        ]
         frame = frame[~unknown]
     frame, leaked, extra["duplicate_images"] = remove_cross_split_duplicates(frame, progress)
     skipped += leaked
@@ -518,12 +647,20 @@ def run(
         # Without both classes a split can neither train a classifier nor give an AUC.
         for label in CLASS_FOLDERS:
             if not ((frame["split"] == split) & (frame["label"] == label)).any():
-                raise DataError(f"the {split} split has no {label} images ({source}); "
-                                "every split needs both classes")
+                raise DataError(
+                    f"the {split} split has no {label} images ({source}); "
+                    "every split needs both classes"
+                )
     frame = frame.sort_values(["split", "label", "path"]).reset_index(drop=True)
     write_csv(out_dir / "examples.csv", frame)
-    stats = {"source": source, "task": task, **summarize(frame), **extra,
-             "skipped": skipped, "skipped_count": len(skipped)}
+    stats = {
+        "source": source,
+        "task": task,
+        **summarize(frame),
+        **extra,
+        "skipped": skipped,
+        "skipped_count": len(skipped),
+    }
     write_json(out_dir / "stats.json", stats)
     for item in skipped[:20]:
         where = f"{item['path']} (line {item['line']})" if "line" in item else item["path"]

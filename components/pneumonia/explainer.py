@@ -3,6 +3,7 @@
 Selection: a few true/false positives and negatives at the Evaluator's threshold, so a
 reader sees what the model attends to when it is right and when it is wrong.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,14 +18,18 @@ from tqdm import tqdm
 
 from components.artifacts import atomic_path, read_json, write_json
 from components.explain.activations import activation_view
+from components.explain.faithfulness import (
+    deletion_insertion,
+    faithfulness_report,
+    plot_faithfulness,
+)
+from components.explain.localization import load_masks, localization_report
 from components.explain.methods import GRADIENT_METHODS, METHODS
-from components.explain.faithfulness import deletion_insertion, faithfulness_report, plot_faithfulness
+from components.explain.sanity_checks import data_randomization, sanity_report
+from components.reporting.explanation_report import write_explanation_report
 from components.reporting.figures import log_images, save_figure
 from components.saved_model import load_trained_model
 from components.saved_splits import load_spec, split_examples, split_images, split_sample
-from components.reporting.explanation_report import write_explanation_report
-from components.explain.localization import load_masks, localization_report
-from components.explain.sanity_checks import data_randomization, sanity_report
 
 OUTCOMES = ("true_positive", "true_negative", "false_positive", "false_negative")
 
@@ -36,16 +41,23 @@ def select_cases(predictions: pd.DataFrame, threshold: float, per_outcome: int) 
     flagged = test["score"] >= threshold
     test["outcome"] = np.select(
         [positive & flagged, ~positive & ~flagged, ~positive & flagged, positive & ~flagged],
-        list(OUTCOMES), default="")
+        list(OUTCOMES),
+        default="",
+    )
     test["confidence"] = (test["score"] - threshold).abs()
-    picked = (test.sort_values(["outcome", "confidence", "path"], ascending=[True, False, True])
-              .groupby("outcome").head(per_outcome))
+    picked = (
+        test.sort_values(["outcome", "confidence", "path"], ascending=[True, False, True])
+        .groupby("outcome")
+        .head(per_outcome)
+    )
     return picked.reset_index(drop=True)
 
 
 def case_images(examples: Path, transform: Path, paths: list[str]) -> np.ndarray:
     """The test images at `paths`, from the Transform's saved split: (n, size, size, 1) float."""
-    position = {path: i for i, path in enumerate(split_examples(examples, transform, "test")["path"])}
+    position = {
+        path: i for i, path in enumerate(split_examples(examples, transform, "test")["path"])
+    }
     return split_images(transform, "test", [position[p] for p in paths]).astype("float32")
 
 
@@ -95,8 +107,14 @@ def read_threshold(evaluator: Path) -> float:
     return read_json(evaluator / "metrics.json")["threshold"] or 0.5
 
 
-def write_overlays(folder: Path, names: list[str], images: np.ndarray, maps: np.ndarray,
-                   tensorboard_dir: Path | None, tag: str) -> np.ndarray:
+def write_overlays(
+    folder: Path,
+    names: list[str],
+    images: np.ndarray,
+    maps: np.ndarray,
+    tensorboard_dir: Path | None,
+    tag: str,
+) -> np.ndarray:
     """One method's overlays as <folder>/<name>.png and one TensorBoard image summary."""
     overlays = np.stack([overlay(image, heatmap) for image, heatmap in zip(images, maps)])
     folder.mkdir(parents=True, exist_ok=True)
@@ -107,32 +125,56 @@ def write_overlays(folder: Path, names: list[str], images: np.ndarray, maps: np.
     return overlays
 
 
-def write_panels(folder: Path, cases: pd.DataFrame, names: list[str], images: np.ndarray,
-                 overlays: dict[str, np.ndarray], tensorboard_dir: Path | None) -> None:
+def write_panels(
+    folder: Path,
+    cases: pd.DataFrame,
+    names: list[str],
+    images: np.ndarray,
+    overlays: dict[str, np.ndarray],
+    tensorboard_dir: Path | None,
+) -> None:
     """original | every method's overlay, one panel per case."""
     folder.mkdir(exist_ok=True)
     for i, case in enumerate(cases.itertuples()):
-        title = (f"{Path(case.path).name}: true {case.label}, score {case.score:.2f} "
-                 f"({case.outcome.replace('_', ' ')})")
-        save_figure(plot_panel(images[i], {m: picture[i] for m, picture in overlays.items()},
-                               title),
-                    folder / f"{names[i]}.png", tensorboard_dir, "panels", step=i)
+        title = (
+            f"{Path(case.path).name}: true {case.label}, score {case.score:.2f} "
+            f"({case.outcome.replace('_', ' ')})"
+        )
+        save_figure(
+            plot_panel(images[i], {m: picture[i] for m, picture in overlays.items()}, title),
+            folder / f"{names[i]}.png",
+            tensorboard_dir,
+            "panels",
+            step=i,
+        )
 
 
-def check_faithfulness(model: keras.Model, images: np.ndarray, maps: dict[str, np.ndarray],
-                       seed: int, out_dir: Path, tensorboard_dir: Path | None) -> dict[str, Any]:
+def check_faithfulness(
+    model: keras.Model,
+    images: np.ndarray,
+    maps: dict[str, np.ndarray],
+    seed: int,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+) -> dict[str, Any]:
     """Deletion and insertion curves per method: faithfulness.json and faithfulness.png."""
     curves = {m: deletion_insertion(model, images, maps[m], seed=seed) for m in maps}
-    report = faithfulness_report(curves, steps=20, deletion_baseline="black",
-                                 insertion_baseline="blurred")
+    report = faithfulness_report(
+        curves, steps=20, deletion_baseline="black", insertion_baseline="blurred"
+    )
     write_json(out_dir / "faithfulness.json", report)
     plot_faithfulness(curves, out_dir / "faithfulness.png", tensorboard_dir)
     return report
 
 
-def check_localization(model: keras.Model, examples: Path, transform: Path,
-                       methods: tuple[str, ...], limit: int,
-                       out_dir: Path) -> dict[str, Any] | None:
+def check_localization(
+    model: keras.Model,
+    examples: Path,
+    transform: Path,
+    methods: tuple[str, ...],
+    limit: int,
+    out_dir: Path,
+) -> dict[str, Any] | None:
     """Pointing game and mask IoU where lesion masks are known: localization.json, or None."""
     lesions = localization_cases(examples, transform, limit)
     if not len(lesions):
@@ -140,16 +182,24 @@ def check_localization(model: keras.Model, examples: Path, transform: Path,
     images = case_images(examples, transform, lesions["path"].tolist())
     masks = load_masks(lesions["mask_path"].tolist(), load_spec(transform)["image_size"])
     stems = [Path(p).stem for p in lesions["path"]]
-    report = {m: localization_report(METHODS[m](model, images), masks, names=stems)
-              for m in methods}
+    report = {
+        m: localization_report(METHODS[m](model, images), masks, names=stems) for m in methods
+    }
     write_json(out_dir / "localization.json", report)
     return report
 
 
-def check_sanity(model: keras.Model, images: np.ndarray, maps: dict[str, np.ndarray],
-                 transform: Path, seed: int, data_randomization_images: int,
-                 data_randomization_epochs: int, out_dir: Path,
-                 tensorboard_dir: Path | None) -> dict[str, Any]:
+def check_sanity(
+    model: keras.Model,
+    images: np.ndarray,
+    maps: dict[str, np.ndarray],
+    transform: Path,
+    seed: int,
+    data_randomization_images: int,
+    data_randomization_epochs: int,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+) -> dict[str, Any]:
     """Cascading model-parameter and data randomization of the gradient methods: sanity.json.
 
     LIME, SHAP and occlusion cost minutes per randomized layer; the check is about the
@@ -158,17 +208,29 @@ def check_sanity(model: keras.Model, images: np.ndarray, maps: dict[str, np.ndar
     cheap = {m: METHODS[m] for m in maps if m in GRADIENT_METHODS}
     randomized_labels = None
     if data_randomization_images and cheap:
-        train_images, train_labels = split_sample(transform, "train", data_randomization_images,
-                                                 seed)
+        train_images, train_labels = split_sample(
+            transform, "train", data_randomization_images, seed
+        )
         # clone_model: the same architecture with freshly initialized weights.
         randomized_labels = data_randomization(
-            lambda: keras.models.clone_model(model), train_images, train_labels, images,
-            cheap, epochs=data_randomization_epochs, seed=seed)
-    sanity = sanity_report(model, images, cheap, seed=seed,
-                           reference_maps={m: maps[m] for m in cheap},
-                           data_randomization_results=randomized_labels,
-                           png_path=out_dir / "sanity_cascading.png",
-                           tensorboard_dir=tensorboard_dir)
+            lambda: keras.models.clone_model(model),
+            train_images,
+            train_labels,
+            images,
+            cheap,
+            epochs=data_randomization_epochs,
+            seed=seed,
+        )
+    sanity = sanity_report(
+        model,
+        images,
+        cheap,
+        seed=seed,
+        reference_maps={m: maps[m] for m in cheap},
+        data_randomization_results=randomized_labels,
+        png_path=out_dir / "sanity_cascading.png",
+        tensorboard_dir=tensorboard_dir,
+    )
     write_json(out_dir / "sanity.json", sanity)
     return sanity
 
@@ -212,29 +274,53 @@ def run(
     overlays: dict[str, np.ndarray] = {}
     for method in tqdm(methods, desc="explaining", unit="method", disable=not progress):
         maps[method] = METHODS[method](model, images)
-        overlays[method] = write_overlays(out_dir / method, names, images, maps[method],
-                                          tensorboard_dir, f"{method}/test_overlays")
+        overlays[method] = write_overlays(
+            out_dir / method,
+            names,
+            images,
+            maps[method],
+            tensorboard_dir,
+            f"{method}/test_overlays",
+        )
     write_panels(out_dir / "panels", cases, names, images, overlays, tensorboard_dir)
     result: dict[str, Any] = {"heatmaps": {m: len(names) for m in methods}}
     faithfulness_json = localization_json = sanity = None
     if faithfulness:
         faithfulness_json = check_faithfulness(model, images, maps, seed, out_dir, tensorboard_dir)
-        result["faithfulness"] = {m: {k: v[k] for k in ("deletion_gain", "insertion_gain")}
-                                  for m, v in faithfulness_json["methods"].items()}
-    localization_json = check_localization(model, examples, transform, methods,
-                                           localization_images, out_dir)
+        result["faithfulness"] = {
+            m: {k: v[k] for k in ("deletion_gain", "insertion_gain")}
+            for m, v in faithfulness_json["methods"].items()
+        }
+    localization_json = check_localization(
+        model, examples, transform, methods, localization_images, out_dir
+    )
     if localization_json:
         result["pointing_game"] = {m: r["pointing_game"] for m, r in localization_json.items()}
     if sanity_checks:
-        sanity = check_sanity(model, images, maps, transform, seed, data_randomization_images,
-                              data_randomization_epochs, out_dir, tensorboard_dir)
+        sanity = check_sanity(
+            model,
+            images,
+            maps,
+            transform,
+            seed,
+            data_randomization_images,
+            data_randomization_epochs,
+            out_dir,
+            tensorboard_dir,
+        )
         result["sanity_checks"] = {m: s["passes"] for m, s in sanity["summary"].items()}
     write_json(out_dir / "cases.json", cases.drop(columns="confidence").to_dict(orient="records"))
     # What each conv block sees in the first selected image (the intermediate-activation view).
-    activations = activation_view(model, images[0], out_dir / "activations.png", tensorboard_dir,
-                                  title=f"Feature maps per conv block: {names[0]}")
+    activations = activation_view(
+        model,
+        images[0],
+        out_dir / "activations.png",
+        tensorboard_dir,
+        title=f"Feature maps per conv block: {names[0]}",
+    )
     write_json(out_dir / "activations.json", activations)
-    write_explanation_report(out_dir, cases, names, faithfulness_json, localization_json, sanity,
-                             activations)
+    write_explanation_report(
+        out_dir, cases, names, faithfulness_json, localization_json, sanity, activations
+    )
     result["report"] = "report.html"
     return result

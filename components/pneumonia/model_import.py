@@ -3,6 +3,7 @@
 `python -m pipelines.evaluate` uses it so that the Evaluator reads `trainer/model.keras`
 exactly as after training; the model must load in Keras safe mode.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,10 @@ def load_model_checked(model_path: Path) -> keras.Model:
     try:
         return keras.saving.load_model(os.fspath(model_path), compile=False, safe_mode=True)
     except Exception as error:  # Keras raises ValueError/OSError/zipfile errors alike
-        raise DataError(f"--model {model_path} is not a loadable Keras model ({type(error).__name__}: "
-                        f"{str(error).splitlines()[0][:200]})") from error
+        raise DataError(
+            f"--model {model_path} is not a loadable Keras model ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200]})"
+        ) from error
 
 
 def run(out_dir: Path, *, model_path: str, tensorboard_dir: Path | None = None) -> dict[str, Any]:

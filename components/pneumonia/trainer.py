@@ -5,6 +5,7 @@ training counts, and callbacks for early stopping on validation AUC (restoring t
 weights), learning-rate decay, checkpointing, resuming a killed run (BackupAndRestore),
 TensorBoard scalars and histograms, and a CSV log that becomes history.png.
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,17 +30,21 @@ from models.transfer import fine_tune_layers as unfreeze_top
 HISTORY_METRICS = ("loss", "accuracy", "auc", "precision", "recall")
 
 
-def training_callbacks(out_dir: Path, tensorboard_dir: Path | None,
-                       patience: int) -> list[keras.callbacks.Callback]:
+def training_callbacks(
+    out_dir: Path, tensorboard_dir: Path | None, patience: int
+) -> list[keras.callbacks.Callback]:
     callbacks: list[keras.callbacks.Callback] = [
         # double_checkpoint: a kill while the backup is written leaves the previous one.
         keras.callbacks.BackupAndRestore(os.fspath(out_dir / "backup"), double_checkpoint=True),
-        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience,
-                                      restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
-                                          patience=max(2, patience // 3), min_lr=1e-6),
-        keras.callbacks.ModelCheckpoint(os.fspath(out_dir / "model.keras"), monitor="val_auc",
-                                        mode="max", save_best_only=True),
+        keras.callbacks.EarlyStopping(
+            monitor="val_auc", mode="max", patience=patience, restore_best_weights=True
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=max(2, patience // 3), min_lr=1e-6
+        ),
+        keras.callbacks.ModelCheckpoint(
+            os.fspath(out_dir / "model.keras"), monitor="val_auc", mode="max", save_best_only=True
+        ),
         keras.callbacks.CSVLogger(os.fspath(out_dir / "history.csv"), append=True),
     ]
     if tensorboard_dir is not None:
@@ -55,8 +60,12 @@ def plot_history(history_csv: Path, png_path: Path, tensorboard_dir: Path | None
     for ax, name in zip(axes, HISTORY_METRICS):
         for prefix, style in (("", "-"), ("val_", "--")):
             if prefix + name in history:
-                ax.plot(history["epoch"] + 1, history[prefix + name], style,
-                        label="validation" if prefix else "train")
+                ax.plot(
+                    history["epoch"] + 1,
+                    history[prefix + name],
+                    style,
+                    label="validation" if prefix else "train",
+                )
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.legend()
@@ -64,8 +73,9 @@ def plot_history(history_csv: Path, png_path: Path, tensorboard_dir: Path | None
     save_figure(fig, png_path, tensorboard_dir, "history")
 
 
-def epoch_heatmap_callbacks(net: keras.Model, transform: Path,
-                            tensorboard_dir: Path) -> list[keras.callbacks.Callback]:
+def epoch_heatmap_callbacks(
+    net: keras.Model, transform: Path, tensorboard_dir: Path
+) -> list[keras.callbacks.Callback]:
     """tf-explain's Grad-CAM and IG on 8 fixed validation images after every epoch.
 
     Binary models with a flat conv stack only: tf-explain's Grad-CAM cannot reach inside a
@@ -99,18 +109,31 @@ def tuned_hyperparameters(tuner_dir: Path) -> dict[str, Any]:
     return best
 
 
-def fit_phase(net: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset,
-              initial_epoch: int, epochs: int,
-              extra_callbacks: Sequence[keras.callbacks.Callback] = (), *,
-              class_weight: dict[int, float] | None, out_dir: Path,
-              tensorboard_dir: Path | None, patience: int,
-              verbose: int) -> tuple[list[float], int]:
+def fit_phase(
+    net: keras.Model,
+    train: tf.data.Dataset,
+    val: tf.data.Dataset,
+    initial_epoch: int,
+    epochs: int,
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    *,
+    class_weight: dict[int, float] | None,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+    patience: int,
+    verbose: int,
+) -> tuple[list[float], int]:
     """One `fit` from `initial_epoch` up to `epochs`: (validation AUC per epoch, epochs run)."""
-    history = net.fit(train, validation_data=val, initial_epoch=initial_epoch, epochs=epochs,
-                      class_weight=class_weight,
-                      callbacks=[*training_callbacks(out_dir, tensorboard_dir, patience),
-                                 *extra_callbacks],
-                      shuffle=False, verbose=verbose)  # input_fn shuffles
+    history = net.fit(
+        train,
+        validation_data=val,
+        initial_epoch=initial_epoch,
+        epochs=epochs,
+        class_weight=class_weight,
+        callbacks=[*training_callbacks(out_dir, tensorboard_dir, patience), *extra_callbacks],
+        shuffle=False,
+        verbose=verbose,
+    )  # input_fn shuffles
     return list(history.history.get("val_auc", [])), len(history.epoch)
 
 
@@ -163,25 +186,41 @@ def run(
     train = input_fn(transform, "train", batch_size, training=True, seed=seed, one_hot=one_hot)
     val = input_fn(transform, "val", batch_size, one_hot=one_hot)
     weights_by_class = class_weights(spec["train_class_counts"]) if use_class_weights else None
-    logging.info("trainer: %s, %d parameters, class weights %s", model, net.count_params(),
-                 weights_by_class)
-    fit = functools.partial(fit_phase, net, train, val, class_weight=weights_by_class,
-                            out_dir=out_dir, tensorboard_dir=tensorboard_dir, patience=patience,
-                            verbose=verbose)
-    heatmaps = (epoch_heatmap_callbacks(net, transform, tensorboard_dir)
-                if tensorboard_dir is not None and epoch_heatmaps else [])
+    logging.info(
+        "trainer: %s, %d parameters, class weights %s", model, net.count_params(), weights_by_class
+    )
+    fit = functools.partial(
+        fit_phase,
+        net,
+        train,
+        val,
+        class_weight=weights_by_class,
+        out_dir=out_dir,
+        tensorboard_dir=tensorboard_dir,
+        patience=patience,
+        verbose=verbose,
+    )
+    heatmaps = (
+        epoch_heatmap_callbacks(net, transform, tensorboard_dir)
+        if tensorboard_dir is not None and epoch_heatmaps
+        else []
+    )
     val_auc, epochs_run = fit(0, epochs, heatmaps)
     if fine_tune_layers > 0:
         with distribution_strategy(strategy).scope():
             unfreeze_top(net, fine_tune_layers)
-            compile_for_training(net, num_classes, learning_rate / 10, loss, focal_gamma,
-                                 focal_alpha)
+            compile_for_training(
+                net, num_classes, learning_rate / 10, loss, focal_gamma, focal_alpha
+            )
         more_auc, more_epochs = fit(epochs_run, epochs_run + fine_tune_epochs)
         val_auc, epochs_run = val_auc + more_auc, epochs_run + more_epochs
     # EarlyStopping restored the best epoch's weights; save them whole, atomically.
     with atomic_path(out_dir / "model.keras") as tmp:
         net.save(tmp)
     plot_history(out_dir / "history.csv", out_dir / "history.png", tensorboard_dir)
-    return {"model": "model.keras", "epochs_run": epochs_run,
-            "best_val_auc": float(np.nanmax(val_auc)) if val_auc else float("nan"),
-            "parameters": int(net.count_params())}
+    return {
+        "model": "model.keras",
+        "epochs_run": epochs_run,
+        "best_val_auc": float(np.nanmax(val_auc)) if val_auc else float("nan"),
+        "parameters": int(net.count_params()),
+    }

@@ -9,6 +9,7 @@ shuffle, batch, augmentation with Keras preprocessing layers on whole batches, p
 Models take one grayscale channel of float pixels in [0, 255]; each model scales (and
 replicates to RGB for ImageNet backbones) itself, so a saved model accepts raw pixels.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,10 +57,14 @@ def _decode_jpeg_scaled(raw: tf.Tensor, image_size: int) -> tf.Tensor:
 
     def decode(ratio: int) -> Callable[[], tf.Tensor]:
         return lambda: tf.image.convert_image_dtype(
-            tf.io.decode_jpeg(raw, channels=3, ratio=ratio), tf.float32)
+            tf.io.decode_jpeg(raw, channels=3, ratio=ratio), tf.float32
+        )
 
-    return tf.case([(short_side >= 2 * image_size * ratio, decode(ratio)) for ratio in (8, 4, 2)],
-                   default=decode(1), exclusive=False)
+    return tf.case(
+        [(short_side >= 2 * image_size * ratio, decode(ratio)) for ratio in (8, 4, 2)],
+        default=decode(1),
+        exclusive=False,
+    )
 
 
 def decode_and_resize(path: tf.Tensor, image_size: int) -> tf.Tensor:
@@ -71,8 +76,9 @@ def decode_and_resize(path: tf.Tensor, image_size: int) -> tf.Tensor:
     full-resolution radiographs from aliasing when shrunk tenfold.
     """
     raw = tf.io.read_file(path)
-    image = tf.cond(tf.io.is_jpeg(raw), lambda: _decode_jpeg_scaled(raw, image_size),
-                    lambda: _decode_full(raw))
+    image = tf.cond(
+        tf.io.is_jpeg(raw), lambda: _decode_jpeg_scaled(raw, image_size), lambda: _decode_full(raw)
+    )
     image = tf.image.rgb_to_grayscale(image)
     image = tf.image.resize(image, (image_size, image_size), antialias=True)
     return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8)
@@ -94,8 +100,11 @@ def decoded_dataset(paths: list[str], labels: np.ndarray, image_size: int) -> tf
     The row index lets the caller report exactly which files tf could not decode.
     """
     ds = tf.data.Dataset.from_tensor_slices((paths, labels, np.arange(len(paths), dtype=np.int64)))
-    ds = ds.map(lambda p, y, i: (decode_and_resize(p, image_size), y, i),
-                num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        lambda p, y, i: (decode_and_resize(p, image_size), y, i),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
     return ds.ignore_errors()
 
 
@@ -105,6 +114,7 @@ def counted(ds: tf.data.Dataset, bar: tqdm) -> tf.data.Dataset:
     Dataset.save has no progress hook; a py_function on the (cheap) index is the only way
     to see elements go by, so it is added only when a bar is shown.
     """
+
     def tick(index: tf.Tensor) -> tf.Tensor:
         bar.update(1)
         return index
@@ -134,8 +144,13 @@ def run(
     for split in SPLITS:
         rows = frame.index[frame["split"] == split]
         ds = decoded_dataset(frame.loc[rows, "path"].tolist(), labels[rows], image_size)
-        bar = tqdm(total=len(rows), desc=f"decoding {split}", unit="image", leave=False,
-                   disable=not progress)
+        bar = tqdm(
+            total=len(rows),
+            desc=f"decoding {split}",
+            unit="image",
+            leave=False,
+            disable=not progress,
+        )
         if progress:
             ds = counted(ds, bar)
         # Saved under a temporary name and renamed: a killed run never leaves a split
@@ -153,23 +168,33 @@ def run(
         undecodable += lost
         counts[split] = len(kept)
         if not kept:
-            raise DataError(f"no image of the {split} split could be decoded "
-                            f"(e.g. {lost[0]}: {decode_problem(lost[0], image_size)})"
-                            if lost else f"the {split} split is empty")
+            raise DataError(
+                f"no image of the {split} split could be decoded "
+                f"(e.g. {lost[0]}: {decode_problem(lost[0], image_size)})"
+                if lost
+                else f"the {split} split is empty"
+            )
     reasons = [{"path": path, "reason": decode_problem(path, image_size)} for path in undecodable]
     for item in reasons:
-        logging.warning("transform: TensorFlow could not decode %s (%s); skipped",
-                        item["path"], item["reason"])
+        logging.warning(
+            "transform: TensorFlow could not decode %s (%s); skipped", item["path"], item["reason"]
+        )
     spec = {
         "image_size": image_size,
         "channels": 1,
         "task": task,
         "class_names": CLASS_NAMES[task],
         "counts": counts,
-        "train_class_counts": np.bincount(labels[frame["split"] == "train"],
-                                          minlength=len(CLASS_NAMES[task])).tolist(),
-        "augmentation": {"rotation": rotation, "zoom": zoom, "translation": translation,
-                         "contrast": contrast, "horizontal_flip": horizontal_flip},
+        "train_class_counts": np.bincount(
+            labels[frame["split"] == "train"], minlength=len(CLASS_NAMES[task])
+        ).tolist(),
+        "augmentation": {
+            "rotation": rotation,
+            "zoom": zoom,
+            "translation": translation,
+            "contrast": contrast,
+            "horizontal_flip": horizontal_flip,
+        },
         "undecodable": undecodable,
         "undecodable_reasons": reasons,
     }

@@ -6,6 +6,7 @@ the Trainer reads), and per-trial TensorBoard logs with HParams (keras-tuner wri
 when given a TensorBoard callback). Distributed tuning needs no code here: keras-tuner
 reads KERASTUNER_TUNER_ID / KERASTUNER_ORACLE_IP / KERASTUNER_ORACLE_PORT (see README).
 """
+
 from __future__ import annotations
 
 import os
@@ -31,17 +32,39 @@ class CnnHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         settings = search_space(hp)
-        model = build_cnn(self.image_size, 1, self.num_classes, filters=settings["filters"],
-                          dropout=settings["dropout"])
-        compile_for_training(model, self.num_classes, settings["learning_rate"], "focal",
-                             settings["focal_gamma"], self.focal_alpha)
+        model = build_cnn(
+            self.image_size,
+            1,
+            self.num_classes,
+            filters=settings["filters"],
+            dropout=settings["dropout"],
+        )
+        compile_for_training(
+            model,
+            self.num_classes,
+            settings["learning_rate"],
+            "focal",
+            settings["focal_gamma"],
+            self.focal_alpha,
+        )
         return model
 
 
-def make_tuner(kind: str, hypermodel: keras_tuner.HyperModel, max_trials: int, epochs: int,
-               directory: Path, seed: int) -> keras_tuner.Tuner:
-    common = dict(objective=keras_tuner.Objective("val_auc", direction="max"),
-                  directory=os.fspath(directory), project_name="search", seed=seed, overwrite=False)
+def make_tuner(
+    kind: str,
+    hypermodel: keras_tuner.HyperModel,
+    max_trials: int,
+    epochs: int,
+    directory: Path,
+    seed: int,
+) -> keras_tuner.Tuner:
+    common = dict(
+        objective=keras_tuner.Objective("val_auc", direction="max"),
+        directory=os.fspath(directory),
+        project_name="search",
+        seed=seed,
+        overwrite=False,
+    )
     if kind == "random":
         return keras_tuner.RandomSearch(hypermodel, max_trials=max_trials, **common)
     if kind == "bayesian":
@@ -69,20 +92,43 @@ def run(
     spec = load_spec(transform)
     num_classes = len(spec["class_names"])
     one_hot = num_classes > 2
-    search = make_tuner(kind, CnnHyperModel(spec["image_size"], num_classes, focal_alpha),
-                        max_trials, epochs, out_dir / "keras_tuner", seed)
+    search = make_tuner(
+        kind,
+        CnnHyperModel(spec["image_size"], num_classes, focal_alpha),
+        max_trials,
+        epochs,
+        out_dir / "keras_tuner",
+        seed,
+    )
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=3)]
+        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=3)
+    ]
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(os.fspath(tensorboard_dir)))
-    search.search(input_fn(transform, "train", batch_size, training=True, seed=seed, one_hot=one_hot),
-                  validation_data=input_fn(transform, "val", batch_size, one_hot=one_hot),
-                  epochs=epochs, callbacks=callbacks, verbose=0)
+    search.search(
+        input_fn(transform, "train", batch_size, training=True, seed=seed, one_hot=one_hot),
+        validation_data=input_fn(transform, "val", batch_size, one_hot=one_hot),
+        epochs=epochs,
+        callbacks=callbacks,
+        verbose=0,
+    )
     trials = search.oracle.get_best_trials(num_trials=len(search.oracle.trials))
-    table = pd.DataFrame([{"trial": t.trial_id, "val_auc": t.score, "status": t.status,
-                           **t.hyperparameters.values} for t in trials])
+    table = pd.DataFrame(
+        [
+            {
+                "trial": t.trial_id,
+                "val_auc": t.score,
+                "status": t.status,
+                **t.hyperparameters.values,
+            }
+            for t in trials
+        ]
+    )
     write_csv(out_dir / "trials.csv", table)
     best = search.get_best_hyperparameters(1)[0].values
     write_json(out_dir / "best_hyperparameters.json", best)
-    return {"best_hyperparameters": best, "trials": int(len(table)),
-            "best_val_auc": float(table["val_auc"].max()) if len(table) else float("nan")}
+    return {
+        "best_hyperparameters": best,
+        "trials": int(len(table)),
+        "best_val_auc": float(table["val_auc"].max()) if len(table) else float("nan"),
+    }

@@ -2,6 +2,7 @@
 
 Each function draws one figure and saves it with `save_figure` (PNG + TensorBoard image).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,11 +27,18 @@ def plot_roc(curves: Curves, threshold: float, out_dir: Path, tensorboard_dir: P
         fpr, tpr, _ = skm.roc_curve(y_true, scores)
         ax.plot(fpr, tpr, label=f"{split} (AUC {skm.roc_auc_score(y_true, scores):.3f})")
         flagged = scores >= threshold
-        ax.plot(flagged[y_true == 0].mean(), flagged[y_true == 1].mean(), "o",
-                color=ax.lines[-1].get_color())
+        ax.plot(
+            flagged[y_true == 0].mean(),
+            flagged[y_true == 1].mean(),
+            "o",
+            color=ax.lines[-1].get_color(),
+        )
     ax.plot([0, 1], [0, 1], ":", color="grey")
-    ax.set(xlabel="1 - specificity", ylabel="sensitivity",
-           title=f"ROC (dots: threshold {threshold:.3f}, chosen on val)")
+    ax.set(
+        xlabel="1 - specificity",
+        ylabel="sensitivity",
+        title=f"ROC (dots: threshold {threshold:.3f}, chosen on val)",
+    )
     ax.legend(loc="lower right")
     save_figure(fig, out_dir / "roc.png", tensorboard_dir, "roc")
 
@@ -41,29 +49,42 @@ def plot_precision_recall(curves: Curves, out_dir: Path, tensorboard_dir: Path |
         if not np.any(y_true == 1):
             continue
         precision, recall, _ = skm.precision_recall_curve(y_true, scores)
-        ax.plot(recall, precision,
-                label=f"{split} (AP {skm.average_precision_score(y_true, scores):.3f})")
-    ax.set(xlabel="recall (sensitivity)", ylabel="precision", title="precision-recall",
-           ylim=(0, 1.02))
+        ax.plot(
+            recall,
+            precision,
+            label=f"{split} (AP {skm.average_precision_score(y_true, scores):.3f})",
+        )
+    ax.set(
+        xlabel="recall (sensitivity)", ylabel="precision", title="precision-recall", ylim=(0, 1.02)
+    )
     ax.legend(loc="lower left")
     save_figure(fig, out_dir / "precision_recall.png", tensorboard_dir, "precision_recall")
 
 
-def plot_reliability(curves: Curves, out_dir: Path, tensorboard_dir: Path | None,
-                     bins: int = 10) -> None:
+def plot_reliability(
+    curves: Curves, out_dir: Path, tensorboard_dir: Path | None, bins: int = 10
+) -> None:
     fig, ax = plt.subplots(figsize=(5, 5))
     for split, (y_true, scores) in curves.items():
         observed, predicted = calibration_curve(y_true, scores, n_bins=bins, strategy="uniform")
         ax.plot(predicted, observed, "o-", label=split)
     ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
-    ax.set(xlabel="mean predicted probability", ylabel="observed fraction positive",
-           title="reliability diagram")
+    ax.set(
+        xlabel="mean predicted probability",
+        ylabel="observed fraction positive",
+        title="reliability diagram",
+    )
     ax.legend(loc="upper left")
     save_figure(fig, out_dir / "reliability.png", tensorboard_dir, "reliability")
 
 
-def plot_score_histograms(curves: Curves, class_names: list[str], threshold: float,
-                          out_dir: Path, tensorboard_dir: Path | None) -> None:
+def plot_score_histograms(
+    curves: Curves,
+    class_names: list[str],
+    threshold: float,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+) -> None:
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5), squeeze=False)
     for ax, (split, (y_true, scores)) in zip(axes[0], curves.items()):
         for label, name in enumerate(class_names):
@@ -74,20 +95,38 @@ def plot_score_histograms(curves: Curves, class_names: list[str], threshold: flo
     save_figure(fig, out_dir / "score_histograms.png", tensorboard_dir, "score_histograms")
 
 
-def plot_confusion(matrix: list[list[int]], class_names: list[str], split: str,
-                   out_dir: Path, tensorboard_dir: Path | None) -> None:
+def plot_confusion(
+    matrix: list[list[int]],
+    class_names: list[str],
+    split: str,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+) -> None:
     counts = np.asarray(matrix)
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for (i, j), count in np.ndenumerate(counts):
-        ax.text(j, i, f"{count}\n{rates[i, j]:.0%}", ha="center", va="center",
-                color="white" if rates[i, j] > 0.5 else "black")
-    ax.set(xticks=range(len(class_names)), yticks=range(len(class_names)),
-           xticklabels=class_names, yticklabels=class_names, xlabel="predicted", ylabel="true",
-           title=f"confusion matrix ({split}): counts and row rates")
-    save_figure(fig, out_dir / f"confusion_matrix_{split}.png", tensorboard_dir,
-                f"confusion_matrix_{split}")
+        ax.text(
+            j,
+            i,
+            f"{count}\n{rates[i, j]:.0%}",
+            ha="center",
+            va="center",
+            color="white" if rates[i, j] > 0.5 else "black",
+        )
+    ax.set(
+        xticks=range(len(class_names)),
+        yticks=range(len(class_names)),
+        xticklabels=class_names,
+        yticklabels=class_names,
+        xlabel="predicted",
+        ylabel="true",
+        title=f"confusion matrix ({split}): counts and row rates",
+    )
+    save_figure(
+        fig, out_dir / f"confusion_matrix_{split}.png", tensorboard_dir, f"confusion_matrix_{split}"
+    )
 
 
 def plot_class_balance(examples: pd.DataFrame, out_dir: Path, tensorboard_dir: Path | None) -> None:
@@ -98,8 +137,15 @@ def plot_class_balance(examples: pd.DataFrame, out_dir: Path, tensorboard_dir: P
     save_figure(fig, out_dir / "class_balance.png", tensorboard_dir, "class_balance")
 
 
-def plot_gallery(images: np.ndarray, captions: list[str], title: str, png_name: str,
-                 out_dir: Path, tensorboard_dir: Path | None, columns: int = 6) -> None:
+def plot_gallery(
+    images: np.ndarray,
+    captions: list[str],
+    title: str,
+    png_name: str,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+    columns: int = 6,
+) -> None:
     """A grid of grayscale images (n, h, w, 1) with one caption each."""
     rows = max(1, int(np.ceil(len(images) / columns)))
     fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.5 * rows), squeeze=False)

@@ -4,6 +4,7 @@ Panels per image, then the evidence about the maps themselves: faithfulness (del
 insertion against a random order), localization where lesion masks are known, and the
 sanity checks with a pass or FAIL verdict per method, so a failing method is never hidden.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,64 +24,122 @@ def verdict(passes: bool | None) -> str:
 
 
 def cases_section(cases: pd.DataFrame, names: list[str], out_dir: Path) -> str:
-    rows = [[Path(c.path).name, c.label, html_page.fmt(float(c.score)), c.outcome.replace("_", " ")]
-            for c in cases.itertuples()]
-    panels = "".join(f'<div class="panel">{html_page.image(out_dir / "panels" / f"{n}.png")}</div>'
-                     for n in names)
+    rows = [
+        [Path(c.path).name, c.label, html_page.fmt(float(c.score)), c.outcome.replace("_", " ")]
+        for c in cases.itertuples()
+    ]
+    panels = "".join(
+        f'<div class="panel">{html_page.image(out_dir / "panels" / f"{n}.png")}</div>'
+        for n in names
+    )
     return html_page.section(
         "Explained test images",
-        html_page.paragraph("The most confident true/false positives and negatives at the "
-                            "Evaluator's threshold; each panel shows the original and every "
-                            "method's heatmap (red: most important for the explained class)."),
-        html_page.table(["image", "true label", "score", "outcome"], rows), panels)
+        html_page.paragraph(
+            "The most confident true/false positives and negatives at the "
+            "Evaluator's threshold; each panel shows the original and every "
+            "method's heatmap (red: most important for the explained class)."
+        ),
+        html_page.table(["image", "true label", "score", "outcome"], rows),
+        panels,
+    )
 
 
 def faithfulness_section(report: dict[str, Any], out_dir: Path) -> str:
-    rows = [[method, html_page.fmt(m["deletion_auc"]), html_page.fmt(m["random_deletion_auc"]),
-             html_page.fmt(m["deletion_beats_random"], 2), html_page.fmt(m["insertion_auc"]),
-             html_page.fmt(m["random_insertion_auc"]), html_page.fmt(m["insertion_beats_random"], 2)]
-            for method, m in report["methods"].items()]
+    rows = [
+        [
+            method,
+            html_page.fmt(m["deletion_auc"]),
+            html_page.fmt(m["random_deletion_auc"]),
+            html_page.fmt(m["deletion_beats_random"], 2),
+            html_page.fmt(m["insertion_auc"]),
+            html_page.fmt(m["random_insertion_auc"]),
+            html_page.fmt(m["insertion_beats_random"], 2),
+        ]
+        for method, m in report["methods"].items()
+    ]
     return html_page.section(
         "Faithfulness: deletion and insertion",
-        html_page.paragraph("Pixels are removed (deletion, lower area is better) or restored "
-                            "(insertion, higher is better) in the order the map ranks them, "
-                            "against the same curves in random order. A map that does not "
-                            "beat random order does not show what the model uses."),
-        html_page.table(["method", "deletion AUC", "random", "images beating random",
-                         "insertion AUC", "random", "images beating random"], rows),
-        html_page.image(out_dir / "faithfulness.png", "deletion and insertion curves"))
+        html_page.paragraph(
+            "Pixels are removed (deletion, lower area is better) or restored "
+            "(insertion, higher is better) in the order the map ranks them, "
+            "against the same curves in random order. A map that does not "
+            "beat random order does not show what the model uses."
+        ),
+        html_page.table(
+            [
+                "method",
+                "deletion AUC",
+                "random",
+                "images beating random",
+                "insertion AUC",
+                "random",
+                "images beating random",
+            ],
+            rows,
+        ),
+        html_page.image(out_dir / "faithfulness.png", "deletion and insertion curves"),
+    )
 
 
 def localization_section(report: dict[str, Any]) -> str:
-    rows = [[method, html_page.fmt(r["pointing_game"]), html_page.fmt(r["mean_iou"]),
-             html_page.fmt(r["mean_mass_inside"]), r["n_counted"]] for method, r in report.items()]
+    rows = [
+        [
+            method,
+            html_page.fmt(r["pointing_game"]),
+            html_page.fmt(r["mean_iou"]),
+            html_page.fmt(r["mean_mass_inside"]),
+            r["n_counted"],
+        ]
+        for method, r in report.items()
+    ]
     return html_page.section(
         "Localization against the known lesion masks (synthetic_cxr)",
-        html_page.table(["method", "pointing game", "mean IoU", "heat mass inside", "images"], rows))
+        html_page.table(
+            ["method", "pointing game", "mean IoU", "heat mass inside", "images"], rows
+        ),
+    )
 
 
 def sanity_section(report: dict[str, Any] | None, out_dir: Path) -> str:
     if report is None:
-        return html_page.section("Sanity checks", html_page.paragraph(
-            "Not run: add --sanity_checks to test whether the maps depend on the learned "
-            "weights and labels (Adebayo et al., 2018)."))
+        return html_page.section(
+            "Sanity checks",
+            html_page.paragraph(
+                "Not run: add --sanity_checks to test whether the maps depend on the learned "
+                "weights and labels (Adebayo et al., 2018)."
+            ),
+        )
     threshold = report["pass_threshold_spearman"]
-    rows = [[method, html_page.fmt(s["final_spearman"]), html_page.fmt(s["final_ssim"]),
-             verdict(s["passes"])] for method, s in report["summary"].items()]
+    rows = [
+        [
+            method,
+            html_page.fmt(s["final_spearman"]),
+            html_page.fmt(s["final_ssim"]),
+            verdict(s["passes"]),
+        ]
+        for method, s in report["summary"].items()
+    ]
     parts = [
-        html_page.paragraph(f"{report['reference']}. A method passes when its maps from the "
-                            f"randomized model correlate below {threshold} (Spearman) with the "
-                            "trained model's maps; a map that survives randomization is not "
-                            "explaining what the model learned."),
+        html_page.paragraph(
+            f"{report['reference']}. A method passes when its maps from the "
+            f"randomized model correlate below {threshold} (Spearman) with the "
+            "trained model's maps; a map that survives randomization is not "
+            "explaining what the model learned."
+        ),
         "<h3>Cascading model-parameter randomization</h3>",
-        html_page.table(["method", "Spearman, fully randomized", "SSIM, fully randomized",
-                         "verdict"], rows, markup=True),
+        html_page.table(
+            ["method", "Spearman, fully randomized", "SSIM, fully randomized", "verdict"],
+            rows,
+            markup=True,
+        ),
         html_page.image(out_dir / "sanity_cascading.png", "similarity as layers are randomized"),
     ]
     data = report.get("data_randomization")
     if data:
-        rows = [[method, html_page.fmt(m["spearman"]), html_page.fmt(m["ssim"]), verdict(m["passes"])]
-                for method, m in data["methods"].items()]
+        rows = [
+            [method, html_page.fmt(m["spearman"]), html_page.fmt(m["ssim"]), verdict(m["passes"])]
+            for method, m in data["methods"].items()
+        ]
         parts += [
             "<h3>Data randomization</h3>",
             html_page.paragraph(
@@ -89,30 +148,46 @@ def sanity_section(report: dict[str, Any] | None, out_dir: Path) -> str:
                 f"{data['true_label_train_accuracy']:.2f}) and once with permuted labels (train "
                 f"accuracy on them {data['random_label_train_accuracy']:.2f}); maps of "
                 f"{data['n_eval']} test images compared. The test says more the better the "
-                "permuted-label model fits its labels."),
+                "permuted-label model fits its labels."
+            ),
             html_page.table(["method", "Spearman", "SSIM", "verdict"], rows, markup=True),
         ]
     return html_page.section("Sanity checks", *parts)
 
 
 def activations_section(summary: dict[str, Any], out_dir: Path) -> str:
-    rows = [[b["layer"], " x ".join(map(str, b["shape"])), html_page.fmt(b["mean_activation"]),
-             html_page.fmt(b["dead_fraction"], 2)] for b in summary["blocks"]]
+    rows = [
+        [
+            b["layer"],
+            " x ".join(map(str, b["shape"])),
+            html_page.fmt(b["mean_activation"]),
+            html_page.fmt(b["dead_fraction"], 2),
+        ]
+        for b in summary["blocks"]
+    ]
     return html_page.section(
         "Feature maps per conv block",
-        html_page.paragraph("The most active channels of each block for the first image above: "
-                            "early blocks respond to edges and texture, later ones to larger "
-                            "regions. A block with mostly zero (dead) activations is a warning."),
-        html_page.table(["block output", "map (h x w x channels)", "mean activation",
-                         "zero fraction"], rows),
-        f'<div class="panel">{html_page.image(out_dir / Path(summary["png"]).name)}</div>')
+        html_page.paragraph(
+            "The most active channels of each block for the first image above: "
+            "early blocks respond to edges and texture, later ones to larger "
+            "regions. A block with mostly zero (dead) activations is a warning."
+        ),
+        html_page.table(
+            ["block output", "map (h x w x channels)", "mean activation", "zero fraction"], rows
+        ),
+        f'<div class="panel">{html_page.image(out_dir / Path(summary["png"]).name)}</div>',
+    )
 
 
-def write_explanation_report(out_dir: Path, cases: pd.DataFrame, names: list[str],
-                           faithfulness: dict[str, Any] | None,
-                           localization: dict[str, Any] | None,
-                           sanity: dict[str, Any] | None,
-                           activations: dict[str, Any] | None = None) -> Path:
+def write_explanation_report(
+    out_dir: Path,
+    cases: pd.DataFrame,
+    names: list[str],
+    faithfulness: dict[str, Any] | None,
+    localization: dict[str, Any] | None,
+    sanity: dict[str, Any] | None,
+    activations: dict[str, Any] | None = None,
+) -> Path:
     """Writes out_dir/report.html from the Explainer's outputs; returns its path."""
     sections = [cases_section(cases, names, out_dir)]
     if faithfulness:

@@ -2,6 +2,7 @@
 
 TensorBoard is the shared window: every picture a component produces goes to both.
 """
+
 from __future__ import annotations
 
 import io
@@ -26,8 +27,13 @@ def figure_to_png_bytes(fig: plt.Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
-def log_images(tensorboard_dir: str | os.PathLike | None, tag: str, images: np.ndarray,
-               step: int = 0, max_outputs: int = 16) -> None:
+def log_images(
+    tensorboard_dir: str | os.PathLike | None,
+    tag: str,
+    images: np.ndarray,
+    step: int = 0,
+    max_outputs: int = 16,
+) -> None:
     """Writes a batch of images (N, H, W, C), uint8 or float in [0, 1], as one summary."""
     if tensorboard_dir is None:
         return
@@ -37,9 +43,13 @@ def log_images(tensorboard_dir: str | os.PathLike | None, tag: str, images: np.n
     writer.close()
 
 
-def save_figure(fig: plt.Figure, png_path: str | os.PathLike,
-                tensorboard_dir: str | os.PathLike | None = None, tag: str | None = None,
-                step: int = 0) -> Path:
+def save_figure(
+    fig: plt.Figure,
+    png_path: str | os.PathLike,
+    tensorboard_dir: str | os.PathLike | None = None,
+    tag: str | None = None,
+    step: int = 0,
+) -> Path:
     """Saves `fig` atomically as PNG and (optionally) as a TensorBoard image; closes it."""
     png = figure_to_png_bytes(fig)
     plt.close(fig)
@@ -52,9 +62,16 @@ def save_figure(fig: plt.Figure, png_path: str | os.PathLike,
     return png_path
 
 
-def plot_split_counts(ax: plt.Axes, counts: pd.DataFrame, title: str, ylabel: str, *,
-                      colors: Sequence[str] | None = None, xlabel: str | None = "",
-                      bar_labels: bool = False) -> None:
+def plot_split_counts(
+    ax: plt.Axes,
+    counts: pd.DataFrame,
+    title: str,
+    ylabel: str,
+    *,
+    colors: Sequence[str] | None = None,
+    xlabel: str | None = "",
+    bar_labels: bool = False,
+) -> None:
     """Counts per split (rows) and group (columns) as grouped bars: every class-balance plot.
 
     `xlabel` None keeps pandas' label (the index name).

@@ -3,6 +3,7 @@ tables, sections and base64-embedded PNGs under one style sheet.
 
 A report is one file that can be mailed or archived: no external images or scripts.
 """
+
 from __future__ import annotations
 
 import base64
@@ -40,8 +41,7 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]], markup: bool 
     """An HTML table; cells are escaped unless `markup` (cells the caller built as HTML)."""
     cell = str if markup else (lambda value: html.escape(str(value)))
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>"
-                   for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -73,7 +73,9 @@ def preformatted(text: str) -> str:
 
 def write_report(path: Path, title: str, sections: Sequence[str], style: str = "") -> None:
     """One page: the shared STYLE plus `style` (page-specific rules), a title, the sections."""
-    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title><style>{STYLE}{style}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1>\n" + "\n".join(sections) + "\n</body></html>\n")
+    page = (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{STYLE}{style}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>\n" + "\n".join(sections) + "\n</body></html>\n"
+    )
     write_text(path, page)

@@ -1,4 +1,5 @@
 """chest_xray_pneumonia: the Kaggle "Chest X-Ray Images (Pneumonia)" folders (manual download)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,8 +72,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         ),
         ChestXrayConfig(
             name="three_class",
-            description=("Label NORMAL, BACTERIA or VIRUS; pneumonia files naming neither "
-                         "are left out."),
+            description=(
+                "Label NORMAL, BACTERIA or VIRUS; pneumonia files naming neither are left out."
+            ),
             label_names=("NORMAL", "BACTERIA", "VIRUS"),
             label_from_pathogen=True,
         ),
@@ -89,16 +91,19 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                # Stored as JPEG like the sources: PNG would take several times the
-                # disk for what is already a JPEG (re-encoding at quality 95).
-                "image": tfds.features.Image(shape=(None, None, 1), dtype=np.uint8,
-                                             encoding_format="jpeg"),
-                "label": tfds.features.ClassLabel(names=list(self.builder_config.label_names)),
-                "pathogen": tfds.features.ClassLabel(names=list(file_names.PATHOGENS)),
-                "patient_id": tfds.features.Text(),
-                "file_name": tfds.features.Text(),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    # Stored as JPEG like the sources: PNG would take several times the
+                    # disk for what is already a JPEG (re-encoding at quality 95).
+                    "image": tfds.features.Image(
+                        shape=(None, None, 1), dtype=np.uint8, encoding_format="jpeg"
+                    ),
+                    "label": tfds.features.ClassLabel(names=list(self.builder_config.label_names)),
+                    "pathogen": tfds.features.ClassLabel(names=list(file_names.PATHOGENS)),
+                    "patient_id": tfds.features.Text(),
+                    "file_name": tfds.features.Text(),
+                }
+            ),
             supervised_keys=("image", "label"),
             homepage="https://www.kaggle.com/datasets/paultimothymooney/chest-xray-pneumonia",
         )
@@ -127,10 +132,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 if image is None:
                     continue
                 # Relative key: stable across machines, unlike the manual dir's absolute path.
-                yield f"{folder}/{class_folder}/{path.name}", {
-                    "image": image,
-                    "label": label,
-                    "pathogen": pathogen or UNKNOWN_PATHOGEN,
-                    "patient_id": file_names.patient_id(path.name),
-                    "file_name": path.name,
-                }
+                yield (
+                    f"{folder}/{class_folder}/{path.name}",
+                    {
+                        "image": image,
+                        "label": label,
+                        "pathogen": pathogen or UNKNOWN_PATHOGEN,
+                        "patient_id": file_names.patient_id(path.name),
+                        "file_name": path.name,
+                    },
+                )

@@ -1,4 +1,5 @@
 """Tests for the chest_xray_pneumonia builder."""
+
 from __future__ import annotations
 
 import logging
@@ -57,15 +58,21 @@ def kaggle_archive(tmp_path: Path) -> Path:
 
 
 def test_binary_keeps_pathogenless_pneumonia_and_skips_unreadable_files(
-        kaggle_archive: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    kaggle_archive: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING):
         builder = _prepare("binary", kaggle_archive, tmp_path / "tfds")
     assert "IM-0002-0001.jpeg" in caplog.text  # the unreadable file, reported
     assert {name: info.num_examples for name, info in builder.info.splits.items()} == {
-        "train": 3, "validation": 1}
+        "train": 3,
+        "validation": 1,
+    }
     examples = _by_file_name(builder, "train")
     assert sorted(examples) == [
-        "IM-0001-0001.jpeg", "person1_bacteria_1.jpeg", "person2_pneumonia_3.jpeg"]
+        "IM-0001-0001.jpeg",
+        "person1_bacteria_1.jpeg",
+        "person2_pneumonia_3.jpeg",
+    ]
     unknown = examples["person2_pneumonia_3.jpeg"]
     assert unknown["label"] == 1 and unknown["pathogen"] == cxp.UNKNOWN_PATHOGEN
     rgb = examples["person1_bacteria_1.jpeg"]
@@ -74,7 +81,8 @@ def test_binary_keeps_pathogenless_pneumonia_and_skips_unreadable_files(
 
 
 def test_three_class_leaves_out_pathogenless_pneumonia(
-        kaggle_archive: Path, tmp_path: Path) -> None:
+    kaggle_archive: Path, tmp_path: Path
+) -> None:
     builder = _prepare("three_class", kaggle_archive, tmp_path / "tfds")
     assert builder.info.features["label"].names == ["NORMAL", "BACTERIA", "VIRUS"]
     assert builder.info.splits["train"].num_examples == 2

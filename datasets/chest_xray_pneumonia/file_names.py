@@ -9,6 +9,7 @@ File names: `person1946_bacteria_4874.jpeg` (patient person1946, bacterial),
 `NORMAL2-IM-1427-0001.jpeg` (normal; patient IM-0115 / NORMAL2-IM-1427; the last number
 is the image index of that patient; some add a series number: IM-0629-0001-0003).
 """
+
 from __future__ import annotations
 
 import re

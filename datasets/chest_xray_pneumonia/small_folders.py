@@ -1,4 +1,5 @@
 """Small folders in the Kaggle layout for tests and benchmarks: drawn images or real ones copied."""
+
 from __future__ import annotations
 
 import shutil
@@ -16,8 +17,12 @@ def draw_image(path: Path, seed: int, size: tuple[int, int] = (40, 32), mode: st
     (image.convert(mode) if mode != "L" else image).save(path)
 
 
-def make_drawn_folder(root: Path, patients_per_class: int = 12, images_per_patient: int = 2,
-                      splits: tuple[str, ...] = ("train",)) -> Path:
+def make_drawn_folder(
+    root: Path,
+    patients_per_class: int = 12,
+    images_per_patient: int = 2,
+    splits: tuple[str, ...] = ("train",),
+) -> Path:
     """Random-pixel images with Kaggle file names (patient ids, pathogens)."""
     seed = 0
     for split in splits:
@@ -27,8 +32,11 @@ def make_drawn_folder(root: Path, patients_per_class: int = 12, images_per_patie
                 pid = p + (1000 if split == "test" else 0)
                 draw_image(root / split / "NORMAL" / f"IM-{pid:04d}-{i + 1:04d}.jpeg", seed)
                 kind = "bacteria" if p % 2 else "virus"
-                draw_image(root / split / "PNEUMONIA" / f"person{pid}_{kind}_{seed}.jpeg", seed + 7,
-                           mode="RGB")
+                draw_image(
+                    root / split / "PNEUMONIA" / f"person{pid}_{kind}_{seed}.jpeg",
+                    seed + 7,
+                    mode="RGB",
+                )
     return root
 
 

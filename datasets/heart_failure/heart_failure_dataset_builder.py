@@ -6,6 +6,7 @@ same columns can be used by passing `csv_path=` or by placing `heart_failure.csv
 manual directory. Every source is validated by `schema.read_csv` (a DataError names the
 column and line); rows without a target are dropped and counted in `info.metadata`.
 """
+
 from __future__ import annotations
 
 import importlib.resources
@@ -40,16 +41,25 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        features = {name: tfds.features.Scalar(np.float32, doc=f"{name}; NaN if blank")
-                    for name in schema.FEATURES if name not in schema.CATEGORICAL}
-        features.update({name: tfds.features.ClassLabel(names=list(values))
-                         for name, values in schema.CATEGORICAL.items()})
+        features = {
+            name: tfds.features.Scalar(np.float32, doc=f"{name}; NaN if blank")
+            for name in schema.FEATURES
+            if name not in schema.CATEGORICAL
+        }
+        features.update(
+            {
+                name: tfds.features.ClassLabel(names=list(values))
+                for name, values in schema.CATEGORICAL.items()
+            }
+        )
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "features": tfds.features.FeaturesDict(features),
-                "label": tfds.features.ClassLabel(names=list(schema.CLASS_NAMES)),
-                "line": tfds.features.Scalar(np.int32, doc="Line of the row in the CSV"),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "features": tfds.features.FeaturesDict(features),
+                    "label": tfds.features.ClassLabel(names=list(schema.CLASS_NAMES)),
+                    "line": tfds.features.Scalar(np.int32, doc="Line of the row in the CSV"),
+                }
+            ),
             supervised_keys=("features", "label"),
             homepage="https://www.kaggle.com/datasets/fedesoriano/heart-failure-prediction",
             metadata=tfds.core.MetadataDict(),
@@ -67,17 +77,26 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         source = self._source(dl_manager)
         table = schema.read_csv(source)  # validate before TFDS writes anything
-        self.info.metadata.update(source=str(source), rows_read=table.rows_read,
-                                  dropped_missing_target=table.dropped_missing_target)
+        self.info.metadata.update(
+            source=str(source),
+            rows_read=table.rows_read,
+            dropped_missing_target=table.dropped_missing_target,
+        )
         # One split: the pipeline's ExampleGen draws its own seeded stratified splits.
         return {"train": self._generate_examples(table.frame)}
 
     def _generate_examples(self, frame: pd.DataFrame):
         for row in frame.itertuples(index=False):
             record = row._asdict()
-            features = {name: (record[name] if name in schema.CATEGORICAL
-                               else np.float32(record[name]))
-                        for name in schema.FEATURES}
-            yield int(record["line"]), {"features": features,
-                                        "label": int(record[schema.TARGET]),
-                                        "line": int(record["line"])}
+            features = {
+                name: (record[name] if name in schema.CATEGORICAL else np.float32(record[name]))
+                for name in schema.FEATURES
+            }
+            yield (
+                int(record["line"]),
+                {
+                    "features": features,
+                    "label": int(record[schema.TARGET]),
+                    "line": int(record["line"]),
+                },
+            )

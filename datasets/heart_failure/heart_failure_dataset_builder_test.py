@@ -1,4 +1,5 @@
 """TFDS's standard builder test on dummy_data/heart_failure.csv (10 rows, one without a target)."""
+
 import tensorflow_datasets as tfds
 
 from datasets.heart_failure import heart_failure_dataset_builder

@@ -4,6 +4,7 @@ One place says what a valid table looks like, so the TFDS builder and the pipeli
 ExampleGen reject the same inputs with the same one-line message (a DataError naming
 the file, column and line) instead of training on garbage.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,8 +31,19 @@ CATEGORICAL: Mapping[str, tuple[str, ...]] = {
     "ExerciseAngina": ("N", "Y"),
     "ST_Slope": ("Up", "Flat", "Down"),
 }
-FEATURES = ("Age", "Sex", "ChestPainType", "RestingBP", "Cholesterol", "FastingBS",
-            "RestingECG", "MaxHR", "ExerciseAngina", "Oldpeak", "ST_Slope")
+FEATURES = (
+    "Age",
+    "Sex",
+    "ChestPainType",
+    "RestingBP",
+    "Cholesterol",
+    "FastingBS",
+    "RestingECG",
+    "MaxHR",
+    "ExerciseAngina",
+    "Oldpeak",
+    "ST_Slope",
+)
 
 # Generous physiological bounds: outside them a value is a unit or entry error.
 VALID_RANGE: Mapping[str, tuple[float, float]] = {
@@ -48,7 +60,7 @@ VALID_RANGE: Mapping[str, tuple[float, float]] = {
 class Table:
     """A validated table: features + integer label, and what reading it dropped."""
 
-    frame: pd.DataFrame          # FEATURES + TARGET + "line" (the row's line in the CSV)
+    frame: pd.DataFrame  # FEATURES + TARGET + "line" (the row's line in the CSV)
     rows_read: int
     dropped_missing_target: int
     dropped_duplicates: int = 0
@@ -66,31 +78,38 @@ def _numeric(raw: pd.Series, name: str, source: str) -> pd.Series:
     values = pd.to_numeric(text, errors="coerce")
     not_numbers = text.notna() & (text != "") & values.isna()
     if not_numbers.any():
-        raise DataError(f"{source}: column '{name}' has non-numeric value "
-                        f"{_first_bad(raw, not_numbers)}")
+        raise DataError(
+            f"{source}: column '{name}' has non-numeric value {_first_bad(raw, not_numbers)}"
+        )
     low, high = VALID_RANGE[name]
     outside = values.notna() & ((values < low) | (values > high) | ~np.isfinite(values))
     if outside.any():
-        raise DataError(f"{source}: column '{name}' has impossible value "
-                        f"{_first_bad(raw, outside)}; expected {low}..{high}")
+        raise DataError(
+            f"{source}: column '{name}' has impossible value "
+            f"{_first_bad(raw, outside)}; expected {low}..{high}"
+        )
     if name in BINARY:
         not_binary = values.notna() & ~values.isin([0, 1])
         if not_binary.any():
-            raise DataError(f"{source}: column '{name}' must be 0 or 1, got "
-                            f"{_first_bad(raw, not_binary)}")
+            raise DataError(
+                f"{source}: column '{name}' must be 0 or 1, got {_first_bad(raw, not_binary)}"
+            )
     return values.astype(float)
 
 
 def _categorical(raw: pd.Series, name: str, source: str) -> pd.Series:
     text = raw.astype("string").str.strip()
     if text.isna().any():
-        raise DataError(f"{source}: column '{name}' is empty on line "
-                        f"{text[text.isna()].index[0] + 2}")
+        raise DataError(
+            f"{source}: column '{name}' is empty on line {text[text.isna()].index[0] + 2}"
+        )
     allowed = CATEGORICAL[name]
     unknown = ~text.isin(allowed)
     if unknown.any():
-        raise DataError(f"{source}: column '{name}' has unknown value "
-                        f"{_first_bad(raw, unknown)}; expected one of {', '.join(allowed)}")
+        raise DataError(
+            f"{source}: column '{name}' has unknown value "
+            f"{_first_bad(raw, unknown)}; expected one of {', '.join(allowed)}"
+        )
     return text.astype(str)
 
 
@@ -99,8 +118,9 @@ def _target(raw: pd.Series, source: str) -> pd.Series:
     values = pd.to_numeric(text, errors="coerce")
     bad = text.notna() & ~values.isin([0, 1])
     if bad.any():
-        raise DataError(f"{source}: target column '{TARGET}' must be 0 or 1, got "
-                        f"{_first_bad(raw, bad)}")
+        raise DataError(
+            f"{source}: target column '{TARGET}' must be 0 or 1, got {_first_bad(raw, bad)}"
+        )
     return values
 
 
@@ -131,21 +151,28 @@ def validate(raw: pd.DataFrame, source: str) -> Table:
             frame[name] = _numeric(labelled[name], name, source)
     frame[TARGET] = target[target.notna()].astype(int)
     frame["line"] = labelled.index + 2
-    dropped = [{"line": int(index) + 2, "reason": f"missing target '{TARGET}'"}
-               for index in target.index[target.isna()]]
+    dropped = [
+        {"line": int(index) + 2, "reason": f"missing target '{TARGET}'"}
+        for index in target.index[target.isna()]
+    ]
     # One row is one patient: an identical row is that patient again, who could otherwise
     # sit in train and test at once. Keep the first.
     columns = [*FEATURES, TARGET]
     repeated = frame.duplicated(subset=columns, keep="first")
     if repeated.any():
         first_line = frame.groupby(columns, dropna=False, sort=False)["line"].transform("first")
-        dropped += [{"line": int(line), "reason": f"duplicate of line {int(original)}"}
-                    for line, original in zip(frame.loc[repeated, "line"], first_line[repeated])]
+        dropped += [
+            {"line": int(line), "reason": f"duplicate of line {int(original)}"}
+            for line, original in zip(frame.loc[repeated, "line"], first_line[repeated])
+        ]
         frame = frame[~repeated]
-    return Table(frame.reset_index(drop=True), rows_read=len(raw),
-                 dropped_missing_target=int(target.isna().sum()),
-                 dropped_duplicates=int(repeated.sum()),
-                 dropped=tuple(sorted(dropped, key=lambda item: item["line"])))
+    return Table(
+        frame.reset_index(drop=True),
+        rows_read=len(raw),
+        dropped_missing_target=int(target.isna().sum()),
+        dropped_duplicates=int(repeated.sum()),
+        dropped=tuple(sorted(dropped, key=lambda item: item["line"])),
+    )
 
 
 def read_csv(path: str | Path) -> Table:

@@ -9,6 +9,7 @@ when the CNN AUC is below 0.97 or the mean-intensity AUC reaches 0.85.
 The phantoms are rendered directly (the builder stores them as lossless PNG, so the
 pixels are the same as through tfds) to keep the check fast.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,8 +86,9 @@ def main() -> int:
 
     cnn_auc = roc_auc_score(y_test, model.predict(x_test, verbose=0).ravel())
     mean_auc = symmetric_auc(y_test, x_test.mean(axis=(1, 2, 3)))
-    print(f"generated {len(x_train)} train + {len(x_test)} test phantoms "
-          f"in {generate_seconds:.1f} s")
+    print(
+        f"generated {len(x_train)} train + {len(x_test)} test phantoms in {generate_seconds:.1f} s"
+    )
     print(f"CNN test ROC AUC: {cnn_auc:.4f} (needs >= {MIN_CNN_AUC})")
     print(f"mean-intensity test ROC AUC: {mean_auc:.4f} (needs < {MAX_MEAN_INTENSITY_AUC})")
     print(f"training: {args.epochs} epochs in {train_seconds:.1f} s on {args.threads} threads")

@@ -10,6 +10,7 @@ Images are bit-identical for a seed with a given numpy build (numpy's PCG64 stre
 stable across platforms; float32 rounding in the FFT could differ in the last bit on
 another build, which moves a pixel by at most one grey level, rarely).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -127,8 +128,13 @@ def _grid(size: int, acquisition: Acquisition) -> tuple[np.ndarray, np.ndarray]:
     return (x - dx) / acquisition.scale, (y - dy) / acquisition.scale
 
 
-def _soft_ellipse(x: np.ndarray, y: np.ndarray, center: tuple[float, float],
-                  radii: tuple[float, float], edge: float = 0.04) -> np.ndarray:
+def _soft_ellipse(
+    x: np.ndarray,
+    y: np.ndarray,
+    center: tuple[float, float],
+    radii: tuple[float, float],
+    edge: float = 0.04,
+) -> np.ndarray:
     """1 inside, 0 outside, with a sigmoid edge about `edge` wide (no aliased borders)."""
     r = np.sqrt(((x - center[0]) / radii[0]) ** 2 + ((y - center[1]) / radii[1]) ** 2)
     return _sigmoid((1.0 - r) / edge)
@@ -184,8 +190,9 @@ def _anatomy_image(x: np.ndarray, y: np.ndarray, anatomy: Anatomy, lungs: np.nda
     """The normal radiograph on a 0..1 scale, before exposure."""
     size = x.shape[0]
     body = _soft_ellipse(x, y, (0.0, 0.12), anatomy.body_radii, edge=0.02)
-    mediastinum = (_sigmoid((anatomy.mediastinum_half_width - np.abs(x)) / 0.02)
-                   * _sigmoid((y + 0.85) / 0.05))
+    mediastinum = _sigmoid((anatomy.mediastinum_half_width - np.abs(x)) / 0.02) * _sigmoid(
+        (y + 0.85) / 0.05
+    )
     spine = _sigmoid((0.055 - np.abs(x)) / 0.01) * (0.8 + 0.2 * np.cos(y * 45.0))  # vertebrae
     vessels = _smooth_noise(np.random.default_rng(anatomy.texture_seed), size, sigma_px=size / 80)
     bones = MEDIASTINUM_BOOST * mediastinum + SPINE_BOOST * spine + RIB_BOOST * _ribs(x, y, anatomy)
@@ -194,8 +201,9 @@ def _anatomy_image(x: np.ndarray, y: np.ndarray, anatomy: Anatomy, lungs: np.nda
     return image + body * bones
 
 
-def _envelope(rng: np.random.Generator, x: np.ndarray, y: np.ndarray,
-              center: tuple[float, float]) -> np.ndarray:
+def _envelope(
+    rng: np.random.Generator, x: np.ndarray, y: np.ndarray, center: tuple[float, float]
+) -> np.ndarray:
     """Smooth extent of one opacity: a randomly elongated, rotated gaussian, peak 1."""
     sigma = rng.uniform(*LESION_SIGMA)
     aspect = rng.uniform(0.6, 1.0)
@@ -206,8 +214,9 @@ def _envelope(rng: np.random.Generator, x: np.ndarray, y: np.ndarray,
     return np.exp(-(along**2 + across**2) / (2 * sigma**2))
 
 
-def _lesions(rng: np.random.Generator, x: np.ndarray, y: np.ndarray,
-             lungs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _lesions(
+    rng: np.random.Generator, x: np.ndarray, y: np.ndarray, lungs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """1-3 patchy opacities centred well inside the lungs: (brightness field, 0/1 mask)."""
     size = x.shape[0]
     interior = np.flatnonzero(lungs.ravel() > 0.95)

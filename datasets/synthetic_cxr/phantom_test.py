@@ -1,4 +1,5 @@
 """Tests for the phantom generator."""
+
 from __future__ import annotations
 
 import numpy as np

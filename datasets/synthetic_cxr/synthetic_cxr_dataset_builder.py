@@ -1,4 +1,5 @@
 """synthetic_cxr: generated phantom chest radiographs with known pneumonia masks."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -72,16 +73,18 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _info(self) -> tfds.core.DatasetInfo:
         shape = (IMAGE_SIZE, IMAGE_SIZE, 1)
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=shape, dtype=np.uint8),
-                # An Image (lossless PNG) rather than a Tensor: a mostly-zero 0/1 mask
-                # compresses to a few hundred bytes instead of 16 KB raw, and image tools
-                # (tfds.show_examples, TensorBoard) can display it next to the radiograph.
-                "mask": tfds.features.Image(shape=shape, dtype=np.uint8),
-                "label": tfds.features.ClassLabel(names=list(LABELS)),
-                "patient_id": tfds.features.Text(),
-                "file_name": tfds.features.Text(),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=shape, dtype=np.uint8),
+                    # An Image (lossless PNG) rather than a Tensor: a mostly-zero 0/1 mask
+                    # compresses to a few hundred bytes instead of 16 KB raw, and image tools
+                    # (tfds.show_examples, TensorBoard) can display it next to the radiograph.
+                    "mask": tfds.features.Image(shape=shape, dtype=np.uint8),
+                    "label": tfds.features.ClassLabel(names=list(LABELS)),
+                    "patient_id": tfds.features.Text(),
+                    "file_name": tfds.features.Text(),
+                }
+            ),
             supervised_keys=("image", "label"),
         )
 
@@ -92,10 +95,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, split: str, num_examples: int) -> Iterator[tuple[str, dict]]:
         for spec in example_specs(split, num_examples):
             image, mask = render(spec)
-            yield spec.file_name, {
-                "image": image,
-                "mask": mask,
-                "label": spec.label,
-                "patient_id": spec.patient_id,
-                "file_name": spec.file_name,
-            }
+            yield (
+                spec.file_name,
+                {
+                    "image": image,
+                    "mask": mask,
+                    "label": spec.label,
+                    "patient_id": spec.patient_id,
+                    "file_name": spec.file_name,
+                },
+            )

@@ -1,4 +1,5 @@
 """Tests for the synthetic_cxr builder."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -37,8 +38,9 @@ def test_specs_have_exact_class_counts(split: str, size: int) -> None:
 
 
 def _all_specs() -> list[scxr.ExampleSpec]:
-    return [spec for split, size in scxr.SPLIT_SIZES.items()
-            for spec in scxr.example_specs(split, size)]
+    return [
+        spec for split, size in scxr.SPLIT_SIZES.items() for spec in scxr.example_specs(split, size)
+    ]
 
 
 def test_specs_are_deterministic_and_seeds_distinct() -> None:

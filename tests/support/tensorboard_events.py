@@ -1,4 +1,5 @@
 """Reading a run's TensorBoard event files the way TensorBoard does."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,5 +18,8 @@ def image_tags(tensorboard_dir: Path) -> set[str]:
             plugin = accumulator.SummaryMetadata(tag).plugin_data.plugin_name
             if plugin == "images":
                 tags.add(f"{folder.relative_to(tensorboard_dir)}/{tag}")
-        tags.update(f"{folder.relative_to(tensorboard_dir)}/{t}" for t in accumulator.Tags().get("images", []))
+        tags.update(
+            f"{folder.relative_to(tensorboard_dir)}/{t}"
+            for t in accumulator.Tags().get("images", [])
+        )
     return tags

@@ -7,6 +7,7 @@ names follow Kaggle's patterns. They are PNG, not JPEG, so no checked-in file ca
 mistaken for a copy of the real data; the builder tests write JPEGs at test time. The pixels are seeded noise over a gradient, so
 every file differs and a rerun writes the same images.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from components.artifacts import SPLITS, atomic_path, file_sha256, write_csv, write_json
 from components.errors import DataError
 from datasets.chest_xray_pneumonia import file_names
+from datasets.nih_chestxray14.findings import nih_label
 
 CLASS_FOLDERS = file_names.CLASS_FOLDERS
 # Kaggle's val/ has 16 images: too few to choose a threshold or stop early on.
@@ -246,39 +247,6 @@ def assign_kaggle_splits(
         split[train[held]] = "test"
         notes.append("no test/ folder: test is split off train by patient")
     return frame.assign(split=split), notes
-
-
-# The NIH ChestX-ray14 vocabulary; matched ignoring case and surrounding spaces.
-NIH_FINDINGS = (
-    "Atelectasis",
-    "Cardiomegaly",
-    "Consolidation",
-    "Edema",
-    "Effusion",
-    "Emphysema",
-    "Fibrosis",
-    "Hernia",
-    "Infiltration",
-    "Mass",
-    "Nodule",
-    "Pleural_Thickening",
-    "Pneumonia",
-    "Pneumothorax",
-    "No Finding",
-)
-_FINDING_BY_KEY = {name.lower(): name for name in NIH_FINDINGS}
-
-
-def nih_label(findings: str) -> tuple[str, list[str]]:
-    """(PNEUMONIA | NORMAL | "" for other findings, the strings that are no NIH finding)."""
-    items = [item.strip() for item in findings.split("|")]
-    known = {_FINDING_BY_KEY[item.lower()] for item in items if item.lower() in _FINDING_BY_KEY}
-    unknown = [item for item in items if item.lower() not in _FINDING_BY_KEY]
-    if "Pneumonia" in known:
-        return "PNEUMONIA", unknown
-    if known == {"No Finding"} and not unknown:
-        return "NORMAL", unknown
-    return "", unknown
 
 
 def _csv_hint(columns: list[str]) -> str:

@@ -15,8 +15,9 @@ from absl import app, flags, logging
 
 from components.artifacts import file_sha256
 from components.errors import DataError
-from pipelines.cli import absl_entry, data_fingerprint, log_to_run_folder, summary
+from pipelines.cli import absl_entry, log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline
+from pipelines.shared_steps import evaluator_component, example_gen_component
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -58,7 +59,7 @@ def model_geometry(model_path: Path) -> tuple[int, str]:
 
 
 def main() -> int:
-    from components.pneumonia import evaluator, example_gen, model_import, transform
+    from components.pneumonia import model_import, transform
 
     if FLAGS.quiet:
         logging.set_verbosity(logging.WARNING)
@@ -76,17 +77,8 @@ def main() -> int:
     }
     log_to_run_folder(run_dir)
     components = [
-        Component(
-            "example_gen",
-            example_gen.run,
-            dict(
-                data_dir=str(Path(FLAGS.data_dir).resolve()) if FLAGS.data_dir else None,
-                csv=str(Path(FLAGS.csv).resolve()) if FLAGS.csv else None,
-                task=task,
-                seed=FLAGS.seed,
-                balance=FLAGS.balance,
-            ),
-            cache_key={"data_fingerprint": data_fingerprint(FLAGS.data_dir, FLAGS.csv)},
+        example_gen_component(
+            FLAGS.data_dir, FLAGS.csv, task=task, seed=FLAGS.seed, balance=FLAGS.balance
         ),
         Component(
             "transform",
@@ -100,17 +92,12 @@ def main() -> int:
             dict(model_path=str(model_path)),
             cache_key={"model_sha256": file_sha256(model_path)},
         ),
-        Component(
-            "evaluator",
-            evaluator.run,
-            dict(
-                threshold_rule=FLAGS.threshold_rule,
-                target_sensitivity=FLAGS.target_sensitivity,
-                bootstrap_resamples=FLAGS.bootstrap,
-                seed=FLAGS.seed,
-                run_flags=flag_values,
-            ),
-            inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"},
+        evaluator_component(
+            threshold_rule=FLAGS.threshold_rule,
+            target_sensitivity=FLAGS.target_sensitivity,
+            bootstrap=FLAGS.bootstrap,
+            seed=FLAGS.seed,
+            run_flags=flag_values,
         ),
     ]
     run_pipeline(components, run_dir, flag_values, force=FLAGS.force)

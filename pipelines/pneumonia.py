@@ -15,8 +15,9 @@ from absl import app, flags, logging
 
 from components.errors import DataError
 from models import MODEL_NAMES
-from pipelines.cli import absl_entry, data_fingerprint, log_to_run_folder, summary
+from pipelines.cli import absl_entry, log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline
+from pipelines.shared_steps import evaluator_component, example_gen_component
 
 DEFAULT_DATA_DIR = Path("data/chest_xray")
 
@@ -159,8 +160,6 @@ def progress_bars() -> bool:
 def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
     from components.pneumonia import (
         eda,
-        evaluator,
-        example_gen,
         explainer,
         trainer,
         transform,
@@ -168,18 +167,13 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
     )
 
     return [
-        Component(
-            "example_gen",
-            example_gen.run,
-            dict(
-                data_dir=str(Path(data_dir).resolve()) if data_dir else None,
-                csv=str(Path(csv).resolve()) if csv else None,
-                task=FLAGS.task,
-                seed=FLAGS.seed,
-                balance=FLAGS.balance,
-            ),
-            cache_key={"data_fingerprint": data_fingerprint(data_dir, csv)},
-            display={"progress": progress_bars()},
+        example_gen_component(
+            data_dir,
+            csv,
+            task=FLAGS.task,
+            seed=FLAGS.seed,
+            balance=FLAGS.balance,
+            progress=progress_bars(),
         ),
         Component(
             "eda",
@@ -240,17 +234,12 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             inputs={"transform": "transform", **({"tuner": "tuner"} if FLAGS.tune else {})},
             keep_on_rerun=("backup", "history.csv", "model.keras"),
         ),
-        Component(
-            "evaluator",
-            evaluator.run,
-            dict(
-                threshold_rule=FLAGS.threshold_rule,
-                target_sensitivity=FLAGS.target_sensitivity,
-                bootstrap_resamples=FLAGS.bootstrap,
-                seed=FLAGS.seed,
-                run_flags=computed_flags(),
-            ),
-            inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"},
+        evaluator_component(
+            threshold_rule=FLAGS.threshold_rule,
+            target_sensitivity=FLAGS.target_sensitivity,
+            bootstrap=FLAGS.bootstrap,
+            seed=FLAGS.seed,
+            run_flags=computed_flags(),
         ),
         Component(
             "explainer",

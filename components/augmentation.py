@@ -9,6 +9,7 @@ random scale and shift to the matrix it builds, so each image is warped once.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 
 class RandomAffine(keras.layers.RandomRotation):
@@ -75,13 +76,86 @@ def augmentation_layers(
     contrast: float,
     horizontal_flip: bool,
     seed: int,
+    acquisition: float = 0.0,
 ) -> keras.Sequential:
     """Mild geometric and contrast jitter. No vertical flips; a horizontal flip is an
     option only, since a mirrored chest (heart on the right) is not a real chest."""
     layers: list[keras.layers.Layer] = [
         RandomAffine(rotation, zoom, translation, fill_mode="constant", seed=seed),
         keras.layers.RandomContrast(contrast, value_range=(0, 255), seed=seed + 3),
+        *acquisition_layers(acquisition, seed),
     ]
     if horizontal_flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed + 4))
     return keras.Sequential(layers, name="augmentation")
+
+
+class RandomGamma(keras.layers.Layer):
+    """x -> 255 (x / 255) ** g, g log-uniform in [1 / (1 + factor), 1 + factor], per image.
+
+    Keras has brightness and contrast layers but none for gamma, the curve by which
+    detector and processing settings differ most between acquisitions.
+    """
+
+    def __init__(self, factor: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.factor, self.seed = factor, seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=True):
+        if not training or self.factor <= 0:
+            return images
+        ops = keras.ops
+        log_max = float(np.log1p(self.factor))
+        shape = (ops.shape(images)[0], 1, 1, 1)
+        gamma = ops.exp(keras.random.uniform(shape, -log_max, log_max, seed=self.generator))
+        return 255.0 * ops.power(ops.clip(images / 255.0, 0.0, 1.0), gamma)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "seed": self.seed}
+
+
+class RandomPixelNoise(keras.layers.Layer):
+    """Gaussian pixel noise, its sd in grey levels drawn per image from [0, max_sd].
+
+    keras.layers.GaussianNoise takes a fixed sd of at most 1 (meant for activations).
+    """
+
+    def __init__(self, max_sd: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.max_sd, self.seed = max_sd, seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=True):
+        if not training or self.max_sd <= 0:
+            return images
+        shape = keras.ops.shape(images)
+        sd = keras.random.uniform((shape[0], 1, 1, 1), 0.0, self.max_sd, seed=self.generator)
+        return images + sd * keras.random.normal(shape, seed=self.generator)
+
+    def get_config(self):
+        return {**super().get_config(), "max_sd": self.max_sd, "seed": self.seed}
+
+
+def acquisition_layers(strength: float, seed: int) -> list[keras.layers.Layer]:
+    """What changes between scanners and sites, applied together at training time.
+
+    Gamma, brightness and contrast (exposure and processing), Gaussian blur and sharpening
+    (detector resolution and post-processing), and pixel noise (dose). Each image draws
+    its own amount; `strength` 1.0 is the default range, 0 turns the block off.
+    """
+    if strength <= 0:
+        return []
+    return [
+        RandomGamma(0.4 * strength, seed=seed + 10),
+        keras.layers.RandomBrightness(0.1 * strength, value_range=(0, 255), seed=seed + 11),
+        keras.layers.RandomGaussianBlur(
+            factor=(0.0, 1.0),
+            kernel_size=5,
+            sigma=max(0.5, 1.0 * strength),
+            value_range=(0, 255),
+            seed=seed + 12,
+        ),
+        keras.layers.RandomSharpness(0.3 * strength, value_range=(0, 255), seed=seed + 13),
+        RandomPixelNoise(3.0 * strength, seed=seed + 14),
+    ]

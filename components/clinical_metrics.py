@@ -79,8 +79,12 @@ def binary_metrics(
     threshold: float,
     resamples: int = 1000,
     seed: int = 0,
+    patients: np.ndarray | None = None,
 ) -> dict[str, object]:
-    """The metrics.json keys of one split (docs/ARCHITECTURE.md), at a fixed threshold."""
+    """The metrics.json keys of one split (docs/ARCHITECTURE.md), at a fixed threshold.
+
+    With `patients` (one id per image) the intervals resample patients, not images.
+    """
     y_true = np.asarray(y_true).astype(int)
     scores = np.asarray(scores, dtype=float)
     y_pred = (scores >= threshold).astype(int)
@@ -100,7 +104,12 @@ def binary_metrics(
         "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist(),
     }
     if resamples > 0 and len(np.unique(y_true)) == 2:
-        result.update(bootstrap_binary_cis(y_true, scores, threshold, resamples, seed))
+        if patients is not None:
+            result.update(
+                patient_bootstrap_cis(y_true, scores, threshold, patients, resamples, seed)
+            )
+        else:
+            result.update(bootstrap_binary_cis(y_true, scores, threshold, resamples, seed))
     return result
 
 
@@ -138,6 +147,124 @@ def bootstrap_binary_cis(
         f"{name}_ci95": [float(v) for v in np.percentile(values, [tail, 100.0 - tail])]
         for name, values in (("auc", auc), ("sensitivity", sens), ("specificity", spec))
     }
+
+
+def patient_bootstrap_cis(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    patients: np.ndarray,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, list[float]]:
+    """Percentile 95% intervals of AUC, sensitivity and specificity resampling patients.
+
+    Images of one patient are correlated (the same chest, often the same day), so the
+    bootstrap draws patients with replacement and takes all of a drawn patient's images:
+    each resample is a weight per image (how often its patient was drawn). AUC is the
+    weighted Mann-Whitney statistic over score-sorted groups of tied scores, all
+    resamples at once; scikit-learn has no cluster bootstrap.
+    """
+    y = np.asarray(y_true).astype(bool)
+    s = np.asarray(scores, dtype=float)
+    _, patient_index = np.unique(np.asarray(patients).astype(str), return_inverse=True)
+    n_patients = int(patient_index.max()) + 1 if len(patient_index) else 0
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(
+        n_patients, np.full(n_patients, 1.0 / max(n_patients, 1)), size=resamples
+    )
+    weights = draws[:, patient_index].astype(float)  # (resamples, images)
+    order = np.argsort(s, kind="stable")
+    s, y, weights = s[order], y[order], weights[:, order]
+    starts = np.flatnonzero(np.r_[True, np.diff(s) > 0])  # first image of each tie group
+    group = np.cumsum(np.r_[True, np.diff(s) > 0]) - 1
+    negatives_per_group = np.add.reduceat(weights * ~y, starts, axis=1)
+    below = np.cumsum(negatives_per_group, axis=1) - negatives_per_group
+    credit = below[:, group] + 0.5 * negatives_per_group[:, group]
+    w_pos = (weights * y).sum(axis=1)
+    w_neg = (weights * ~y).sum(axis=1)
+    valid = (w_pos > 0) & (w_neg > 0)
+    auc = (weights * y * credit).sum(axis=1)[valid] / (w_pos * w_neg)[valid]
+    flagged = s >= threshold
+    sens = (weights * (y & flagged)).sum(axis=1)[valid] / w_pos[valid]
+    spec = (weights * (~y & ~flagged)).sum(axis=1)[valid] / w_neg[valid]
+    tail = (1.0 - level) / 2.0 * 100.0
+    if not valid.any():
+        return {}
+    return {
+        f"{name}_ci95": [float(v) for v in np.percentile(values, [tail, 100.0 - tail])]
+        for name, values in (("auc", auc), ("sensitivity", sens), ("specificity", spec))
+    }
+
+
+def slice_metrics(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    patients: np.ndarray,
+    slice_columns: dict[str, np.ndarray],
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict[str, object]]:
+    """Metrics per value of each slicing column ("batch=NORMAL2": {...}), as TFMA slices.
+
+    A slice holding one class has no AUC and only the rate of that class (sensitivity
+    for positives, specificity for normals); the others are None rather than a
+    misleading 0. Intervals resample the slice's patients.
+    """
+    y_true = np.asarray(y_true).astype(int)
+    scores = np.asarray(scores, dtype=float)
+    patients = np.asarray(patients)
+    result: dict[str, dict[str, object]] = {}
+    for column, values in slice_columns.items():
+        values = np.asarray(values).astype(str)
+        for value in sorted(set(values) - {""}):
+            part = values == value
+            y, s = y_true[part], scores[part]
+            metrics = binary_metrics(y, s, threshold, resamples, seed, patients[part])
+            has_positives, has_negatives = bool(y.any()), bool((y == 0).any())
+            for key, defined in (
+                ("sensitivity", has_positives),
+                ("specificity", has_negatives),
+                ("precision", has_positives),
+                ("f1", has_positives),
+                ("pr_auc", has_positives),
+            ):
+                if not defined:
+                    metrics[key] = None
+            if not (has_positives and has_negatives):
+                metrics["auc"] = metrics["balanced_accuracy"] = None
+                metrics.update(
+                    _one_class_interval(
+                        y, s, threshold, patients[part], resamples, seed, has_positives
+                    )
+                )
+            metrics["mean_score"] = float(s.mean())
+            result[f"{column}={value}"] = metrics
+    return result
+
+
+def _one_class_interval(
+    y: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    patients: np.ndarray,
+    resamples: int,
+    seed: int,
+    positives: bool,
+) -> dict[str, list[float]]:
+    """The patient-resampled interval of the one rate a single-class slice has."""
+    if resamples <= 0 or not len(y):
+        return {}
+    correct = (scores >= threshold) if positives else (scores < threshold)
+    _, index = np.unique(patients.astype(str), return_inverse=True)
+    n = int(index.max()) + 1
+    draws = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
+    weights = draws[:, index]
+    rates = (weights * correct).sum(axis=1) / weights.sum(axis=1)
+    name = "sensitivity" if positives else "specificity"
+    return {f"{name}_ci95": [float(v) for v in np.percentile(rates, [2.5, 97.5])]}
 
 
 def youden_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:

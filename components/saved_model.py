@@ -7,6 +7,8 @@ from pathlib import Path
 
 import keras
 
+import models.layers  # noqa: F401  (registers the models' own layers for loading)
+
 
 def load_trained_model(trainer_dir: Path) -> keras.Model:
     # safe_mode refuses to deserialize arbitrary Python code (lambdas) from a model file.

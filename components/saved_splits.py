@@ -72,7 +72,11 @@ def input_fn(
     ds = ds.map(to_float, num_parallel_calls=AUTOTUNE)
     if training and augment:
         layers = augmentation_layers(seed=seed, **spec["augmentation"])
-        ds = ds.map(lambda x, y: (layers(x, training=True), y), num_parallel_calls=AUTOTUNE)
+        # Noise and gamma may leave [0, 255]; the models expect raw pixel values.
+        ds = ds.map(
+            lambda x, y: (tf.clip_by_value(layers(x, training=True), 0.0, 255.0), y),
+            num_parallel_calls=AUTOTUNE,
+        )
     return ds.prefetch(AUTOTUNE)
 
 
@@ -107,3 +111,20 @@ def split_sample(
     )
     images, labels = zip(*((x, y) for x, y, _ in ds.as_numpy_iterator()))
     return np.stack(images).astype("float32"), np.asarray(labels)
+
+
+def class_balanced_sample(
+    transform_dir: Path, split: str, per_class: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`per_class` seeded picks of every class in a saved split: (images float32, labels),
+    grouped by class. ExampleGen writes each split sorted by label, so "the first n" of
+    a split would be one class only."""
+    labels = split_labels(transform_dir, split)
+    rng = np.random.default_rng(seed)
+    positions = np.concatenate(
+        [
+            np.sort(rng.choice(where, size=min(per_class, len(where)), replace=False))
+            for where in (np.flatnonzero(labels == c) for c in np.unique(labels))
+        ]
+    )
+    return split_images(transform_dir, split, positions).astype("float32"), labels[positions]

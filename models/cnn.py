@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import keras
 from keras import layers
 
+from models.layers import PerImageStandardization
+
 if TYPE_CHECKING:  # keras_tuner is imported only where a search runs or its result is read
     import keras_tuner
 
@@ -45,16 +47,31 @@ def build_cnn(
     dropout: float = 0.4,
     l2: float = 1e-4,
     convs_per_block: int = 1,
+    normalization: str = "rescale",
 ) -> keras.Model:
-    """Input: (image_size, image_size, channels) raw pixels in [0, 255]."""
+    """Input: (image_size, image_size, channels) raw pixels in [0, 255].
+
+    `normalization`: "rescale" divides by 255; "standardize" gives each image zero mean
+    and unit variance by its own statistics (models/layers.py).
+    """
     inputs = keras.Input((image_size, image_size, channels), name="image")
-    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    x = input_normalization(normalization)(inputs)
     for index, width in enumerate(filters, start=1):
         x = conv_block(x, width, index, l2, convs_per_block)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = output_layer(num_classes)(x)
     return keras.Model(inputs, outputs, name="cnn")
+
+
+def input_normalization(name: str) -> layers.Layer:
+    if name == "rescale":
+        return layers.Rescaling(1.0 / 255.0, name="rescale")
+    if name == "standardize":
+        # float32 even under a mixed policy: a mean and deviation of 0-255 pixels in
+        # bfloat16 (8 significant bits) would be off by about a grey level.
+        return PerImageStandardization(name="standardize", dtype="float32")
+    raise ValueError(f"unknown --normalization {name!r} (rescale or standardize)")
 
 
 def output_layer(num_classes: int) -> layers.Dense:

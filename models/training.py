@@ -5,6 +5,7 @@ trained one (both fine-tuning phases) are measured alike.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import keras
@@ -52,3 +53,37 @@ def compile_for_training(
         metrics=training_metrics(num_classes),
     )
     return model
+
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware tiles (Intel AMX)."""
+    try:
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def precision_policy(choice: str) -> str:
+    """The Keras dtype policy for `--precision`.
+
+    auto: mixed_bfloat16 where it pays and float32 elsewhere. Measured with the default
+    CNN: on an Intel CPU with AMX a 224 px epoch ran about 2x faster in bfloat16; on an
+    AMD EPYC with AVX512-BF16 but no AMX it ran no faster (128 px: 256 vs 261 images/s),
+    so bf16 there would only lose precision. GPUs: bfloat16 from compute capability 8
+    (Ampere), float16 before it.
+    """
+    if choice not in PRECISIONS:
+        raise ValueError(f"unknown --precision {choice!r} ({', '.join(PRECISIONS)})")
+    if choice != "auto":
+        return choice
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        capability = details.get("compute_capability", (0, 0))
+        return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"
+    return "mixed_bfloat16" if cpu_has_amx() else "float32"

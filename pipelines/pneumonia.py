@@ -82,7 +82,26 @@ flags.DEFINE_enum(
     ["default", "mirrored", "multi_worker"],
     "tf.distribute strategy: one device, all local GPUs, or the workers in TF_CONFIG.",
 )
-flags.DEFINE_boolean("mixed_precision", False, "Train in mixed float16 (for GPUs).")
+flags.DEFINE_enum(
+    "precision",
+    "auto",
+    ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+    "Compute precision: auto takes mixed_bfloat16 on CPUs with AMX and on GPUs (float16 "
+    "before Ampere), float32 elsewhere.",
+)
+flags.DEFINE_enum(
+    "normalization",
+    "rescale",
+    ["rescale", "standardize"],
+    "CNN input: divide by 255, or standardize each image by its own mean and deviation "
+    "(inside the model).",
+)
+flags.DEFINE_float(
+    "acquisition_augmentation",
+    0.0,
+    "Strength of the acquisition augmentation (gamma, brightness, blur, sharpening, pixel "
+    "noise); 0 turns it off.",
+)
 flags.DEFINE_boolean(
     "horizontal_flip",
     False,
@@ -186,7 +205,10 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             "transform",
             transform.run,
             dict(
-                image_size=FLAGS.image_size, task=FLAGS.task, horizontal_flip=FLAGS.horizontal_flip
+                image_size=FLAGS.image_size,
+                task=FLAGS.task,
+                horizontal_flip=FLAGS.horizontal_flip,
+                acquisition=FLAGS.acquisition_augmentation,
             ),
             display={"progress": progress_bars()},
             inputs={"examples": "example_gen"},
@@ -202,6 +224,9 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
                         epochs=FLAGS.epochs,
                         batch_size=FLAGS.batch_size,
                         focal_alpha=FLAGS.focal_alpha,
+                        loss=FLAGS.loss,
+                        use_class_weights=FLAGS.class_weights,
+                        normalization=FLAGS.normalization,
                         seed=FLAGS.seed,
                     ),
                     inputs={"transform": "transform"},
@@ -226,7 +251,8 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
                 fine_tune_layers=FLAGS.fine_tune_layers,
                 fine_tune_epochs=FLAGS.fine_tune_epochs,
                 strategy=FLAGS.strategy,
-                mixed_precision=FLAGS.mixed_precision,
+                precision=FLAGS.precision,
+                normalization=FLAGS.normalization,
                 seed=FLAGS.seed,
             ),
             # Keras' progress bar at a terminal, one line an epoch in a log, nothing if quiet.
@@ -256,9 +282,24 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
     ]
 
 
+def check_flag_combinations() -> None:
+    """Combinations that cannot work stop before any step runs, with one line."""
+    if FLAGS.tune and FLAGS.model != "cnn":
+        raise DataError(
+            f"--tune searches the CNN's filters, depth, dropout and learning rate; "
+            f"--model {FLAGS.model} has no such search space (use --model cnn, or drop --tune)"
+        )
+    if FLAGS.fine_tune_layers > 0 and FLAGS.model in ("cnn", "cnn_lstm"):
+        raise DataError(
+            f"--fine_tune_layers unfreezes layers of a pretrained backbone; --model "
+            f"{FLAGS.model} has none (use a transfer model such as densenet121)"
+        )
+
+
 def main() -> int:
     if FLAGS.quiet:
         logging.set_verbosity(logging.WARNING)
+    check_flag_combinations()
     data_dir, csv = resolve_data_source()
     run_dir = Path(FLAGS.run_dir or f"runs/pneumonia-{dt.datetime.now():%Y%m%d-%H%M%S}")
     flag_values = computed_flags()

@@ -119,3 +119,26 @@ def test_nih_csv_without_required_columns_is_a_data_error(tmp_path):
     csv = Path(write_nih(tmp_path, [("a.png", "No Finding")], header="file,finding"))
     with pytest.raises(DataError, match="lacks column.*image_path.*label"):
         read_nih_csv(csv, balance=False, seed=0)
+
+
+def test_nih_file_names_keep_a_patients_follow_ups_together(tmp_path, caplog):
+    rows = [
+        (f"{patient:08d}_{visit:03d}.png", "Pneumonia" if patient % 2 else "No Finding")
+        for patient in range(1, 41)
+        for visit in range(3)
+    ]
+    frame, _, _ = read_nih_csv(Path(write_nih(tmp_path, rows)), balance=False, seed=0)
+    assert frame["patient_id"].nunique() == 40
+    assert (frame["patient_id"] == "00000001").sum() == 3
+    split = assign_csv_splits(frame, 0.2, 0.2, seed=0)
+    assert split.groupby("patient_id")["split"].nunique().max() == 1
+    assert "neither a patient_id" not in caplog.text
+
+
+def test_nih_csv_without_any_patient_warns_in_one_line(tmp_path, caplog):
+    rows = [(f"scan{i}.png", "No Finding") for i in range(4)]
+    with caplog.at_level("WARNING"):
+        frame, _, _ = read_nih_csv(Path(write_nih(tmp_path, rows)), balance=False, seed=0)
+    assert frame["patient_id"].tolist() == [f"scan{i}" for i in range(4)]
+    warnings = [r.getMessage() for r in caplog.records if "patient_id" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("example_gen: 4 of 4 images")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -160,27 +161,31 @@ def test_csv_without_required_columns_stops_with_one_line(tmp_path):
     assert "lacks column(s) image_path, label" in line
 
 
-def test_threshold_comes_from_validation_predictions_alone(real_run):
-    from components.pneumonia.evaluator import choose_threshold
+def test_threshold_comes_from_validation_predictions_alone(real_run, tmp_path, monkeypatch):
+    from components.pneumonia import evaluator
 
     run_dir, _, _ = real_run
     metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
-    predictions = pd.read_csv(run_dir / "evaluator" / "predictions.csv")
-    val = predictions[predictions["split"] == "val"]
-    y_val = (val["label"] == "PNEUMONIA").to_numpy(int)
-    assert choose_threshold(y_val, val["score"].to_numpy(), "youden", 0.95) == pytest.approx(
-        metrics["threshold"]
+    honest = evaluator.predict_split
+
+    def reversed_test_scores(model, transform_dir, split, batch_size=64):
+        scores = honest(model, transform_dir, split, batch_size)
+        return 1.0 - scores if split == "test" else scores
+
+    # The Evaluator itself, with every test score turned around: were the threshold to
+    # see test scores at all, it would move; the test metrics must move instead.
+    monkeypatch.setattr(evaluator, "predict_split", reversed_test_scores)
+    evaluator.run(
+        tmp_path / "evaluator",
+        examples=run_dir / "example_gen",
+        transform=run_dir / "transform",
+        trainer=run_dir / "trainer",
+        bootstrap_resamples=0,
     )
-    # Shuffling (or any change to) the test predictions cannot move it.
-    shuffled = predictions.copy()
-    test = shuffled["split"] == "test"
-    shuffled.loc[test, "score"] = (
-        shuffled.loc[test, "score"].sample(frac=1, random_state=0).to_numpy()
-    )
-    val = shuffled[shuffled["split"] == "val"]
-    assert choose_threshold(y_val, val["score"].to_numpy(), "youden", 0.95) == pytest.approx(
-        metrics["threshold"]
-    )
+    again = json.loads((tmp_path / "evaluator" / "metrics.json").read_text())
+    assert again["threshold"] == metrics["threshold"]
+    assert again["val"]["accuracy"] == metrics["val"]["accuracy"]
+    assert again["test"]["auc"] == pytest.approx(1.0 - metrics["test"]["auc"])
 
 
 def test_report_is_self_contained(real_run):
@@ -270,3 +275,61 @@ def test_no_data_runs_on_synthetic_cxr_and_says_so(tmp_path):
         >= len(list((run_dir / "explainer" / "panels").glob("*.png"))) + 2
     )
     assert 'src="http' not in report
+
+
+def test_metrics_have_slices_that_add_up_to_each_split(real_run):
+    run_dir, _, _ = real_run
+    metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
+    test = metrics["slices"]["test"]
+    assert test["source=official_val"]["n"] == 16  # the official val images join test
+    assert {"batch=IM", "batch=NORMAL2", "batch=person", "pathogen=virus"} <= set(test)
+    for split in ("val", "test"):
+        for column in ("batch", "pathogen", "source"):
+            parts = [v for k, v in metrics["slices"][split].items() if k.startswith(column + "=")]
+            assert sum(p["n"] for p in parts) == metrics[split]["n"]
+    assert "Slices of test" in (run_dir / "evaluator" / "report.html").read_text()
+
+
+def test_shap_background_is_a_seeded_sample_of_training_images(real_run, tmp_path, monkeypatch):
+    from components.explain import methods as explain_methods
+    from components.pneumonia import explainer
+    from components.saved_splits import split_images
+
+    run_dir, _, _ = real_run
+    seen = {}
+
+    def recording_shap(model, images, background=None, **options):
+        seen.update(images=np.asarray(images), background=background)
+        return np.zeros(np.asarray(images).shape[:3], dtype="float32")
+
+    monkeypatch.setitem(explain_methods.METHODS, "shap", recording_shap)
+    monkeypatch.setitem(explainer.METHODS, "shap", recording_shap)
+    outputs = explainer.run(
+        tmp_path / "explainer",
+        examples=run_dir / "example_gen",
+        transform=run_dir / "transform",
+        trainer=run_dir / "trainer",
+        evaluator=run_dir / "evaluator",
+        methods=("shap",),
+        faithfulness=False,
+        seed=3,
+    )
+    train = {image.tobytes() for image in split_images(run_dir / "transform", "train")}
+    explained = {image.astype("uint8").tobytes() for image in seen["images"]}
+    background = [image.astype("uint8").tobytes() for image in seen["background"]]
+    assert len(background) == 16 and all(image in train for image in background)
+    assert not explained & set(background)
+    assert outputs["shap_background"] == {"split": "train", "images": 16, "seed": 3}
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (("--tune", "--model", "vgg16"), "--tune searches the CNN's"),
+        (("--fine_tune_layers", "10"), "--fine_tune_layers unfreezes layers of a pretrained"),
+    ],
+)
+def test_impossible_flag_combinations_stop_at_start_with_one_line(tmp_path, flags, message):
+    result = run_pneumonia(*flags, "--run_dir", str(tmp_path / "run"), timeout=120)
+    assert message in one_line_error(result)
+    assert not (tmp_path / "run" / "example_gen").exists()  # stopped before any step

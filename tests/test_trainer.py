@@ -119,3 +119,24 @@ def test_sigterm_mid_training_resumes_from_backup(tmp_path):
     assert epochs.count(0) == 1
     assert max(epochs) == 5 and len(epochs) <= 6 + 1
     assert "example_gen, eda, transform" in result.stdout  # finished components were skipped
+
+
+def test_tuner_trials_train_with_the_final_trainings_loss_and_class_weights():
+    import keras
+    import keras_tuner
+
+    from components.pneumonia import tuner
+
+    hypermodel = tuner.CnnHyperModel(
+        32, 2, 0.5, loss="cross_entropy", normalization="standardize", class_weight={0: 2.0, 1: 0.7}
+    )
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    assert isinstance(model.loss, keras.losses.BinaryCrossentropy)
+    assert model.get_layer("standardize") is not None
+
+    class Recorder:
+        def fit(self, *args, **kwargs):
+            return kwargs
+
+    assert hypermodel.fit(hp, Recorder(), "data", epochs=1)["class_weight"] == {0: 2.0, 1: 0.7}

@@ -12,7 +12,7 @@ from PIL import Image
 from components.pneumonia.example_gen import run as example_gen
 from components.pneumonia.transform import decode_and_resize
 from components.pneumonia.transform import run as transform
-from components.saved_splits import input_fn, split_labels
+from components.saved_splits import input_fn, split_images, split_labels
 from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 
 
@@ -82,9 +82,14 @@ def test_input_fn_batches_float_pixels_and_shuffles_reproducibly(transformed):
 
 def test_evaluation_batches_are_not_augmented(transformed):
     folder = transformed / "transform"
-    first = np.concatenate([x.numpy() for x, _ in input_fn(folder, "val", batch_size=4)])
-    second = np.concatenate([x.numpy() for x, _ in input_fn(folder, "val", batch_size=4)])
-    np.testing.assert_array_equal(first, second)
+    batches = np.concatenate([x.numpy() for x, _ in input_fn(folder, "val", batch_size=4)])
+    # The saved (decoded, resized, never augmented) images, pixel for pixel: a seeded
+    # augmentation would give the same batches twice, but not these.
+    np.testing.assert_array_equal(batches, split_images(folder, "val").astype("float32"))
+    training = np.concatenate(
+        [x.numpy() for x, _ in input_fn(folder, "val", batch_size=4, training=True, seed=0)]
+    )
+    assert not np.array_equal(np.sort(training, axis=None), np.sort(batches, axis=None))
 
 
 def test_undecodable_file_is_dropped_and_reported(tmp_path):

@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from components.artifacts import read_json, write_csv, write_json
-from components.clinical_metrics import binary_metrics, youden_threshold
+from components.clinical_metrics import binary_metrics, slice_metrics, youden_threshold
 from components.reporting.evaluation_plots import (
     plot_class_balance,
     plot_confusion,
@@ -28,6 +28,7 @@ from components.reporting.evaluation_plots import (
 from components.reporting.evaluation_report import write_evaluation_report
 from components.saved_model import load_trained_model
 from components.saved_splits import input_fn, load_spec, split_examples, split_images, split_labels
+from datasets.chest_xray_pneumonia.file_names import acquisition_batch
 
 EVAL_SPLITS = ("val", "test")
 
@@ -85,6 +86,23 @@ def multiclass_metrics(
             output_dict=True,
             zero_division=0,
         ),
+    }
+
+
+def image_source(path: str) -> str:
+    """Which folder of a Kaggle layout an image came from (held out of train, or official)."""
+    folder = Path(path).parent.parent.name.lower()
+    sources = {"train": "held_out_from_train", "val": "official_val", "test": "official_test"}
+    return sources.get(folder, "other")
+
+
+def slice_columns(predictions: pd.DataFrame) -> dict[str, np.ndarray]:
+    """What the Evaluator slices by: acquisition batch (file-name prefix), pathogen, source."""
+    names = predictions["path"].map(lambda p: Path(p).name)
+    return {
+        "batch": names.map(acquisition_batch).to_numpy(),
+        "pathogen": predictions["pathogen"].astype(str).to_numpy(),
+        "source": predictions["path"].map(image_source).to_numpy(),
     }
 
 
@@ -171,6 +189,8 @@ def run(
                 table[f"score_{name}"] = scores[split][:, k]
             table["predicted"] = [class_names[i] for i in scores[split].argmax(axis=1)]
         table["split"] = split
+        table["patient_id"] = rows["patient_id"].astype(str).to_numpy()
+        table["pathogen"] = rows["pathogen"].to_numpy() if "pathogen" in rows else ""
         prediction_tables.append(table)
 
     predictions = pd.concat(prediction_tables, ignore_index=True)
@@ -186,9 +206,21 @@ def run(
         }
         if threshold_rule == "target_sensitivity":
             result["target_sensitivity"] = target_sensitivity
+        result["slices"] = {}
         for split in EVAL_SPLITS:
+            rows = predictions[predictions["split"] == split]
+            patients = rows["patient_id"].to_numpy()
             result[split] = binary_metrics(
-                labels[split], scores[split], threshold, bootstrap_resamples, seed
+                labels[split], scores[split], threshold, bootstrap_resamples, seed, patients
+            )
+            result["slices"][split] = slice_metrics(
+                labels[split],
+                scores[split],
+                threshold,
+                patients,
+                slice_columns(rows),
+                bootstrap_resamples,
+                seed,
             )
             result[split]["classification_report"] = skm.classification_report(
                 labels[split],

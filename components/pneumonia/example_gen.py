@@ -30,7 +30,7 @@ from tqdm import tqdm
 from components.artifacts import SPLITS, atomic_path, file_sha256, write_csv, write_json
 from components.errors import DataError
 from datasets.chest_xray_pneumonia import file_names
-from datasets.nih_chestxray14.findings import nih_label
+from datasets.nih_chestxray14.findings import nih_label, patient_from_file_name
 
 CLASS_FOLDERS = file_names.CLASS_FOLDERS
 # Kaggle's val/ has 16 images: too few to choose a threshold or stop early on.
@@ -269,6 +269,8 @@ class CsvDrops:
             "conflicting_labels": 0,
         }
     )
+    # Kept images whose patient is unknown (no patient_id value, no NIH file name).
+    unknown_patients: int = 0
 
     def skip(self, record: Any, path: str, reason: str, count: str | None = None) -> None:
         self.skipped.append({"path": path, "line": int(record.line), "reason": reason})
@@ -378,17 +380,28 @@ def csv_example(candidate: dict[str, Any], drops: CsvDrops) -> dict[str, Any] | 
     if problem:
         drops.skip(record, str(path), problem)
         return None
-    patient = getattr(record, "patient_id", None)
     label = candidate["label"]
     return {
         "path": str(path.resolve()),
         "label": label,
-        "patient_id": patient.strip()
-        if isinstance(patient, str) and patient.strip()
-        else path.stem,
+        "patient_id": csv_patient(record, path, drops),
         "split": "",
         "pathogen": "normal" if label == "NORMAL" else "",
     }
+
+
+def csv_patient(record: Any, path: Path, drops: CsvDrops) -> str:
+    """The row's `patient_id`, else the patient in an NIH file name (00000001_000.png ->
+    00000001, so follow-up images stay together), else the file's own name (counted: such
+    images may share a patient the split cannot see)."""
+    given = getattr(record, "patient_id", None)
+    if isinstance(given, str) and given.strip():
+        return given.strip()
+    from_name = patient_from_file_name(path.name)
+    if from_name:
+        return from_name
+    drops.unknown_patients += 1
+    return path.stem
 
 
 def no_usable_rows(csv_path: Path, drops: CsvDrops) -> DataError:
@@ -426,6 +439,15 @@ def read_nih_csv(
     frame = pd.DataFrame(rows, columns=COLUMNS)
     if frame.empty:
         raise no_usable_rows(csv_path, drops)
+    if drops.unknown_patients:
+        logging.warning(
+            "example_gen: %d of %d images in %s have neither a patient_id value nor an NIH "
+            "file name (00000001_000.png); each is taken as its own patient, so one "
+            "patient's images could sit on both sides of a split",
+            drops.unknown_patients,
+            len(frame),
+            csv_path,
+        )
     if balance:
         smallest = int(frame["label"].value_counts().min())
         keep = frame.groupby("label").sample(n=smallest, random_state=seed).index

@@ -35,10 +35,20 @@ OUTCOMES = ("true_positive", "true_negative", "false_positive", "false_negative"
 
 
 def select_cases(predictions: pd.DataFrame, threshold: float, per_outcome: int) -> pd.DataFrame:
-    """Up to `per_outcome` test images of each outcome, most confident first."""
+    """Up to `per_outcome` test images of each outcome, most confident first.
+
+    Binary: flagged means score >= threshold. Three-class (a `predicted` column): flagged
+    means a pneumonia class was predicted, so a confident NORMAL prediction is a true
+    negative, not a "positive" by its high top score; the methods then explain the
+    predicted class.
+    """
     test = predictions[predictions["split"] == "test"].copy()
     positive = test["label"] != "NORMAL"
-    flagged = test["score"] >= threshold
+    if "predicted" in test:
+        flagged = test["predicted"] != "NORMAL"
+        threshold = 0.0  # confidence: the predicted class's probability
+    else:
+        flagged = test["score"] >= threshold
     test["outcome"] = np.select(
         [positive & flagged, ~positive & ~flagged, ~positive & flagged, positive & ~flagged],
         list(OUTCOMES),
@@ -167,6 +177,22 @@ def check_faithfulness(
     return report
 
 
+SHAP_BACKGROUND_IMAGES = 16
+
+
+def method_options(methods: tuple[str, ...], transform: Path, seed: int) -> dict[str, dict]:
+    """Keyword arguments each method needs beyond (model, images).
+
+    SHAP's expected gradients integrate from reference images: a fixed, seeded sample of
+    training images, never the explained test images themselves (an image in its own
+    background is partly explained away against itself).
+    """
+    if "shap" not in methods:
+        return {}
+    background, _ = split_sample(transform, "train", SHAP_BACKGROUND_IMAGES, seed)
+    return {"shap": {"background": background}}
+
+
 def check_localization(
     model: keras.Model,
     examples: Path,
@@ -174,6 +200,7 @@ def check_localization(
     methods: tuple[str, ...],
     limit: int,
     out_dir: Path,
+    options: dict[str, dict],
 ) -> dict[str, Any] | None:
     """Pointing game and mask IoU where lesion masks are known: localization.json, or None."""
     lesions = localization_cases(examples, transform, limit)
@@ -183,7 +210,8 @@ def check_localization(
     masks = load_masks(lesions["mask_path"].tolist(), load_spec(transform)["image_size"])
     stems = [Path(p).stem for p in lesions["path"]]
     report = {
-        m: localization_report(METHODS[m](model, images), masks, names=stems) for m in methods
+        m: localization_report(METHODS[m](model, images, **options.get(m, {})), masks, names=stems)
+        for m in methods
     }
     write_json(out_dir / "localization.json", report)
     return report
@@ -270,10 +298,11 @@ def run(
     model = load_trained_model(trainer)
     images = case_images(examples, transform, cases["path"].tolist())
     names = [f"{case.outcome}_{Path(case.path).stem}" for case in cases.itertuples()]
+    options = method_options(methods, transform, seed)
     maps: dict[str, np.ndarray] = {}
     overlays: dict[str, np.ndarray] = {}
     for method in tqdm(methods, desc="explaining", unit="method", disable=not progress):
-        maps[method] = METHODS[method](model, images)
+        maps[method] = METHODS[method](model, images, **options.get(method, {}))
         overlays[method] = write_overlays(
             out_dir / method,
             names,
@@ -284,6 +313,12 @@ def run(
         )
     write_panels(out_dir / "panels", cases, names, images, overlays, tensorboard_dir)
     result: dict[str, Any] = {"heatmaps": {m: len(names) for m in methods}}
+    if "shap" in options:
+        result["shap_background"] = {
+            "split": "train",
+            "images": len(options["shap"]["background"]),
+            "seed": seed,
+        }
     faithfulness_json = localization_json = sanity = None
     if faithfulness:
         faithfulness_json = check_faithfulness(model, images, maps, seed, out_dir, tensorboard_dir)
@@ -292,7 +327,7 @@ def run(
             for m, v in faithfulness_json["methods"].items()
         }
     localization_json = check_localization(
-        model, examples, transform, methods, localization_images, out_dir
+        model, examples, transform, methods, localization_images, out_dir, options
     )
     if localization_json:
         result["pointing_game"] = {m: r["pointing_game"] for m, r in localization_json.items()}

@@ -21,13 +21,14 @@ from absl import logging
 
 from components.artifacts import atomic_path, read_json
 from components.reporting.figures import save_figure
-from components.saved_splits import input_fn, load_spec
+from components.saved_splits import class_balanced_sample, input_fn, load_spec
 from models import build_model
 from models.cnn import tuned_settings
-from models.training import class_weights, compile_for_training
+from models.training import class_weights, compile_for_training, precision_policy
 from models.transfer import fine_tune_layers as unfreeze_top
 
 HISTORY_METRICS = ("loss", "accuracy", "auc", "precision", "recall")
+EPOCH_HEATMAPS_PER_CLASS = 4
 
 
 def training_callbacks(
@@ -74,9 +75,10 @@ def plot_history(history_csv: Path, png_path: Path, tensorboard_dir: Path | None
 
 
 def epoch_heatmap_callbacks(
-    net: keras.Model, transform: Path, tensorboard_dir: Path
+    net: keras.Model, transform: Path, tensorboard_dir: Path, seed: int
 ) -> list[keras.callbacks.Callback]:
-    """tf-explain's Grad-CAM and IG on 8 fixed validation images after every epoch.
+    """tf-explain's Grad-CAM and IG on 8 fixed validation images (4 a class, seeded) after
+    every epoch, so attention is seen forming on pneumonia as well as on normals.
 
     Binary models with a flat conv stack only: tf-explain's Grad-CAM cannot reach inside a
     nested backbone, and it explains one fixed class index.
@@ -87,8 +89,8 @@ def epoch_heatmap_callbacks(
     if net.outputs[0].shape[-1] != 1 or isinstance(last_conv_layer(net), keras.Model):
         logging.info("trainer: no per-epoch tf-explain heatmaps for %s", net.name)
         return []
-    images, labels = next(iter(input_fn(transform, "val", batch_size=8)))
-    return heatmap_callbacks(images.numpy(), labels.numpy(), tensorboard_dir)
+    images, labels = class_balanced_sample(transform, "val", EPOCH_HEATMAPS_PER_CLASS, seed)
+    return heatmap_callbacks(images, labels, tensorboard_dir)
 
 
 def distribution_strategy(name: str) -> tf.distribute.Strategy:
@@ -155,8 +157,9 @@ def run(
     fine_tune_layers: int = 0,
     fine_tune_epochs: int = 10,
     strategy: str = "default",
-    mixed_precision: bool = False,
+    precision: str = "auto",
     epoch_heatmaps: bool = True,
+    normalization: str = "rescale",
     seed: int = 42,
     verbose: int = 2,
     tensorboard_dir: Path | None = None,
@@ -170,14 +173,16 @@ def run(
     keras.utils.set_random_seed(seed)
     # Same flags and seed, same model on CPU: deterministic kernels cost little there.
     tf.config.experimental.enable_op_determinism()
-    if mixed_precision:  # float16 compute on GPUs; models keep their outputs in float32
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    policy = precision_policy(precision)
+    # Under a mixed policy the models keep their outputs (and input statistics) in float32.
+    keras.mixed_precision.set_global_policy(policy)
+    logging.info("trainer: compute precision %s (--precision %s)", policy, precision)
     spec = load_spec(transform)
     num_classes = len(spec["class_names"])
-    architecture: dict[str, Any] = {}
+    architecture: dict[str, Any] = {"normalization": normalization} if model == "cnn" else {}
     if tuner is not None:
         best = tuned_hyperparameters(tuner)
-        architecture = {"filters": best["filters"], "dropout": best["dropout"]}
+        architecture.update(filters=best["filters"], dropout=best["dropout"])
         learning_rate, focal_gamma = best["learning_rate"], best["focal_gamma"]
     with distribution_strategy(strategy).scope():
         net = build_model(model, spec["image_size"], num_classes, weights=weights, **architecture)
@@ -201,7 +206,7 @@ def run(
         verbose=verbose,
     )
     heatmaps = (
-        epoch_heatmap_callbacks(net, transform, tensorboard_dir)
+        epoch_heatmap_callbacks(net, transform, tensorboard_dir, seed)
         if tensorboard_dir is not None and epoch_heatmaps
         else []
     )
@@ -223,4 +228,5 @@ def run(
         "epochs_run": epochs_run,
         "best_val_auc": float(np.nanmax(val_auc)) if val_auc else float("nan"),
         "parameters": int(net.count_params()),
+        "precision": policy,
     }

@@ -133,6 +133,7 @@ def run(
     translation: float = 0.05,
     contrast: float = 0.1,
     horizontal_flip: bool = False,
+    acquisition: float = 0.0,
     progress: bool = False,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
@@ -194,6 +195,7 @@ def run(
             "translation": translation,
             "contrast": contrast,
             "horizontal_flip": horizontal_flip,
+            "acquisition": acquisition,
         },
         "undecodable": undecodable,
         "undecodable_reasons": reasons,

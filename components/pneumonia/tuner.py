@@ -20,15 +20,30 @@ import pandas as pd
 from components.artifacts import write_csv, write_json
 from components.saved_splits import input_fn, load_spec
 from models.cnn import build_cnn, search_space
-from models.training import compile_for_training
+from models.training import class_weights, compile_for_training
 
 TUNERS = ("random", "bayesian", "hyperband")
 
 
 class CnnHyperModel(keras_tuner.HyperModel):
-    def __init__(self, image_size: int, num_classes: int, focal_alpha: float):
+    """The CNN of the final training (same input normalization and loss) per trial."""
+
+    def __init__(
+        self,
+        image_size: int,
+        num_classes: int,
+        focal_alpha: float,
+        loss: str = "focal",
+        normalization: str = "rescale",
+        class_weight: dict[int, float] | None = None,
+    ):
         super().__init__(name="cnn")
         self.image_size, self.num_classes, self.focal_alpha = image_size, num_classes, focal_alpha
+        self.loss, self.normalization, self.class_weight = loss, normalization, class_weight
+
+    def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args, **kwargs):
+        """keras-tuner's hook for one trial's training: with the final training's weights."""
+        return model.fit(*args, class_weight=self.class_weight, **kwargs)
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         settings = search_space(hp)
@@ -38,12 +53,13 @@ class CnnHyperModel(keras_tuner.HyperModel):
             self.num_classes,
             filters=settings["filters"],
             dropout=settings["dropout"],
+            normalization=self.normalization,
         )
         compile_for_training(
             model,
             self.num_classes,
             settings["learning_rate"],
-            "focal",
+            self.loss,
             settings["focal_gamma"],
             self.focal_alpha,
         )
@@ -84,17 +100,31 @@ def run(
     epochs: int = 5,
     batch_size: int = 32,
     focal_alpha: float = 0.5,
+    loss: str = "focal",
+    use_class_weights: bool = True,
+    normalization: str = "rescale",
     seed: int = 42,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The Tuner component: trials.csv and best_hyperparameters.json."""
+    """The Tuner component: trials.csv and best_hyperparameters.json.
+
+    Trials train as the final training will: the same loss, class weights and input
+    normalization (focal_gamma is searched but only acts with the focal loss).
+    """
     keras.utils.set_random_seed(seed)
     spec = load_spec(transform)
     num_classes = len(spec["class_names"])
     one_hot = num_classes > 2
     search = make_tuner(
         kind,
-        CnnHyperModel(spec["image_size"], num_classes, focal_alpha),
+        CnnHyperModel(
+            spec["image_size"],
+            num_classes,
+            focal_alpha,
+            loss,
+            normalization,
+            class_weights(spec["train_class_counts"]) if use_class_weights else None,
+        ),
         max_trials,
         epochs,
         out_dir / "keras_tuner",

@@ -41,6 +41,29 @@ def metrics_table(metrics: dict[str, Any], splits: tuple[str, ...]) -> str:
     return html_page.table(["metric", *splits], rows)
 
 
+SLICE_COLUMNS = (
+    "n",
+    "positives",
+    "accuracy",
+    "auc",
+    "sensitivity",
+    "sensitivity_ci95",
+    "specificity",
+    "specificity_ci95",
+    "mean_score",
+)
+
+
+def slices_table(slices: dict[str, dict[str, Any]]) -> str:
+    """One row a slice (batch=NORMAL2, pathogen=virus, source=official_val, ...); "-" where
+    a slice of one class has no such figure."""
+    rows = [
+        [name, *("-" if values.get(k) is None else html_page.fmt(values[k]) for k in SLICE_COLUMNS)]
+        for name, values in slices.items()
+    ]
+    return html_page.table(["slice", *SLICE_COLUMNS], rows)
+
+
 def write_evaluation_report(
     path: Path,
     title: str,
@@ -64,6 +87,10 @@ def write_evaluation_report(
             threshold_line,
             html_page.section(
                 "Metrics", metrics_table(metrics, tuple(s for s in ("val", "test") if s in metrics))
+            ),
+            *(
+                html_page.section(f"Slices of {split}", slices_table(slices))
+                for split, slices in metrics.get("slices", {}).items()
             ),
             html_page.section(
                 "Plots and galleries",

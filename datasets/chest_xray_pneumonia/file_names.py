@@ -57,3 +57,18 @@ def is_hidden(file_name: str) -> bool:
 
 def has_image_suffix(file_name: str) -> bool:
     return PurePath(file_name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def acquisition_batch(file_name: str) -> str:
+    """The naming batch a Kaggle file belongs to: NORMAL2, IM or person.
+
+    The public names carry the two batches of normal radiographs (`NORMAL2-IM-...` and
+    `IM-...`) and the pneumonia cases (`person...`); the official test split holds them in
+    other proportions than train, so metrics per batch show where errors gather. Names
+    with none of these patterns give "other".
+    """
+    stem = PurePath(file_name).stem.upper()
+    for prefix, batch in (("NORMAL2-", "NORMAL2"), ("IM-", "IM"), ("PERSON", "person")):
+        if stem.startswith(prefix):
+            return batch
+    return "other"

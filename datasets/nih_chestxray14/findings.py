@@ -7,6 +7,9 @@ files through it.
 
 from __future__ import annotations
 
+import re
+from pathlib import PurePath
+
 # The NIH ChestX-ray14 vocabulary; matched ignoring case and surrounding spaces.
 NIH_FINDINGS = (
     "Atelectasis",
@@ -38,3 +41,13 @@ def nih_label(findings: str) -> tuple[str, list[str]]:
     if known == {"No Finding"} and not unknown:
         return "NORMAL", unknown
     return "", unknown
+
+
+# NIH ChestX-ray14 file names: <8-digit patient>_<3-digit follow-up>.png (00000001_000.png).
+_NIH_FILE = re.compile(r"^(\d{8})_\d{3}$")
+
+
+def patient_from_file_name(file_name: str) -> str | None:
+    """The patient an NIH file name carries ("00000001" for 00000001_002.png), or None."""
+    match = _NIH_FILE.match(PurePath(file_name).stem)
+    return match.group(1) if match else None

@@ -140,3 +140,26 @@ def test_tuner_trials_train_with_the_final_trainings_loss_and_class_weights():
             return kwargs
 
     assert hypermodel.fit(hp, Recorder(), "data", epochs=1)["class_weight"] == {0: 2.0, 1: 0.7}
+
+
+def test_fine_tuning_keeps_phase_one_when_phase_two_is_worse():
+    import keras
+    import numpy as np
+
+    from components.pneumonia.trainer import keep_better_phase, weights_by_path
+
+    inputs = keras.Input((4,))
+    frozen = keras.layers.Dense(3, name="backbone", trainable=False)
+    net = keras.Model(inputs, keras.layers.Dense(1, name="head")(frozen(inputs)))
+    phase_one = weights_by_path(net)
+    frozen.trainable = True  # what unfreezing does, which reorders net.get_weights()
+    for weight in net.weights:
+        weight.assign(np.asarray(weight) + 1.0)
+    assert keep_better_phase(net, phase_one, 0.90, [0.85, 0.88])
+    for weight in net.weights:
+        np.testing.assert_array_equal(np.asarray(weight), phase_one[weight.path])
+    changed = {w.path: np.asarray(w) + 1.0 for w in net.weights}
+    for weight in net.weights:
+        weight.assign(changed[weight.path])
+    assert not keep_better_phase(net, phase_one, 0.90, [0.85, 0.93])
+    np.testing.assert_array_equal(np.asarray(net.weights[0]), changed[net.weights[0].path])

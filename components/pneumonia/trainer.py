@@ -104,6 +104,30 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
     raise ValueError(f"unknown strategy {name!r} (default, mirrored or multi_worker)")
 
 
+def weights_by_path(net: keras.Model) -> dict[str, np.ndarray]:
+    """Every weight by its unique path: unfreezing layers reorders get_weights(), not paths."""
+    return {w.path: np.asarray(w) for w in net.weights}
+
+
+def keep_better_phase(
+    net: keras.Model,
+    phase_one_weights: dict[str, np.ndarray],
+    phase_one_best_auc: float,
+    phase_two_aucs: Sequence[float],
+) -> bool:
+    """Back to phase one's best weights unless fine-tuning beat its validation AUC.
+
+    EarlyStopping restored phase two's best epoch, which can be worse than phase one's
+    (fine-tuning a backbone on little data often is). True when phase one's are kept.
+    """
+    if phase_two_aucs and float(np.nanmax(phase_two_aucs)) > phase_one_best_auc:
+        return False
+    for weight in net.weights:
+        weight.assign(phase_one_weights[weight.path])
+    logging.info("trainer: fine-tuning did not beat phase one's validation AUC; kept phase one")
+    return True
+
+
 def tuned_hyperparameters(tuner_dir: Path) -> dict[str, Any]:
     """The Tuner's best settings, through the CNN's own search space (models/cnn.py)."""
     best = tuned_settings(read_json(tuner_dir / "best_hyperparameters.json"))
@@ -212,12 +236,15 @@ def run(
     )
     val_auc, epochs_run = fit(0, epochs, heatmaps)
     if fine_tune_layers > 0:
+        # Phase two starts with fresh callbacks: remember phase one's best (restored) state.
+        phase_one = (weights_by_path(net), float(np.nanmax(val_auc)) if val_auc else -np.inf)
         with distribution_strategy(strategy).scope():
             unfreeze_top(net, fine_tune_layers)
             compile_for_training(
                 net, num_classes, learning_rate / 10, loss, focal_gamma, focal_alpha
             )
         more_auc, more_epochs = fit(epochs_run, epochs_run + fine_tune_epochs)
+        keep_better_phase(net, *phase_one, more_auc)
         val_auc, epochs_run = val_auc + more_auc, epochs_run + more_epochs
     # EarlyStopping restored the best epoch's weights; save them whole, atomically.
     with atomic_path(out_dir / "model.keras") as tmp:

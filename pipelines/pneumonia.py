@@ -14,6 +14,7 @@ from typing import Any
 from absl import app, flags, logging
 
 from components.errors import DataError
+from components.reporting.model_card import write_model_card
 from models import MODEL_NAMES
 from pipelines.cli import absl_entry, log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline
@@ -305,7 +306,11 @@ def main() -> int:
     flag_values = computed_flags()
     log_to_run_folder(run_dir)
     run_pipeline(build_components(data_dir, csv), run_dir, flag_values, force=FLAGS.force)
-    print(summary(run_dir))
+    if FLAGS.task == "binary":
+        card = write_model_card(run_dir)
+        print(summary(run_dir) + f"\nModel card: {card}")
+    else:
+        print(summary(run_dir))
     return 0
 
 

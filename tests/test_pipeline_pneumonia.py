@@ -333,3 +333,16 @@ def test_impossible_flag_combinations_stop_at_start_with_one_line(tmp_path, flag
     result = run_pneumonia(*flags, "--run_dir", str(tmp_path / "run"), timeout=120)
     assert message in one_line_error(result)
     assert not (tmp_path / "run" / "example_gen").exists()  # stopped before any step
+
+
+def test_every_run_writes_a_model_card(real_run):
+    run_dir, _, first = real_run
+    card = json.loads((run_dir / "model_card.json").read_text())
+    metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
+    assert card["threshold"] == metrics["threshold"]
+    assert card["metrics"]["test"]["auc_ci95"] == metrics["test"]["auc_ci95"]
+    assert set(card["data"]["acquisition_batches"]["train"]) <= {"IM", "NORMAL2", "person"}
+    assert "Not a medical device" in card["intended_use"] and card["limitations"]
+    text = (run_dir / "model_card.md").read_text()
+    assert "## Limitations (measured)" in text and f"{metrics['threshold']:.3f}" in text
+    assert f"Model card: {run_dir / 'model_card.md'}" in first.stdout

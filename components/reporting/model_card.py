@@ -1,0 +1,184 @@
+"""<run_dir>/model_card.md and model_card.json: what a finished pneumonia run is and is not.
+
+After Mitchell et al., "Model Cards for Model Reporting" (2019): the data the model saw
+(by split, class and acquisition batch), how it was trained, its metrics with patient-
+level intervals and per-slice figures, the decision threshold and how it was chosen,
+the explanation checks' verdicts, library versions, intended use, and the limitations
+this run itself measured. Built only from the run's own artifacts, at the end of a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from components.artifacts import read_json, write_json, write_text
+from datasets.chest_xray_pneumonia.file_names import acquisition_batch
+
+INTENDED_USE = (
+    "Research and teaching: a reproducible baseline for pneumonia classification and its "
+    "explanations. Not a medical device; not validated for diagnosis, triage or any "
+    "clinical decision."
+)
+HEADLINE = ("n", "accuracy", "auc", "sensitivity", "specificity", "ece")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return read_json(path) if path.is_file() else {}
+
+
+def data_section(run_dir: Path) -> dict[str, Any]:
+    stats = _read(run_dir / "example_gen" / "stats.json")
+    frame = pd.read_csv(run_dir / "example_gen" / "examples.csv", keep_default_na=False)
+    batches = frame["path"].map(lambda p: acquisition_batch(Path(p).name))
+    by_batch = pd.crosstab(frame["split"], batches).to_dict(orient="index")
+    return {
+        "source": stats.get("source", ""),
+        "counts": stats.get("counts", {}),
+        "patients": stats.get("patients", {}),
+        "acquisition_batches": {s: {b: int(n) for b, n in v.items()} for s, v in by_batch.items()},
+        "skipped_files": stats.get("skipped_count", 0),
+        "notes": stats.get("notes", []),
+    }
+
+
+def training_section(run_dir: Path) -> dict[str, Any]:
+    record = _read(run_dir / "pipeline.json")
+    trainer = _read(run_dir / "trainer" / "metadata.json")
+    flags = record.get("flags", {})
+    keys = (
+        "model",
+        "weights",
+        "image_size",
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "loss",
+        "normalization",
+        "acquisition_augmentation",
+        "class_weights",
+        "seed",
+        "task",
+    )
+    return {
+        "settings": {k: flags[k] for k in keys if k in flags},
+        "outputs": trainer.get("outputs", {}),
+    }
+
+
+def limitations(metrics: dict[str, Any]) -> list[str]:
+    """What this run measured about where it is weak (slices), plus the known shift."""
+    found = [
+        "Validation and the held-out test images come from the same hospital and "
+        "acquisitions as training (split by patient); on a new acquisition accuracy is "
+        "lower, mostly through normal images flagged as pneumonia (README: 'Generalizing to "
+        "a new acquisition', benchmarks/shift.py).",
+    ]
+    for name, values in metrics.get("slices", {}).get("test", {}).items():
+        for key in ("specificity", "sensitivity"):
+            if values.get(key) is not None and values[key] < metrics["test"][key] - 0.05:
+                found.append(
+                    f"Test slice {name} (n={values['n']}): {key} {values[key]:.3f}, below the "
+                    f"whole test split's {metrics['test'][key]:.3f}."
+                )
+    return found
+
+
+def build_model_card(run_dir: Path) -> dict[str, Any]:
+    metrics = _read(run_dir / "evaluator" / "metrics.json")
+    explainer = _read(run_dir / "explainer" / "metadata.json").get("outputs", {})
+    record = _read(run_dir / "pipeline.json")
+    return {
+        "intended_use": INTENDED_USE,
+        "data": data_section(run_dir),
+        "training": training_section(run_dir),
+        "threshold": metrics.get("threshold"),
+        "threshold_rule": metrics.get("threshold_rule"),
+        "metrics": {s: metrics[s] for s in ("val", "test") if s in metrics},
+        "slices": metrics.get("slices", {}),
+        "explanations": {
+            k: explainer[k]
+            for k in ("heatmaps", "sanity_checks", "pointing_game", "shap_background")
+            if k in explainer
+        },
+        "versions": record.get("versions", {}),
+        "limitations": limitations(metrics),
+    }
+
+
+def _metric_cell(values: dict[str, Any], key: str) -> str:
+    value = values.get(key)
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    interval = values.get(f"{key}_ci95")
+    return f"{value:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+
+
+def markdown(card: dict[str, Any]) -> str:
+    lines = [
+        "# Model card: pneumonia from chest X-rays",
+        "",
+        "## Intended use",
+        "",
+        card["intended_use"],
+        "",
+        "## Data",
+        "",
+    ]
+    data = card["data"]
+    lines += [f"Source: {data['source']}. Skipped files: {data['skipped_files']}.", ""]
+    lines += ["| split | images by class | patients | acquisition batches |", "|---|---|---|---|"]
+    for split, counts in data["counts"].items():
+        batches = ", ".join(
+            f"{b} {n}" for b, n in data["acquisition_batches"].get(split, {}).items()
+        )
+        classes = ", ".join(f"{c} {n}" for c, n in counts.items())
+        lines.append(f"| {split} | {classes} | {data['patients'].get(split, '')} | {batches} |")
+    lines += [*(f"- {note}" for note in data["notes"]), "", "## Model and training", ""]
+    lines += [f"- {k}: {v}" for k, v in card["training"]["settings"].items()]
+    lines += [f"- {k}: {v}" for k, v in card["training"]["outputs"].items()]
+    rule = card["threshold_rule"] or ""
+    threshold = card["threshold"]
+    lines += [
+        "",
+        "## Performance",
+        "",
+        f"Decision threshold: {threshold:.3f} ({rule}); test metrics use it unchanged. "
+        "Intervals: 95% bootstrap over patients."
+        if threshold is not None
+        else f"Decision rule: {rule}.",
+        "",
+        "| split | " + " | ".join(HEADLINE) + " |",
+        "|---|" + "---|" * len(HEADLINE),
+    ]
+    for split, values in card["metrics"].items():
+        lines.append(f"| {split} | " + " | ".join(_metric_cell(values, k) for k in HEADLINE) + " |")
+    for split, slices in card["slices"].items():
+        lines += [
+            "",
+            f"Slices of {split}:",
+            "",
+            "| slice | " + " | ".join(HEADLINE) + " |",
+            "|---|" + "---|" * len(HEADLINE),
+        ]
+        lines += [
+            f"| {name} | " + " | ".join(_metric_cell(v, k) for k in HEADLINE) + " |"
+            for name, v in slices.items()
+        ]
+    lines += ["", "## Explanations", ""]
+    lines += [f"- {k}: {v}" for k, v in card["explanations"].items()] or ["- none"]
+    lines += ["", "## Limitations (measured)", "", *(f"- {x}" for x in card["limitations"])]
+    lines += ["", "## Versions", "", ", ".join(f"{k} {v}" for k, v in card["versions"].items()), ""]
+    return "\n".join(lines)
+
+
+def write_model_card(run_dir: Path) -> Path:
+    """model_card.json and model_card.md at the run folder's root; returns the .md path."""
+    card = build_model_card(run_dir)
+    write_json(run_dir / "model_card.json", card)
+    write_text(run_dir / "model_card.md", markdown(card))
+    return run_dir / "model_card.md"

@@ -1,4 +1,5 @@
 """Layers the models carry so that a saved model takes raw pixels in [0, 255]."""
+
 from __future__ import annotations
 
 import keras

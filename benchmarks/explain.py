@@ -64,6 +64,7 @@ from lime.wrappers.scikit_image import SegmentationAlgorithm  # noqa: E402
 from components.explain import lime_heatmaps as ours_lime  # noqa: E402
 from components.explain.methods import METHODS  # noqa: E402
 from components.pneumonia.transform import decoded_dataset  # noqa: E402
+from components.saved_model import load_keras_model  # noqa: E402
 from models import build_model  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "chest_xray"
@@ -160,7 +161,7 @@ def load_data(data: Path, size: int, n_explain: int, n_fit: int, seed: int, need
 
 def get_model(args, fit_x: np.ndarray, fit_y: np.ndarray) -> tuple[keras.Model, str]:
     if args.model_path:
-        model = keras.saving.load_model(args.model_path, compile=False, safe_mode=True)
+        model = load_keras_model(Path(args.model_path))
         return model, f"loaded {args.model_path}"
     keras.utils.set_random_seed(args.seed)
     model = build_model("cnn", args.image_size, num_classes=2, channels=1)

@@ -10,8 +10,11 @@ import keras
 import models.layers  # noqa: F401  (registers the models' own layers for loading)
 
 
+def load_keras_model(path: Path) -> keras.Model:
+    """A .keras file in safe mode, which refuses to deserialize arbitrary Python code
+    (lambdas), with the models' own layers (models/layers.py) registered."""
+    return keras.saving.load_model(os.fspath(path), compile=False, safe_mode=True)
+
+
 def load_trained_model(trainer_dir: Path) -> keras.Model:
-    # safe_mode refuses to deserialize arbitrary Python code (lambdas) from a model file.
-    return keras.saving.load_model(
-        os.fspath(trainer_dir / "model.keras"), compile=False, safe_mode=True
-    )
+    return load_keras_model(trainer_dir / "model.keras")

@@ -6,7 +6,6 @@ exactly as after training; the model must load in Keras safe mode.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import keras
 
 from components.artifacts import atomic_path
 from components.errors import DataError
+from components.saved_model import load_keras_model
 
 
 def load_model_checked(model_path: Path) -> keras.Model:
@@ -22,7 +22,7 @@ def load_model_checked(model_path: Path) -> keras.Model:
     if not model_path.is_file():
         raise DataError(f"--model {model_path} does not exist")
     try:
-        return keras.saving.load_model(os.fspath(model_path), compile=False, safe_mode=True)
+        return load_keras_model(model_path)
     except Exception as error:  # Keras raises ValueError/OSError/zipfile errors alike
         raise DataError(
             f"--model {model_path} is not a loadable Keras model ({type(error).__name__}: "

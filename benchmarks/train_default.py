@@ -18,16 +18,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.machine import cpu_name  # noqa: E402
+
 DATA = REPO.parent / "shared" / "data" / "chest_xray"
 BUDGET_S = 20 * 60  # the default run, 2 CPU cores (issue #13)
-
-
-def cpu_name() -> str:
-    """The CPU model (timings differ between an Intel with AMX and an AMD EPYC)."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def main(argv: list[str]) -> int:

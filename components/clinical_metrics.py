@@ -142,11 +142,30 @@ def bootstrap_binary_cis(
     flagged = s >= threshold
     sens = (flagged & y).sum(axis=1) / n_pos
     spec = (~flagged & ~y).sum(axis=1) / n_neg
+    return percentile_intervals({"auc": auc, "sensitivity": sens, "specificity": spec}, level)
+
+
+def percentile_intervals(
+    resampled: dict[str, np.ndarray], level: float = 0.95
+) -> dict[str, list[float]]:
+    """{"<name>_ci95": [low, high]}: the percentile interval of each resampled statistic."""
     tail = (1.0 - level) / 2.0 * 100.0
     return {
         f"{name}_ci95": [float(v) for v in np.percentile(values, [tail, 100.0 - tail])]
-        for name, values in (("auc", auc), ("sensitivity", sens), ("specificity", spec))
+        for name, values in resampled.items()
     }
+
+
+def patient_draw_weights(patients: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, images): how often each image's patient was drawn, patients drawn with
+    replacement as many times as there are patients (a cluster bootstrap)."""
+    _, patient_index = np.unique(np.asarray(patients).astype(str), return_inverse=True)
+    n_patients = int(patient_index.max()) + 1 if len(patient_index) else 0
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(
+        n_patients, np.full(n_patients, 1.0 / max(n_patients, 1)), size=resamples
+    )
+    return draws[:, patient_index].astype(float)
 
 
 def patient_bootstrap_cis(
@@ -168,13 +187,7 @@ def patient_bootstrap_cis(
     """
     y = np.asarray(y_true).astype(bool)
     s = np.asarray(scores, dtype=float)
-    _, patient_index = np.unique(np.asarray(patients).astype(str), return_inverse=True)
-    n_patients = int(patient_index.max()) + 1 if len(patient_index) else 0
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(
-        n_patients, np.full(n_patients, 1.0 / max(n_patients, 1)), size=resamples
-    )
-    weights = draws[:, patient_index].astype(float)  # (resamples, images)
+    weights = patient_draw_weights(patients, resamples, seed)
     order = np.argsort(s, kind="stable")
     s, y, weights = s[order], y[order], weights[:, order]
     starts = np.flatnonzero(np.r_[True, np.diff(s) > 0])  # first image of each tie group
@@ -189,13 +202,9 @@ def patient_bootstrap_cis(
     flagged = s >= threshold
     sens = (weights * (y & flagged)).sum(axis=1)[valid] / w_pos[valid]
     spec = (weights * (~y & ~flagged)).sum(axis=1)[valid] / w_neg[valid]
-    tail = (1.0 - level) / 2.0 * 100.0
     if not valid.any():
         return {}
-    return {
-        f"{name}_ci95": [float(v) for v in np.percentile(values, [tail, 100.0 - tail])]
-        for name, values in (("auc", auc), ("sensitivity", sens), ("specificity", spec))
-    }
+    return percentile_intervals({"auc": auc, "sensitivity": sens, "specificity": spec}, level)
 
 
 def slice_metrics(
@@ -258,13 +267,9 @@ def _one_class_interval(
     if resamples <= 0 or not len(y):
         return {}
     correct = (scores >= threshold) if positives else (scores < threshold)
-    _, index = np.unique(patients.astype(str), return_inverse=True)
-    n = int(index.max()) + 1
-    draws = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
-    weights = draws[:, index]
+    weights = patient_draw_weights(patients, resamples, seed)
     rates = (weights * correct).sum(axis=1) / weights.sum(axis=1)
-    name = "sensitivity" if positives else "specificity"
-    return {f"{name}_ci95": [float(v) for v in np.percentile(rates, [2.5, 97.5])]}
+    return percentile_intervals({"sensitivity" if positives else "specificity": rates})
 
 
 def youden_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:

@@ -235,9 +235,9 @@ def decode_difference(path: Path, size: int = 32) -> float:
     """Mean absolute difference (gray levels) between the Transform's decoding and PIL's."""
     import tensorflow as tf
 
-    from components.pneumonia.transform import decode_and_resize
+    from components.images import decode_file
 
-    decoded = decode_and_resize(tf.constant(str(path)), size).numpy()[..., 0].astype(np.float32)
+    decoded = decode_file(tf.constant(str(path)), size).numpy()[..., 0].astype(np.float32)
     return float(np.abs(decoded - reference_gray(path, size)).mean())
 
 

@@ -135,7 +135,7 @@ def scores_of_files(run_dir: Path, paths: list[str]) -> np.ndarray:
     """The run's model on image files, through the Transform's own decoding."""
     import tensorflow as tf
 
-    from components.pneumonia.transform import decode_and_resize
+    from components.images import decode_file
     from components.saved_model import load_trained_model
     from components.saved_splits import load_spec
 
@@ -144,7 +144,7 @@ def scores_of_files(run_dir: Path, paths: list[str]) -> np.ndarray:
     ds = (
         tf.data.Dataset.from_tensor_slices(paths)
         .map(
-            lambda p: tf.cast(decode_and_resize(p, size), tf.float32),
+            lambda p: tf.cast(decode_file(p, size), tf.float32),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         .batch(64)

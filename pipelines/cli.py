@@ -64,7 +64,7 @@ def summary(run_dir: Path) -> str:
     record = read_json(run_dir / "pipeline.json")
     metrics = read_json(run_dir / "evaluator" / "metrics.json")
     lines = [f"Run folder: {run_dir}"]
-    for split in ("val", "test"):
+    for split in [s for s in ("val", "test") if s in metrics]:
         m = metrics[split]
         if "auc_ci95" in m:
             lo, hi = m["auc_ci95"]
@@ -79,7 +79,8 @@ def summary(run_dir: Path) -> str:
                 f"macro AUC {m.get('auc_macro', float('nan')):.3f}"
             )
     if metrics.get("threshold") is not None:
-        lines.append(f"  threshold {metrics['threshold']:.3f} ({metrics['threshold_rule']})")
+        origin = metrics.get("threshold_source") or metrics["threshold_rule"]
+        lines.append(f"  threshold {metrics['threshold']:.3f} ({origin})")
     durations = sorted(record["durations_s"].items(), key=lambda kv: -kv[1])[:3]
     if durations:
         lines.append("  slowest: " + ", ".join(f"{k} {v:.0f} s" for k, v in durations))

@@ -1,9 +1,14 @@
-"""python -m pipelines.evaluate: evaluate any saved model on any Kaggle folder or CSV.
+"""python -m pipelines.evaluate: external validation of a trained model on labelled images.
 
 Runs ExampleGen -> Transform -> ModelImport -> Evaluator into its own run folder, with
 the same outputs as a training run's evaluator/ (metrics.json, predictions.csv, plots,
-report.html). With the data, --seed and threshold flags of a finished run, it reproduces
-that run's metrics from its saved model.
+slices, report.html).
+
+By default every image of the data is a test image, scored at the model's frozen
+threshold: `--threshold`, or the one in `<run>/evaluator/metrics.json` when the model is
+a run's `<run>/trainer/model.keras`. That is what a second hospital's evaluation means:
+the decision rule is fixed before its images are seen. `--rethreshold` instead splits the
+data as training does (validation by patient) and chooses a new threshold on its val.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
-from components.artifacts import file_sha256
+from components.artifacts import file_sha256, read_json
 from components.errors import DataError
 from pipelines.cli import absl_entry, log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline
@@ -29,6 +34,26 @@ flags.DEFINE_string(
     "Kaggle layout: train/, optional val/ and test/, each with NORMAL/ and PNEUMONIA/.",
 )
 flags.DEFINE_string("csv", None, "NIH ChestX-ray14-style CSV with image_path,label columns.")
+flags.DEFINE_float(
+    "threshold",
+    None,
+    "Decision threshold to score at (default: the training run's, from "
+    "<run>/evaluator/metrics.json beside --model <run>/trainer/model.keras).",
+)
+flags.DEFINE_boolean(
+    "rethreshold",
+    False,
+    "Choose a new threshold on this data instead: split it as training does (val by "
+    "patient; --data_dir needs train/) and apply --threshold_rule on its val split. "
+    "Not an external validation: the threshold has seen this data.",
+)
+flags.DEFINE_enum(
+    "split",
+    "test",
+    ["test", "all"],
+    "Which images of a Kaggle layout to evaluate: its test/ folder, or all of train/, "
+    "val/ and test/. A folder with NORMAL/ and PNEUMONIA/ directly is read whole.",
+)
 flags.DEFINE_boolean("balance", False, "With --csv: downsample the larger class (seeded).")
 flags.DEFINE_integer("seed", 42, "Seed of the splits and the bootstrap (use the training run's).")
 flags.DEFINE_string("run_dir", None, "Run folder (default: runs/evaluate-<timestamp>).")
@@ -36,12 +61,12 @@ flags.DEFINE_enum(
     "threshold_rule",
     "youden",
     ["youden", "target_sensitivity"],
-    "How the decision threshold is chosen on validation.",
+    "With --rethreshold: how the decision threshold is chosen on validation.",
 )
 flags.DEFINE_float(
     "target_sensitivity",
     0.95,
-    "Sensitivity to reach on validation with --threshold_rule target_sensitivity.",
+    "With --rethreshold: sensitivity to reach on validation (--threshold_rule target_sensitivity).",
 )
 flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for 95% confidence intervals.")
 flags.DEFINE_boolean("force", False, "Rerun every component even if a completed one matches.")
@@ -58,6 +83,35 @@ def model_geometry(model_path: Path) -> tuple[int, str]:
     return image_size, task
 
 
+def training_threshold(model_path: Path) -> tuple[float, str] | None:
+    """The threshold of the run `model_path` was trained in (<run>/trainer/model.keras ->
+    <run>/evaluator/metrics.json), with where it came from; None when there is none."""
+    metrics_path = model_path.parent.parent / "evaluator" / "metrics.json"
+    if model_path.parent.name != "trainer" or not metrics_path.is_file():
+        return None
+    metrics = read_json(metrics_path)
+    if metrics.get("threshold") is None:
+        return None
+    return float(metrics["threshold"]), f"{metrics_path} ({metrics.get('threshold_rule')})"
+
+
+def frozen_threshold(model_path: Path, task: str) -> tuple[float | None, str | None]:
+    """The threshold external validation scores at, or a DataError saying how to give one."""
+    if task != "binary" or FLAGS.rethreshold:
+        return None, None
+    if FLAGS.threshold is not None:
+        if not 0.0 <= FLAGS.threshold <= 1.0:
+            raise DataError(f"--threshold {FLAGS.threshold} is not between 0 and 1")
+        return FLAGS.threshold, "--threshold"
+    found = training_threshold(model_path)
+    if found is None:
+        raise DataError(
+            f"no threshold for --model {model_path}: give --threshold (a training run's is "
+            "in <run>/evaluator/metrics.json), or --rethreshold to choose one on this data"
+        )
+    return found
+
+
 def main() -> int:
     from components.pneumonia import model_import, transform
 
@@ -69,6 +123,8 @@ def main() -> int:
         raise DataError("give exactly one of --data_dir or --csv")
     model_path = Path(FLAGS.model).resolve()
     image_size, task = model_geometry(model_path)
+    threshold, threshold_source = frozen_threshold(model_path, task)
+    external = None if FLAGS.rethreshold else FLAGS.split
     run_dir = Path(FLAGS.run_dir or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
     flag_values = {
         f.name: f.value
@@ -78,7 +134,12 @@ def main() -> int:
     log_to_run_folder(run_dir)
     components = [
         example_gen_component(
-            FLAGS.data_dir, FLAGS.csv, task=task, seed=FLAGS.seed, balance=FLAGS.balance
+            FLAGS.data_dir,
+            FLAGS.csv,
+            task=task,
+            seed=FLAGS.seed,
+            balance=FLAGS.balance,
+            external=external,
         ),
         Component(
             "transform",
@@ -98,6 +159,8 @@ def main() -> int:
             bootstrap=FLAGS.bootstrap,
             seed=FLAGS.seed,
             run_flags=flag_values,
+            frozen_threshold=threshold,
+            threshold_source=threshold_source,
         ),
     ]
     run_pipeline(components, run_dir, flag_values, force=FLAGS.force)

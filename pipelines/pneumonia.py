@@ -192,6 +192,7 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
     from components.pneumonia import (
         eda,
         explainer,
+        exporter,
         trainer,
         transform,
         tuner,
@@ -278,6 +279,12 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             bootstrap=FLAGS.bootstrap,
             seed=FLAGS.seed,
             run_flags=computed_flags(),
+        ),
+        Component(
+            "export",
+            exporter.run,
+            {},
+            inputs={"transform": "transform", "trainer": "trainer", "evaluator": "evaluator"},
         ),
         Component(
             "explainer",

@@ -16,10 +16,12 @@ def example_gen_component(
     task: str,
     seed: int,
     balance: bool,
+    external: str | None = None,
     progress: bool = False,
 ) -> Component:
     """ExampleGen on a Kaggle folder, an NIH-style CSV or (neither) the synthetic builder;
-    the files' names, sizes and times key its cache."""
+    the files' names, sizes and times key its cache. `external` ("test" or "all"):
+    every image is a test image (pipelines.evaluate at a frozen threshold)."""
     from components.pneumonia import example_gen
 
     return Component(
@@ -31,6 +33,7 @@ def example_gen_component(
             task=task,
             seed=seed,
             balance=balance,
+            external=external,
         ),
         cache_key={"data_fingerprint": data_fingerprint(data_dir, csv)},
         display={"progress": progress},
@@ -44,6 +47,8 @@ def evaluator_component(
     bootstrap: int,
     seed: int,
     run_flags: Mapping[str, Any],
+    frozen_threshold: float | None = None,
+    threshold_source: str | None = None,
 ) -> Component:
     """The Evaluator on the Transform's splits and the model in trainer/."""
     from components.pneumonia import evaluator
@@ -56,6 +61,8 @@ def evaluator_component(
             target_sensitivity=target_sensitivity,
             bootstrap_resamples=bootstrap,
             seed=seed,
+            frozen_threshold=frozen_threshold,
+            threshold_source=threshold_source,
             run_flags=dict(run_flags),
         ),
         inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"},

@@ -96,6 +96,7 @@ def test_real_data_run_writes_the_run_folder_contract(real_run):
         "transform",
         "trainer",
         "evaluator",
+        "export",
         "explainer",
     ]
     assert (run_dir / "eda" / "eda.html").exists()
@@ -196,33 +197,76 @@ def test_report_is_self_contained(real_run):
     assert 'src="http' not in html and "youden_on_val" in html
 
 
-def test_evaluate_reproduces_a_finished_run_from_its_saved_model(real_run, tmp_path):
-    run_dir, args, _ = real_run
-    data_dir = args[args.index("--data_dir") + 1]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.evaluate",
-            "--model",
-            str(run_dir / "trainer" / "model.keras"),
-            "--data_dir",
-            data_dir,
-            "--run_dir",
-            str(tmp_path / "eval"),
-            "--bootstrap",
-            "200",
-        ],
+def run_evaluate(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.evaluate", *args],
         cwd=REPO_ROOT,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_evaluate_rethreshold_reproduces_a_finished_run_from_its_saved_model(real_run, tmp_path):
+    run_dir, args, _ = real_run
+    data_dir = args[args.index("--data_dir") + 1]
+    result = run_evaluate(
+        "--model",
+        str(run_dir / "trainer" / "model.keras"),
+        "--data_dir",
+        data_dir,
+        "--rethreshold",
+        "--run_dir",
+        str(tmp_path / "eval"),
+        "--bootstrap",
+        "200",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     original = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
     again = json.loads((tmp_path / "eval" / "evaluator" / "metrics.json").read_text())
     assert again == original
+
+
+def test_external_evaluation_scores_at_the_runs_frozen_threshold(real_run, tmp_path):
+    """A folder with NORMAL/ and PNEUMONIA/ directly (no train/): the run's test images
+    give the run's test metrics, at the run's threshold, which did not move."""
+    run_dir, _, _ = real_run
+    examples = pd.read_csv(run_dir / "example_gen" / "examples.csv")
+    hospital = tmp_path / "hospital"
+    for row in examples[examples["split"] == "test"].itertuples():
+        (hospital / row.label).mkdir(parents=True, exist_ok=True)
+        (hospital / row.label / Path(row.path).name).write_bytes(Path(row.path).read_bytes())
+    result = run_evaluate(
+        "--model",
+        str(run_dir / "trainer" / "model.keras"),
+        "--data_dir",
+        str(hospital),
+        "--run_dir",
+        str(tmp_path / "eval"),
+        "--bootstrap",
+        "200",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    original = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
+    external = json.loads((tmp_path / "eval" / "evaluator" / "metrics.json").read_text())
+    assert external["threshold"] == original["threshold"]
+    assert external["threshold_rule"] == "frozen" and "val" not in external
+    for key in ("n", "accuracy", "auc", "sensitivity", "specificity", "confusion_matrix"):
+        assert external["test"][key] == original["test"][key], key
+    assert "batch=person" in external["slices"]["test"]
+    assert "threshold" in result.stdout and "frozen" not in result.stderr[-200:]
+
+
+def test_external_evaluation_without_a_threshold_says_how_to_give_one(real_run, tmp_path):
+    run_dir, _, _ = real_run
+    lone_model = tmp_path / "model.keras"
+    lone_model.write_bytes((run_dir / "trainer" / "model.keras").read_bytes())
+    result = run_evaluate(
+        "--model", str(lone_model), "--data_dir", str(tmp_path), "--run_dir", str(tmp_path / "e")
+    )
+    assert result.returncode == 2
+    assert "give --threshold" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_no_data_runs_on_synthetic_cxr_and_says_so(tmp_path):
@@ -346,3 +390,111 @@ def test_every_run_writes_a_model_card(real_run):
     text = (run_dir / "model_card.md").read_text()
     assert "## Limitations (measured)" in text and f"{metrics['threshold']:.3f}" in text
     assert f"Model card: {run_dir / 'model_card.md'}" in first.stdout
+
+
+def hospital_folder(run_dir: Path, root: Path) -> Path:
+    """New images as a hospital sends them: a JPEG, a 16-bit PNG, a MONOCHROME1 DICOM
+    (pixels stored inverted) and a broken file, made from the run's test images."""
+    from PIL import Image
+
+    from tests.support.dicom_files import write_dicom
+
+    examples = pd.read_csv(run_dir / "example_gen" / "examples.csv")
+    test = examples[examples["split"] == "test"]
+    normal, pneumonia = test[test["label"] == "NORMAL"], test[test["label"] == "PNEUMONIA"]
+    for label in ("NORMAL", "PNEUMONIA"):
+        (root / label).mkdir(parents=True)
+    (root / "NORMAL" / "scan.jpeg").write_bytes(Path(normal["path"].iat[0]).read_bytes())
+    gray = np.asarray(Image.open(pneumonia["path"].iat[0]).convert("L"))
+    Image.fromarray(gray.astype(np.uint16) * 257).save(root / "PNEUMONIA" / "scan16.png")
+    dicom_gray = np.asarray(Image.open(normal["path"].iat[1]).convert("L"))
+    write_dicom(root / "NORMAL" / "scan.dcm", 255 - dicom_gray, photometric="MONOCHROME1")
+    (root / "PNEUMONIA" / "broken.jpeg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    return root
+
+
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_predict_scores_new_images_as_the_evaluator_does(real_run, tmp_path):
+    run_dir, _, _ = real_run
+    hospital = hospital_folder(run_dir, tmp_path / "hospital")
+    evaluated = run_module(
+        "pipelines.evaluate",
+        *("--model", str(run_dir / "trainer" / "model.keras"), "--data_dir", str(hospital)),
+        *("--run_dir", str(tmp_path / "eval"), "--bootstrap", "50"),
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    out = tmp_path / "predicted"
+    result = run_module(
+        "pipelines.predict", "--run_dir", str(run_dir), "--out_dir", str(out), str(hospital)
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "3 scored, 1 skipped" in result.stdout and "Traceback" not in result.stderr
+    predicted = pd.read_csv(out / "predictions.csv", keep_default_na=False)
+    skipped = predicted[predicted["reason"] != ""]
+    assert skipped["path"].map(lambda p: Path(p).name).tolist() == ["broken.jpeg"]
+    scored = predicted[predicted["reason"] == ""]
+    scored = scored.set_index(scored["path"].map(lambda p: Path(p).name))
+    evaluator = pd.read_csv(tmp_path / "eval" / "evaluator" / "predictions.csv")
+    evaluator = evaluator.set_index(evaluator["path"].map(lambda p: Path(p).name))
+    assert (
+        sorted(scored.index) == sorted(evaluator.index) == ["scan.dcm", "scan.jpeg", "scan16.png"]
+    )
+    np.testing.assert_allclose(
+        scored.loc[evaluator.index, "score"].astype(float), evaluator["score"], atol=1e-5
+    )
+    threshold = json.loads((run_dir / "evaluator" / "metrics.json").read_text())["threshold"]
+    expected = np.where(evaluator["score"] >= threshold, "PNEUMONIA", "NORMAL")
+    assert scored.loc[evaluator.index, "label"].tolist() == expected.tolist()
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "broken.jpeg" in page
+    assert 'src="http' not in page and len(list((out / "gradcam").glob("*.png"))) == 3
+
+
+SERVE_IN_A_FRESH_PROCESS = """
+import json, sys
+import tensorflow as tf
+serving = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+files = [open(path, "rb").read() for path in sys.argv[2:]]
+out = serving(images=tf.constant(files))
+project = [m for m in ("components", "models", "pipelines") if m in sys.modules]
+print(json.dumps({"score": out["score"].numpy().tolist(),
+                  "label": [name.decode() for name in out["label"].numpy()],
+                  "project_modules": project}))
+"""
+
+
+def test_serving_export_runs_without_the_project(real_run, tmp_path):
+    run_dir, _, _ = real_run
+    predictions = pd.read_csv(run_dir / "evaluator" / "predictions.csv")
+    test = predictions[predictions["split"] == "test"]
+    chosen = pd.concat(
+        [test[test["label"] == "NORMAL"].head(4), test[test["label"] != "NORMAL"].head(4)]
+    )
+    script = tmp_path / "serve.py"
+    script.write_text(SERVE_IN_A_FRESH_PROCESS)
+    # -I: isolated mode (no PYTHONPATH, no user site, not the repository on sys.path);
+    # run from a folder outside the repository.
+    result = subprocess.run(
+        [sys.executable, "-I", str(script), str(run_dir / "export" / "serving"), *chosen["path"]],
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", ""), "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    assert served["project_modules"] == []
+    np.testing.assert_allclose(served["score"], chosen["score"], atol=1e-4)
+    threshold = json.loads((run_dir / "evaluator" / "metrics.json").read_text())["threshold"]
+    assert served["label"] == np.where(chosen["score"] >= threshold, "PNEUMONIA", "NORMAL").tolist()

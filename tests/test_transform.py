@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from components.images import decode_file
 from components.pneumonia.example_gen import run as example_gen
-from components.pneumonia.transform import decode_and_resize
 from components.pneumonia.transform import run as transform
 from components.saved_splits import input_fn, split_images, split_labels
 from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
@@ -42,7 +42,7 @@ def test_decode_any_image_kind_to_one_channel(tmp_path, kind):
         Image.fromarray(gradient).convert("P").save(path)
     else:
         path = save(tmp_path / "a.bmp", gradient)
-    image = decode_and_resize(tf.constant(path), 32).numpy()
+    image = decode_file(tf.constant(path), 32).numpy()
     assert image.shape == (32, 32, 1) and image.dtype == np.uint8
     # Same left-to-right ramp whatever the encoding: dark on the left, bright on the right.
     assert image[:, :4].mean() < 40 and image[:, -4:].mean() > 215

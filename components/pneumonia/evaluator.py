@@ -120,18 +120,20 @@ def draw_galleries(
     rng = np.random.default_rng(seed)
     val = frame[frame["split"] == "val"]
     pick = np.sort(rng.choice(len(val), size=min(size, len(val)), replace=False))
-    plot_gallery(
-        images["val"][pick],
-        [
-            f"true {val['label'].iat[i]}\npred {class_names[int(val['score'].iat[i] >= threshold)]}"
-            f" ({val['score'].iat[i]:.2f})"
-            for i in pick
-        ],
-        "random validation images",
-        "gallery_val_random.png",
-        out_dir,
-        tensorboard_dir,
-    )
+    if len(pick):  # external validation has no val split
+        plot_gallery(
+            images["val"][pick],
+            [
+                f"true {val['label'].iat[i]}\n"
+                f"pred {class_names[int(val['score'].iat[i] >= threshold)]}"
+                f" ({val['score'].iat[i]:.2f})"
+                for i in pick
+            ],
+            "random validation images",
+            "gallery_val_random.png",
+            out_dir,
+            tensorboard_dir,
+        )
     test = frame[frame["split"] == "test"].reset_index(drop=True)
     positive = (test["label"] != class_names[0]).to_numpy()
     flagged = (test["score"] >= threshold).to_numpy()
@@ -166,16 +168,24 @@ def run(
     target_sensitivity: float = 0.95,
     bootstrap_resamples: int = 1000,
     seed: int = 42,
+    frozen_threshold: float | None = None,
+    threshold_source: str | None = None,
     run_flags: dict[str, Any] | None = None,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The Evaluator component: metrics.json, predictions.csv, plots and report.html."""
+    """The Evaluator component: metrics.json, predictions.csv, plots and report.html.
+
+    The binary threshold is chosen on val by `threshold_rule`, unless `frozen_threshold`
+    is given (external validation: the training run's threshold, recorded with its
+    `threshold_source`), which then applies unchanged to every split present.
+    """
     spec = load_spec(transform)
+    eval_splits = [split for split in EVAL_SPLITS if split in spec["counts"]]
     class_names = spec["class_names"]
     frame = pd.read_csv(examples / "examples.csv", keep_default_na=False)
     model = load_trained_model(trainer)
     labels, scores, prediction_tables = {}, {}, []
-    for split in EVAL_SPLITS:
+    for split in eval_splits:
         labels[split] = split_labels(transform, split)
         scores[split] = predict_split(model, transform, split)
         rows = split_examples(examples, transform, split)
@@ -195,19 +205,24 @@ def run(
 
     predictions = pd.concat(prediction_tables, ignore_index=True)
     write_csv(out_dir / "predictions.csv", predictions)
-    curves = {split: (labels[split], scores[split]) for split in EVAL_SPLITS}
+    curves = {split: (labels[split], scores[split]) for split in eval_splits}
     if len(class_names) == 2:
-        threshold = choose_threshold(
-            labels["val"], scores["val"], threshold_rule, target_sensitivity
-        )
-        result: dict[str, Any] = {
-            "threshold": threshold,
-            "threshold_rule": f"{threshold_rule}_on_val",
-        }
-        if threshold_rule == "target_sensitivity":
-            result["target_sensitivity"] = target_sensitivity
+        if frozen_threshold is not None:
+            threshold = float(frozen_threshold)
+            result: dict[str, Any] = {
+                "threshold": threshold,
+                "threshold_rule": "frozen",
+                "threshold_source": threshold_source,
+            }
+        else:
+            threshold = choose_threshold(
+                labels["val"], scores["val"], threshold_rule, target_sensitivity
+            )
+            result = {"threshold": threshold, "threshold_rule": f"{threshold_rule}_on_val"}
+            if threshold_rule == "target_sensitivity":
+                result["target_sensitivity"] = target_sensitivity
         result["slices"] = {}
-        for split in EVAL_SPLITS:
+        for split in eval_splits:
             rows = predictions[predictions["split"] == split]
             patients = rows["patient_id"].to_numpy()
             result[split] = binary_metrics(
@@ -230,13 +245,14 @@ def run(
                 output_dict=True,
                 zero_division=0,
             )
-        plot_roc(curves, threshold, out_dir, tensorboard_dir)
+        origin = "frozen" if frozen_threshold is not None else "chosen on val"
+        plot_roc(curves, threshold, out_dir, tensorboard_dir, origin)
         plot_precision_recall(curves, out_dir, tensorboard_dir)
         plot_reliability(curves, out_dir, tensorboard_dir)
         plot_score_histograms(curves, class_names, threshold, out_dir, tensorboard_dir)
         draw_galleries(
             predictions,
-            {s: split_images(transform, s) for s in EVAL_SPLITS},
+            {s: split_images(transform, s) for s in eval_splits},
             threshold,
             class_names,
             seed,
@@ -245,9 +261,9 @@ def run(
         )
     else:
         result = {"threshold": None, "threshold_rule": "argmax"}
-        for split in EVAL_SPLITS:
+        for split in eval_splits:
             result[split] = multiclass_metrics(labels[split], scores[split], class_names)
-    for split in EVAL_SPLITS:
+    for split in eval_splits:
         plot_confusion(
             result[split]["confusion_matrix"], class_names, split, out_dir, tensorboard_dir
         )

@@ -14,9 +14,7 @@ split, a CSV without the required columns) raise a DataError naming the file or 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -29,6 +27,7 @@ from tqdm import tqdm
 
 from components.artifacts import SPLITS, atomic_path, file_sha256, write_csv, write_json
 from components.errors import DataError
+from components.images import check_image, is_dicom_file
 from datasets.chest_xray_pneumonia import file_names
 from datasets.nih_chestxray14.findings import nih_label, patient_from_file_name
 
@@ -36,76 +35,6 @@ CLASS_FOLDERS = file_names.CLASS_FOLDERS
 # Kaggle's val/ has 16 images: too few to choose a threshold or stop early on.
 MIN_VAL_IMAGES = 100
 COLUMNS = ["path", "label", "patient_id", "split", "pathogen"]
-
-
-# PIL's decompression-bomb limit (about 89 megapixels); a 6000 x 6000 radiograph is 36.
-MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
-# Formats TensorFlow's decode_image reads (MPO: multi-picture JPEGs from cameras).
-DECODABLE_FORMATS = {"JPEG", "MPO", "PNG", "BMP", "GIF"}
-# TensorFlow's BMP decoder reads uncompressed 8-bit gray, 24-bit and 32-bit pixels: it
-# takes palette indices for gray levels (a colour or inverted palette decodes silently
-# wrong) and cannot read 1-bit images.
-BMP_MODES = {"L", "RGB", "RGBA"}
-BMP_COMPRESSIONS = {0, 3}  # raw, bitfields
-
-
-def check_image(path: Path) -> str | None:
-    """Why `path` is not a usable image, or None when it decodes.
-
-    PIL's draft mode decodes JPEGs at reduced scale, so checking thousands of full-size
-    radiographs takes seconds; truncated and corrupt files still fail on load(). The
-    checks mirror what the Transform's TensorFlow decoder can read faithfully.
-    """
-    try:
-        size = os.stat(path).st_size  # follows symbolic links
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            return "symbolic-link loop"
-        if path.is_symlink():
-            return f"broken symbolic link (its target {os.readlink(path)} does not exist)"
-        return f"unreadable file ({error.strerror or error})"
-    if size == 0:
-        return "empty file"
-    try:
-        with warnings.catch_warnings():
-            # Above MAX_PIXELS PIL only warns (it raises at twice that): treat both alike.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                if image.format not in DECODABLE_FORMATS:
-                    return f"unsupported image format {image.format}"
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    return too_large(width, height)
-                if image.format == "BMP" and image.mode not in BMP_MODES:
-                    return (
-                        f"BMP with {image.mode} pixels (a palette or 1 bit per pixel): "
-                        "TensorFlow cannot decode it faithfully; convert it to PNG"
-                    )
-                if (
-                    image.format == "BMP"
-                    and image.info.get("compression", 0) not in BMP_COMPRESSIONS
-                ):
-                    return (
-                        f"BMP with compression {image.info.get('compression')}: "
-                        "TensorFlow reads uncompressed BMPs only; convert it to PNG"
-                    )
-                if image.format in {"JPEG", "MPO"}:
-                    image.draft("L", (64, 64))
-                image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        return f"image too large ({str(error).split(',')[0]})"
-    except OSError as error:  # PIL raises OSError subclasses for unreadable data
-        return f"unreadable image ({error})"
-    except (ValueError, SyntaxError, EOFError) as error:  # corrupt headers in some plugins
-        return f"unreadable image ({error})"
-    return None
-
-
-def too_large(width: int, height: int) -> str:
-    return (
-        f"image too large ({width} x {height} = {width * height / 1e6:.0f} megapixels; "
-        f"limit {MAX_PIXELS / 1e6:.0f})"
-    )
 
 
 def split_by_patient(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
@@ -136,89 +65,112 @@ def list_folder(folder: Path) -> list[Path]:
 
 
 def scan_kaggle_folder(
-    data_dir: Path, progress: bool = False
+    data_dir: Path, progress: bool = False, folders: tuple[str, ...] = file_names.SPLIT_FOLDERS
 ) -> tuple[pd.DataFrame, list[dict[str, str]]]:
-    """Rows for every image under <data_dir>/<split>/<CLASS>/; unreadable ones skipped.
-
-    Only the two class folders are read, one level deep: nested folders (and symbolic
-    links to folders, loops included) are listed as skipped, never followed. Every file's
-    header is checked, which takes seconds for thousands of files: `progress` shows a bar.
-    """
+    """Rows for every image under <data_dir>/<split>/<CLASS>/ for the split `folders`
+    that exist; unreadable ones skipped. Every file's header is checked, which takes
+    seconds for thousands of files: `progress` shows a bar."""
     if not data_dir.is_dir():
         raise DataError(f"--data_dir {data_dir} is not a folder")
-    if not (data_dir / "train").is_dir():
-        raise DataError(f"no train/ folder in --data_dir {data_dir}")
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
-    for split_folder in file_names.SPLIT_FOLDERS:
-        split_dir = data_dir / split_folder
-        if not split_dir.is_dir():
-            continue
-        unknown = [
-            p.name for p in list_folder(split_dir) if p.is_dir() and p.name not in CLASS_FOLDERS
-        ]
-        for name in unknown:
-            skipped.append(
+    for split_folder in folders:
+        if (data_dir / split_folder).is_dir():
+            found, lost = scan_class_folders(data_dir / split_folder, split_folder, progress)
+            rows += found
+            skipped += lost
+    return pd.DataFrame(rows, columns=COLUMNS), skipped
+
+
+def scan_class_folders(
+    split_dir: Path, split: str, progress: bool = False
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Rows for the images in <split_dir>/NORMAL/ and <split_dir>/PNEUMONIA/, as `split`.
+
+    Only the two class folders are read, one level deep: nested folders (and symbolic
+    links to folders, loops included) are listed as skipped, never followed.
+    """
+    rows: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = [
+        {
+            "path": str(split_dir / p.name),
+            "reason": f"unknown class folder (expected {' and '.join(CLASS_FOLDERS)}); not read",
+        }
+        for p in list_folder(split_dir)
+        if p.is_dir() and p.name not in CLASS_FOLDERS
+    ]
+    empty_classes = []
+    for label in CLASS_FOLDERS:
+        class_dir = split_dir / label
+        if not class_dir.is_dir():
+            raise DataError(f"missing class folder {class_dir} (expected NORMAL/ and PNEUMONIA/)")
+        readable = 0
+        for path in tqdm(
+            list_folder(class_dir),
+            desc=f"scanning {split_dir.name}/{label}",
+            unit="file",
+            disable=not progress,
+            leave=False,
+        ):
+            if file_names.is_hidden(path.name):
+                continue
+            problem = unusable_file(path)
+            if problem:
+                skipped.append({"path": str(path), "reason": problem})
+                continue
+            readable += 1
+            rows.append(
                 {
-                    "path": str(split_dir / name),
-                    "reason": "unknown class folder "
-                    f"(expected {' and '.join(CLASS_FOLDERS)}); not read",
+                    "path": str(path.resolve()),
+                    "label": label,
+                    "patient_id": file_names.patient_id(path.name),
+                    "split": split,
+                    "pathogen": file_names.pathogen(path.name, label),
                 }
             )
-        found = len(rows)
-        empty_classes = []
-        for label in CLASS_FOLDERS:
-            class_dir = split_dir / label
-            if not class_dir.is_dir():
-                raise DataError(
-                    f"missing class folder {class_dir} (expected NORMAL/ and PNEUMONIA/)"
-                )
-            readable = 0
-            for path in tqdm(
-                list_folder(class_dir),
-                desc=f"scanning {split_folder}/{label}",
-                unit="file",
-                disable=not progress,
-                leave=False,
-            ):
-                if file_names.is_hidden(path.name):
-                    continue
-                if path.is_dir():
-                    skipped.append(
-                        {
-                            "path": str(path),
-                            "reason": "a folder inside a class "
-                            "folder (not an image file; nested folders are not read)",
-                        }
-                    )
-                    continue
-                if not file_names.has_image_suffix(path.name):
-                    skipped.append({"path": str(path), "reason": "not an image file"})
-                    continue
-                problem = check_image(path)
-                if problem:
-                    skipped.append({"path": str(path), "reason": problem})
-                    continue
-                readable += 1
-                rows.append(
-                    {
-                        "path": str(path.resolve()),
-                        "label": label,
-                        "patient_id": file_names.patient_id(path.name),
-                        "split": split_folder,
-                        "pathogen": file_names.pathogen(path.name, label),
-                    }
-                )
-            if not readable:
-                empty_classes.append(class_dir)
-        if len(rows) == found:
-            raise DataError(f"the {split_folder} split is empty: no readable images in {split_dir}")
-        if empty_classes:
-            raise DataError(
-                f"class folder {empty_classes[0]} has no readable images "
-                "(every split needs both NORMAL and PNEUMONIA images)"
+        if not readable:
+            empty_classes.append(class_dir)
+    if not rows:
+        raise DataError(f"the {split} split is empty: no readable images in {split_dir}")
+    if empty_classes:
+        raise DataError(
+            f"class folder {empty_classes[0]} has no readable images "
+            "(every split needs both NORMAL and PNEUMONIA images)"
+        )
+    return rows, skipped
+
+
+def unusable_file(path: Path) -> str | None:
+    """Why a file in a class folder is not read, or None for a usable image."""
+    if path.is_dir():
+        return "a folder inside a class folder (not an image file; nested folders are not read)"
+    if not file_names.has_image_suffix(path.name) and not is_dicom_file(path):
+        return "not an image file"
+    return check_image(path)
+
+
+def scan_external_folder(
+    data_dir: Path, scope: str, progress: bool = False
+) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Every image to evaluate, all as `test`: a folder with NORMAL/ and PNEUMONIA/
+    directly, or a Kaggle layout's test/ (`scope` "test") or all its splits ("all")."""
+    if not data_dir.is_dir():
+        raise DataError(f"--data_dir {data_dir} is not a folder")
+    if any((data_dir / label).is_dir() for label in CLASS_FOLDERS):
+        rows, skipped = scan_class_folders(data_dir, "test", progress)
+        return pd.DataFrame(rows, columns=COLUMNS), skipped
+    folders = file_names.SPLIT_FOLDERS if scope == "all" else ("test",)
+    if not any((data_dir / folder).is_dir() for folder in folders):
+        raise DataError(
+            f"--data_dir {data_dir} has neither NORMAL/ and PNEUMONIA/ nor "
+            + (
+                "train/, val/ or test/"
+                if scope == "all"
+                else "a test/ folder (--split all reads train/ and val/ too)"
             )
-    return pd.DataFrame(rows, columns=COLUMNS), skipped
+        )
+    frame, skipped = scan_kaggle_folder(data_dir, progress, folders)
+    return frame.assign(split="test"), skipped
 
 
 def assign_kaggle_splits(
@@ -596,14 +548,24 @@ def run(
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
     balance: bool = False,
+    external: str | None = None,
     progress: bool = False,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The ExampleGen component: writes examples.csv and stats.json into `out_dir`."""
+    """The ExampleGen component: writes examples.csv and stats.json into `out_dir`.
+
+    `external` ("test" or "all") is external validation (pipelines.evaluate at a frozen
+    threshold): every image of the data is a test image, and no train/ is needed.
+    """
     skipped: list[dict[str, str]] = []
     extra: dict[str, Any] = {}
-    if data_dir:
+    if data_dir and external:
+        source = f"folder {data_dir} ({'every image' if external == 'all' else 'its test images'})"
+        frame, skipped = scan_external_folder(Path(data_dir), external, progress)
+    elif data_dir:
         source = f"kaggle folder {data_dir}"
+        if Path(data_dir).is_dir() and not (Path(data_dir) / "train").is_dir():
+            raise DataError(f"no train/ folder in --data_dir {data_dir}")
         frame, skipped = scan_kaggle_folder(Path(data_dir), progress)
         if frame.empty:
             raise DataError(f"no readable images under {data_dir}")
@@ -615,7 +577,11 @@ def run(
             raise DataError(
                 f"--csv {csv} has no usable rows (Pneumonia or No Finding with an existing image)"
             )
-        frame = assign_csv_splits(frame, val_fraction, test_fraction, seed)
+        frame = (
+            frame.assign(split="test")
+            if external
+            else assign_csv_splits(frame, val_fraction, test_fraction, seed)
+        )
     else:
         source = f"TFDS builder {tfds_name}"
         frame = export_tfds_builder(tfds_name, out_dir, progress)
@@ -631,7 +597,7 @@ def run(
         frame = frame[~unknown]
     frame, leaked, extra["duplicate_images"] = remove_cross_split_duplicates(frame, progress)
     skipped += leaked
-    for split in SPLITS:
+    for split in ("test",) if external else SPLITS:
         if not (frame["split"] == split).any():
             raise DataError(f"the {split} split is empty ({source})")
         # Without both classes a split can neither train a classifier nor give an AUC.

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import matplotlib
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -27,7 +26,7 @@ from components.explain.localization import load_masks, localization_report
 from components.explain.methods import GRADIENT_METHODS, METHODS
 from components.explain.sanity_checks import data_randomization, sanity_report
 from components.reporting.explanation_report import write_explanation_report
-from components.reporting.figures import log_images, save_figure
+from components.reporting.figures import log_images, overlay, save_figure
 from components.saved_model import load_trained_model
 from components.saved_splits import load_spec, split_examples, split_images, split_sample
 
@@ -69,13 +68,6 @@ def case_images(examples: Path, transform: Path, paths: list[str]) -> np.ndarray
         path: i for i, path in enumerate(split_examples(examples, transform, "test")["path"])
     }
     return split_images(transform, "test", [position[p] for p in paths]).astype("float32")
-
-
-def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4) -> np.ndarray:
-    """A jet-coloured heatmap over the grayscale image: (h, w, 3) uint8."""
-    gray = np.repeat(image[..., :1] / 255.0, 3, axis=-1)
-    colour = matplotlib.colormaps["jet"](heatmap)[..., :3]
-    return np.uint8(255 * np.clip((1 - alpha) * gray + alpha * colour, 0, 1))
 
 
 def plot_panel(image: np.ndarray, overlays: dict[str, np.ndarray], title: str):

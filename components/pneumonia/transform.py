@@ -1,7 +1,7 @@
 """Transform: examples table -> decoded, resized images saved per split, and the input fn.
 
-The component decodes every image once (parallel tf.data map: JPEG/PNG/BMP/GIF, 8 or 16
-bit, grayscale/RGB/RGBA/palette -> one grayscale channel), resizes to `image_size`, and
+The component decodes every image once (parallel tf.data map through components/images.py:
+JPEG/PNG/BMP/GIF, 8 or 16 bit, and DICOM -> one grayscale channel), resizes to `image_size`, and
 saves each split with `tf.data.Dataset.save`, so the Trainer, Evaluator and Explainer
 never decode again; components/saved_splits.py reads them back (`input_fn`: cache, seeded
 shuffle, batch, augmentation with Keras preprocessing layers on whole batches, prefetch).
@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from components.artifacts import SPLITS, write_json
 from components.errors import DataError
+from components.images import decode_file, decode_problem
 from components.reporting.figures import log_images
 from components.saved_splits import input_fn
 
@@ -42,58 +43,6 @@ def class_index(frame: pd.DataFrame, task: str) -> np.ndarray:
     raise DataError(f"unknown --task {task} (binary or three_class)")
 
 
-def _decode_full(raw: tf.Tensor) -> tf.Tensor:
-    return tf.io.decode_image(raw, channels=3, dtype=tf.float32, expand_animations=False)
-
-
-def _decode_jpeg_scaled(raw: tf.Tensor, image_size: int) -> tf.Tensor:
-    """A JPEG decoded at 1/2, 1/4 or 1/8 scale when it stays at least twice `image_size`.
-
-    libjpeg's DCT scaling skips most of the work and memory for large radiographs: a
-    6000 x 6000 image becomes 750 x 750 before resizing instead of 432 MB of float pixels.
-    """
-    shape = tf.io.extract_jpeg_shape(raw)
-    short_side = tf.minimum(shape[0], shape[1])
-
-    def decode(ratio: int) -> Callable[[], tf.Tensor]:
-        return lambda: tf.image.convert_image_dtype(
-            tf.io.decode_jpeg(raw, channels=3, ratio=ratio), tf.float32
-        )
-
-    return tf.case(
-        [(short_side >= 2 * image_size * ratio, decode(ratio)) for ratio in (8, 4, 2)],
-        default=decode(1),
-        exclusive=False,
-    )
-
-
-def decode_and_resize(path: tf.Tensor, image_size: int) -> tf.Tensor:
-    """One file -> (image_size, image_size, 1) uint8 grayscale.
-
-    decode_image with channels=3 expands grayscale and palette images and drops alpha;
-    float32 output scales 8- and 16-bit images alike to [0, 1]. Large JPEGs are decoded
-    at a reduced scale first (never below twice the target size). Antialiasing keeps
-    full-resolution radiographs from aliasing when shrunk tenfold.
-    """
-    raw = tf.io.read_file(path)
-    image = tf.cond(
-        tf.io.is_jpeg(raw), lambda: _decode_jpeg_scaled(raw, image_size), lambda: _decode_full(raw)
-    )
-    image = tf.image.rgb_to_grayscale(image)
-    image = tf.image.resize(image, (image_size, image_size), antialias=True)
-    return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8)
-
-
-def decode_problem(path: str, image_size: int) -> str:
-    """Why TensorFlow cannot decode `path` (the first line of its error)."""
-    try:
-        decode_and_resize(tf.constant(path), image_size)
-    except (tf.errors.OpError, ValueError) as error:
-        message = getattr(error, "message", str(error))
-        return message.strip().splitlines()[0][:300]
-    return "dropped while decoding"
-
-
 def decoded_dataset(paths: list[str], labels: np.ndarray, image_size: int) -> tf.data.Dataset:
     """(image uint8, label, row index) per readable file; undecodable files are dropped.
 
@@ -101,7 +50,7 @@ def decoded_dataset(paths: list[str], labels: np.ndarray, image_size: int) -> tf
     """
     ds = tf.data.Dataset.from_tensor_slices((paths, labels, np.arange(len(paths), dtype=np.int64)))
     ds = ds.map(
-        lambda p, y, i: (decode_and_resize(p, image_size), y, i),
+        lambda p, y, i: (decode_file(p, image_size), y, i),
         num_parallel_calls=AUTOTUNE,
         deterministic=True,
     )
@@ -142,7 +91,9 @@ def run(
     labels = class_index(frame, task)
     counts: dict[str, int] = {}
     undecodable: list[str] = []
-    for split in SPLITS:
+    # Every split ExampleGen wrote: all three for training, only test for external
+    # validation (pipelines.evaluate at a frozen threshold).
+    for split in [s for s in SPLITS if (frame["split"] == s).any()]:
         rows = frame.index[frame["split"] == split]
         ds = decoded_dataset(frame.loc[rows, "path"].tolist(), labels[rows], image_size)
         bar = tqdm(
@@ -201,7 +152,8 @@ def run(
         "undecodable_reasons": reasons,
     }
     write_json(out_dir / "transform.json", spec)
-    preview = input_fn(out_dir, "train", batch_size=16, training=True, seed=0)
-    images, _ = next(iter(preview))
-    log_images(tensorboard_dir, "augmented_train_batch", images.numpy() / 255.0, max_outputs=16)
+    if "train" in counts:
+        preview = input_fn(out_dir, "train", batch_size=16, training=True, seed=0)
+        images, _ = next(iter(preview))
+        log_images(tensorboard_dir, "augmented_train_batch", images.numpy() / 255.0, max_outputs=16)
     return {"counts": counts, "undecodable": len(undecodable)}

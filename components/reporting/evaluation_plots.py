@@ -19,7 +19,13 @@ from components.reporting.figures import plot_split_counts, save_figure
 Curves = dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (labels, scores)
 
 
-def plot_roc(curves: Curves, threshold: float, out_dir: Path, tensorboard_dir: Path | None) -> None:
+def plot_roc(
+    curves: Curves,
+    threshold: float,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+    threshold_origin: str = "chosen on val",
+) -> None:
     fig, ax = plt.subplots(figsize=(5, 5))
     for split, (y_true, scores) in curves.items():
         if len(np.unique(y_true)) < 2:
@@ -37,7 +43,7 @@ def plot_roc(curves: Curves, threshold: float, out_dir: Path, tensorboard_dir: P
     ax.set(
         xlabel="1 - specificity",
         ylabel="sensitivity",
-        title=f"ROC (dots: threshold {threshold:.3f}, chosen on val)",
+        title=f"ROC (dots: threshold {threshold:.3f}, {threshold_origin})",
     )
     ax.legend(loc="lower right")
     save_figure(fig, out_dir / "roc.png", tensorboard_dir, "roc")

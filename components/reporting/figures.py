@@ -27,6 +27,13 @@ def figure_to_png_bytes(fig: plt.Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4) -> np.ndarray:
+    """A jet-coloured heatmap over the grayscale image: (h, w, 3) uint8."""
+    gray = np.repeat(image[..., :1] / 255.0, 3, axis=-1)
+    colour = matplotlib.colormaps["jet"](heatmap)[..., :3]
+    return np.uint8(255 * np.clip((1 - alpha) * gray + alpha * colour, 0, 1))
+
+
 def log_images(
     tensorboard_dir: str | os.PathLike | None,
     tag: str,

@@ -1,0 +1,92 @@
+"""Exporter: `<run>/export/serving/`, a SavedModel that a serving system uses as it is.
+
+Its signature `serve` takes a batch of encoded image files (tf.string: JPEG or PNG, any
+size, 8 or 16 bit, gray or colour) and returns `score` (the pneumonia probability; the
+class probabilities for three classes) and `label` (the class name at the run's
+validation threshold; argmax for three classes). Decoding, grayscale, resizing and the
+threshold are in the graph (components/images.decode_image_bytes, the Transform's own
+decoder), and the model normalizes its own input, so TensorFlow Serving, or any
+TensorFlow runtime, serves it without this repository: `tf.saved_model.load(path)
+.signatures["serving_default"](images=...)`.
+
+Keras' ExportArchive (what `model.export` is built on) writes it: `model.export` alone
+would take float pixels, leaving decoding and the threshold to every client.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from components.artifacts import read_json, write_json
+from components.images import decode_image_bytes
+from components.saved_model import load_trained_model
+from components.saved_splits import load_spec
+
+
+def serving_archive(
+    model: keras.Model, image_size: int, class_names: list[str], threshold: float | None
+) -> keras.export.ExportArchive:
+    names = tf.constant(class_names)
+    pixels = tf.TensorSpec((image_size, image_size, 1), tf.uint8)
+
+    def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        decoded = tf.map_fn(
+            lambda raw: decode_image_bytes(raw, image_size), images, fn_output_signature=pixels
+        )
+        probabilities = tf.cast(model(tf.cast(decoded, tf.float32), training=False), tf.float32)
+        if threshold is None:
+            return {"score": probabilities, "label": tf.gather(names, tf.argmax(probabilities, 1))}
+        score = probabilities[:, 0]
+        flagged = tf.cast(score >= threshold, tf.int32)
+        return {"score": score, "label": tf.gather(names, flagged)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name="serve",
+        fn=serve,
+        input_signature=[tf.TensorSpec((None,), tf.string, name="images")],
+    )
+    return archive
+
+
+def run(
+    out_dir: Path,
+    *,
+    transform: Path,
+    trainer: Path,
+    evaluator: Path,
+    tensorboard_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Writes out_dir/serving/ (SavedModel) and out_dir/serving.json (what it expects)."""
+    spec = load_spec(transform)
+    threshold = read_json(evaluator / "metrics.json")["threshold"]
+    model = load_trained_model(trainer)
+    archive = serving_archive(model, spec["image_size"], spec["class_names"], threshold)
+    # Written beside and renamed, so a killed export never leaves a half SavedModel.
+    partial, target = out_dir / ".serving.partial", out_dir / "serving"
+    shutil.rmtree(partial, ignore_errors=True)
+    archive.write_out(os.fspath(partial), verbose=False)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
+    description = {
+        "signature": "serving_default (also 'serve')",
+        "input": "images: tf.string (batch,), encoded JPEG or PNG files",
+        "outputs": {
+            "score": "float32 (batch,) pneumonia probability"
+            if threshold is not None
+            else "float32 (batch, classes) class probabilities",
+            "label": "string (batch,) class name",
+        },
+        "image_size": spec["image_size"],
+        "class_names": spec["class_names"],
+        "threshold": threshold,
+    }
+    write_json(out_dir / "serving.json", description)
+    return {"serving": "serving", "threshold": threshold}

@@ -1,0 +1,224 @@
+"""Predictor: a trained model on new, unlabelled chest X-rays (`python -m pipelines.predict`).
+
+Each image is decoded exactly as the Transform decodes training and test images
+(components/images.py: JPEG, PNG, BMP, GIF, 8/16 bit, DICOM), scored by the run's model,
+labelled at the run's validation threshold (argmax for three classes), and explained by
+Grad-CAM (or the `--explain` methods). Writes into `out_dir`: predictions.csv (path,
+score, label, reason for a skipped file), <method>/<n>-<name>.png overlays, predict.json
+(model, threshold and where it came from, counts) and report.html, one self-contained
+page sorted by score.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from components.artifacts import atomic_path, write_csv, write_json
+from components.explain.methods import METHODS
+from components.images import check_image, decode_problem, decoded_files, is_dicom_file
+from components.reporting import html_page
+from components.reporting.figures import overlay
+from components.saved_model import load_keras_model
+from components.saved_splits import split_sample
+from datasets.chest_xray_pneumonia import file_names
+
+# Overlays embedded in the page (all are written as PNGs): a page of thousands of
+# base64 images would not open; the table lists every image.
+PAGE_IMAGES = 100
+SHAP_BACKGROUND_IMAGES = 16  # as the Explainer: a seeded sample of training images
+
+
+def image_files(paths: list[str]) -> tuple[list[Path], list[dict[str, str]]]:
+    """The files to score, in the order given (folders: every file below, sorted), and
+    what cannot be scored with the reason. Hidden files (.DS_Store) are ignored."""
+    found: list[Path] = []
+    skipped: list[dict[str, str]] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            candidates = sorted(
+                p for p in path.rglob("*") if p.is_file() and not file_names.is_hidden(p.name)
+            )
+        elif path.exists() or path.is_symlink():
+            candidates = [path]
+        else:
+            skipped.append({"path": given, "reason": "no such file or folder"})
+            continue
+        for candidate in candidates:
+            problem = (
+                None
+                if file_names.has_image_suffix(candidate.name) or is_dicom_file(candidate)
+                else "not an image file"
+            ) or check_image(candidate)
+            if problem:
+                skipped.append({"path": str(candidate), "reason": problem})
+            else:
+                found.append(candidate)
+    return found, skipped
+
+
+def decode_batches(files: list[Path], image_size: int, batch_size: int, progress: bool):
+    """(positions, images float32 (n, s, s, 1)) batches of the files that decode."""
+    ds = decoded_files([str(p) for p in files], image_size).batch(batch_size)
+    with tqdm(total=len(files), desc="scoring", unit="image", disable=not progress) as bar:
+        for images, positions in ds.as_numpy_iterator():
+            bar.update(len(positions))
+            yield positions, images.astype("float32")
+
+
+def labels_for(scores: np.ndarray, threshold: float | None, class_names: list[str]) -> list[str]:
+    if scores.ndim == 1:
+        return [class_names[int(s >= threshold)] for s in scores]
+    return [class_names[i] for i in scores.argmax(axis=1)]
+
+
+def explain(
+    model: keras.Model, images: np.ndarray, methods: tuple[str, ...], options: dict[str, dict]
+) -> dict[str, np.ndarray]:
+    return {m: METHODS[m](model, images, **options.get(m, {})) for m in methods}
+
+
+def write_overlay(path: Path, image: np.ndarray, heatmap: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Image.fromarray(overlay(image, heatmap)).save(tmp, format="PNG")
+
+
+def overlay_name(position: int, path: Path) -> str:
+    return f"{position:05d}-{path.stem[:60]}.png"
+
+
+def write_page(
+    out_dir: Path,
+    predictions: pd.DataFrame,
+    methods: tuple[str, ...],
+    info: dict[str, Any],
+) -> Path:
+    scored = predictions[predictions["reason"] == ""].sort_values("score", ascending=False)
+    rows = []
+    for rank, row in enumerate(scored.itertuples()):
+        pictures = (
+            "".join(
+                html_page.image(out_dir / m / row.overlay, m) if rank < PAGE_IMAGES else ""
+                for m in methods
+            )
+            or "-"
+        )
+        rows.append([Path(row.path).name, f"{row.score:.3f}", row.label, pictures])
+    threshold = info["threshold"]
+    rule = (
+        f"Label PNEUMONIA when the score is at least {threshold:.3f} ({info['threshold_source']})."
+        if threshold is not None
+        else "Label: the class with the highest score."
+    )
+    skipped = predictions[predictions["reason"] != ""]
+    page = out_dir / "report.html"
+    html_page.write_report(
+        page,
+        "Pneumonia classifier: predictions",
+        [
+            html_page.paragraph(
+                f"{len(scored)} images scored by {info['model']}, sorted by score. {rule} "
+                f"Overlays: {', '.join(methods) or 'none'}"
+                + (f" (the first {PAGE_IMAGES} shown here)." if len(scored) > PAGE_IMAGES else ".")
+            ),
+            html_page.paragraph(
+                "For research: not a medical device. A score is the model's output on this "
+                "image alone, calibrated only as far as the model card says.",
+                note=True,
+            ),
+            html_page.section(
+                "Scored images",
+                html_page.table(
+                    ["image", "score", "label", "where the model looked"], rows, markup=True
+                )
+                if rows
+                else "",
+            ),
+            html_page.section(
+                f"Skipped files ({len(skipped)})",
+                html_page.table(["file", "reason"], skipped[["path", "reason"]].to_numpy())
+                if len(skipped)
+                else html_page.paragraph("none"),
+            ),
+        ],
+    )
+    return page
+
+
+def run(
+    out_dir: Path,
+    *,
+    model_path: str,
+    paths: list[str],
+    threshold: float | None,
+    threshold_source: str,
+    class_names: list[str],
+    methods: tuple[str, ...] = ("gradcam",),
+    transform_dir: str | None = None,
+    batch_size: int = 32,
+    seed: int = 42,
+    progress: bool = False,
+    tensorboard_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Scores `paths` (files or folders) with the model at `model_path`."""
+    model = load_keras_model(Path(model_path))
+    image_size = int(model.inputs[0].shape[1])
+    options: dict[str, dict] = {}
+    if "shap" in methods and transform_dir:
+        background, _ = split_sample(Path(transform_dir), "train", SHAP_BACKGROUND_IMAGES, seed)
+        options["shap"] = {"background": background}
+    files, skipped = image_files(paths)
+    scores: dict[int, np.ndarray] = {}
+    for positions, images in decode_batches(files, image_size, batch_size, progress):
+        batch_scores = model.predict(images, verbose=0)
+        batch_scores = batch_scores[:, 0] if batch_scores.shape[-1] == 1 else batch_scores
+        for method, maps in explain(model, images, methods, options).items():
+            for position, image, heatmap in zip(positions, images, maps):
+                name = overlay_name(int(position), files[position])
+                write_overlay(out_dir / method / name, image, heatmap)
+        scores.update(zip(positions.tolist(), batch_scores))
+    lost = [i for i in range(len(files)) if i not in scores]
+    skipped += [
+        {"path": str(files[i]), "reason": decode_problem(str(files[i]), image_size)} for i in lost
+    ]
+    order = sorted(scores)
+    table = pd.DataFrame(
+        {
+            "path": [str(files[i]) for i in order],
+            "score": [float(np.max(scores[i])) for i in order],
+            "label": labels_for(np.array([scores[i] for i in order]), threshold, class_names)
+            if order
+            else [],
+            "reason": "",
+            "overlay": [overlay_name(i, files[i]) for i in order],
+        }
+    )
+    if order and np.ndim(scores[order[0]]) == 1:
+        for k, name in enumerate(class_names):
+            table[f"score_{name}"] = [float(scores[i][k]) for i in order]
+    table = pd.concat(
+        [table, pd.DataFrame(skipped, columns=["path", "reason"]).assign(score=np.nan, label="")],
+        ignore_index=True,
+    ).fillna({"overlay": ""})
+    write_csv(out_dir / "predictions.csv", table)
+    info = {
+        "model": model_path,
+        "threshold": threshold,
+        "threshold_source": threshold_source,
+        "class_names": class_names,
+        "image_size": image_size,
+        "methods": list(methods),
+        "scored": len(order),
+        "skipped": len(skipped),
+    }
+    write_json(out_dir / "predict.json", info)
+    page = write_page(out_dir, table, methods, info)
+    return {**info, "predictions": str(out_dir / "predictions.csv"), "page": str(page)}

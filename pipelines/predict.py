@@ -1,0 +1,171 @@
+"""python -m pipelines.predict: a trained run's model on new patients.
+
+    python -m pipelines.predict --run_dir RUN PATH [PATH ...]
+
+A pneumonia run scores chest X-ray files and folders (JPEG, PNG, DICOM, ...) at the run's
+validation threshold, with a Grad-CAM overlay per image (components/pneumonia/predictor.py);
+`--model FILE --threshold T` does the same for a model outside a run. A heart run scores a
+CSV of patients with each of its models (components/heart/predictor.py). Results go to a
+new folder (`--out_dir`, default `<run>/predict-<timestamp>`), never over an earlier one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+from absl import app, flags, logging
+
+from components.artifacts import read_json
+from components.errors import DataError
+from components.explain.methods import METHODS
+from pipelines.cli import exit_on_data_error, log_to_run_folder
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("run_dir", None, "A finished run of pipelines.pneumonia or pipelines.heart.")
+flags.DEFINE_string("model", None, "A saved pneumonia model (.keras) outside a run folder.")
+flags.DEFINE_float(
+    "threshold", None, "With --model: the decision threshold (default: the model's run's)."
+)
+flags.DEFINE_string(
+    "out_dir", None, "Folder for the results (new; default <run_dir>/predict-<timestamp>)."
+)
+flags.DEFINE_list(
+    "explain", ["gradcam"], f"Heatmaps per image: any of {','.join(METHODS)} (empty: none)."
+)
+flags.DEFINE_integer("batch_size", 32, "Images scored per batch.")
+flags.DEFINE_integer("seed", 42, "Seed of SHAP's background sample (--explain shap).")
+flags.DEFINE_boolean("quiet", False, "Print only the summary and errors.")
+
+SHOWN_ROWS = 8
+
+
+def new_out_dir(base: Path) -> Path:
+    """`--out_dir` if new (or empty), else a DataError; default a new timestamped folder."""
+    if FLAGS.out_dir:
+        out_dir = Path(FLAGS.out_dir)
+        if out_dir.exists() and any(out_dir.iterdir()):
+            raise DataError(f"--out_dir {out_dir} exists and is not empty; choose a new folder")
+        return out_dir
+    stamp = f"predict-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    out_dir, n = base / stamp, 1
+    while out_dir.exists():
+        n += 1
+        out_dir = base / f"{stamp}-{n}"
+    return out_dir
+
+
+def pneumonia_source(run_dir: Path | None) -> dict[str, Any]:
+    """Model, threshold (and where it came from) and class names, from a run or --model."""
+    model_path = Path(FLAGS.model) if FLAGS.model else run_dir / "trainer" / "model.keras"
+    if not model_path.is_file():
+        raise DataError(f"no trained model at {model_path}")
+    home = model_path.parent.parent  # <run>/trainer/model.keras
+    metrics_path, spec_path = (
+        home / "evaluator" / "metrics.json",
+        home / "transform" / "transform.json",
+    )
+    spec = read_json(spec_path) if spec_path.is_file() else {}
+    threshold, source = FLAGS.threshold, "--threshold"
+    if threshold is None and metrics_path.is_file():
+        metrics = read_json(metrics_path)
+        threshold = metrics.get("threshold")
+        source = f"{metrics.get('threshold_rule')}, from {metrics_path}"
+    from components.saved_model import load_keras_model
+
+    outputs = int(load_keras_model(model_path).outputs[0].shape[-1])
+    class_names = spec.get("class_names") or (
+        ["NORMAL", "PNEUMONIA"] if outputs == 1 else ["NORMAL", "BACTERIA", "VIRUS"]
+    )
+    if outputs == 1 and threshold is None:
+        raise DataError(
+            f"no threshold for {model_path}: give --threshold (a run's is in "
+            "<run>/evaluator/metrics.json) or use --run_dir"
+        )
+    if outputs > 1:
+        threshold, source = None, "argmax"
+    methods = tuple(m for m in FLAGS.explain if m)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise DataError(f"--explain: unknown {','.join(unknown)}; choose from {','.join(METHODS)}")
+    has_train = (home / "transform" / "train").is_dir()
+    if "shap" in methods and not has_train:
+        raise DataError(
+            "--explain shap draws its background from the run's training images; "
+            "use --run_dir with a finished run, or another method"
+        )
+    return {
+        "model_path": str(model_path.resolve()),
+        "threshold": threshold,
+        "threshold_source": source,
+        "class_names": class_names,
+        "methods": methods,
+        "transform_dir": str(home / "transform") if has_train else None,
+    }
+
+
+def is_heart_run(run_dir: Path) -> bool:
+    """The heart Trainer lists its models in trainer/summary.json; pneumonia's saves one."""
+    trainer = run_dir / "trainer"
+    return (trainer / "summary.json").is_file() and not (trainer / "model.keras").is_file()
+
+
+def print_pneumonia_summary(result: dict[str, Any]) -> None:
+    import pandas as pd
+
+    table = pd.read_csv(result["predictions"], keep_default_na=False)
+    scored = table[table["reason"] == ""].sort_values("score", ascending=False)
+    print(f"{result['scored']} scored, {result['skipped']} skipped")
+    for row in scored.head(SHOWN_ROWS).itertuples():
+        print(f"  {float(row.score):.3f}  {row.label:10s} {Path(row.path).name}")
+    if len(scored) > SHOWN_ROWS:
+        print(f"  ... {len(scored) - SHOWN_ROWS} more in {result['predictions']}")
+    for row in table[table["reason"] != ""].head(SHOWN_ROWS).itertuples():
+        print(f"  skipped {Path(row.path).name}: {row.reason}")
+    print(f"Page: {result['page']}")
+
+
+def main(paths: list[str]) -> int:
+    if FLAGS.quiet:
+        logging.set_verbosity(logging.WARNING)
+    if bool(FLAGS.run_dir) == bool(FLAGS.model):
+        raise DataError("give exactly one of --run_dir (a finished run) or --model")
+    if not paths:
+        raise DataError("give the images (files or folders) or the patients' CSV to score")
+    run_dir = Path(FLAGS.run_dir) if FLAGS.run_dir else None
+    if run_dir and not (run_dir / "pipeline.json").is_file():
+        raise DataError(f"--run_dir {run_dir} is not a finished run (no pipeline.json)")
+    progress = sys.stderr.isatty() and not FLAGS.quiet
+    if run_dir and is_heart_run(run_dir):
+        from components.heart import predictor as heart_predictor
+
+        out_dir = new_out_dir(run_dir)
+        log_to_run_folder(out_dir, "predict")
+        result = heart_predictor.run(out_dir, run_dir=str(run_dir), csv=paths)
+        heart_predictor.print_summary(result)
+        return 0
+    from components.pneumonia import predictor
+
+    source = pneumonia_source(run_dir)
+    out_dir = new_out_dir(run_dir or Path("runs"))
+    log_to_run_folder(out_dir, "predict")
+    result = predictor.run(
+        out_dir,
+        paths=paths,
+        batch_size=FLAGS.batch_size,
+        seed=FLAGS.seed,
+        progress=progress,
+        **source,
+    )
+    print_pneumonia_summary(result)
+    return 0
+
+
+def entry(argv: list[str]) -> None:
+    sys.exit(exit_on_data_error(lambda: main(argv[1:])))
+
+
+if __name__ == "__main__":
+    app.run(entry)

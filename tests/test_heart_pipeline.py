@@ -139,3 +139,44 @@ def test_bad_csv_exits_2_with_one_line(tmp_path) -> None:
         "Cholesterol, FastingBS, RestingECG, MaxHR, ExerciseAngina, Oldpeak, ST_Slope"
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_predict_scores_new_patients_like_the_evaluator(run_dir, tmp_path) -> None:
+    """Test patients of the run as a new CSV (columns reordered, one bad value): the
+    per-model risks equal the Evaluator's, NAM contributions add up to its logit."""
+    import numpy as np
+
+    examples = pd.read_csv(run_dir / "example_gen" / "examples.csv")
+    test = examples[examples["split"] == "test"].head(5).reset_index(drop=True)
+    features = [c for c in examples.columns if c not in ("patient_id", "label", "split")]
+    patients = test[list(reversed(features))].astype(object)
+    patients.loc[len(patients)] = patients.loc[0]
+    patients.loc[len(patients) - 1, "Cholesterol"] = "high"  # CSV line 7
+    csv = tmp_path / "patients.csv"
+    patients.to_csv(csv, index=False)
+    out = tmp_path / "predicted"
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.predict", "--run_dir", str(run_dir)]
+        + ["--out_dir", str(out), str(csv)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "5 patients scored, 1 skipped" in result.stdout
+    assert "column 'Cholesterol'" in result.stdout and "(line 7)" in result.stdout
+    predicted = pd.read_csv(out / "predictions.csv")
+    evaluator = pd.read_csv(run_dir / "evaluator" / "predictions.csv")
+    evaluator = evaluator[evaluator["partition"] == "holdout"]
+    for model in ("lasso", "mlp", "nam"):
+        expected = evaluator[evaluator["model"] == model].set_index("patient_id")["score"]
+        np.testing.assert_allclose(
+            predicted[f"{model}_risk"], expected.loc[test["patient_id"]].to_numpy(), atol=1e-5
+        )
+    nam = pd.read_csv(out / "nam_contributions.csv")
+    logit = np.log(predicted["nam_risk"] / (1 - predicted["nam_risk"]))
+    parts = nam.drop(columns=["bias", "line"]).sum(axis=1)
+    np.testing.assert_allclose(parts, logit - nam["bias"], atol=1e-4)
+    assert len(list(out.glob("waterfall_line*.png"))) == 5
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 5

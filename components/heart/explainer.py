@@ -17,7 +17,6 @@ values.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import shap
 from scipy.stats import spearmanr
 
 from components.artifacts import read_json, write_csv, write_json
+from components.heart_attributions import background_rows, deep_shap, group_sum, plot_waterfall
 from components.heart_models import (
     MODEL_COLORS,
     load_model,
@@ -38,24 +38,7 @@ from components.heart_partitions import HOLDOUT, Partition, load_partition, nume
 from components.reporting import html_page as report
 from components.reporting.figures import plt, save_figure
 from datasets.heart_failure import schema
-from models.mlp import logit_model
 from models.nam import bias, contributions
-
-
-def background_rows(x_train: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """A seeded sample of train rows: the reference SHAP values are measured against."""
-    rng = np.random.default_rng(seed)
-    return x_train[np.sort(rng.choice(len(x_train), min(size, len(x_train)), replace=False))]
-
-
-def deep_shap(model: Any, background: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float]:
-    """SHAP values (rows, columns) of the MLP's logit and the expected logit."""
-    with warnings.catch_warnings():  # a notice about TF >= 2.4, not about this model
-        warnings.filterwarnings("ignore", message="Your TensorFlow version is newer")
-        explainer = shap.DeepExplainer(logit_model(model, list_input=True), background)
-    # Additivity is measured and recorded by the caller rather than raised on.
-    values = explainer.shap_values(x, check_additivity=False)
-    return np.asarray(values).reshape(len(x), -1), float(np.ravel(explainer.expected_value)[0])
 
 
 def linear_shap(model: Any, background: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float]:
@@ -69,17 +52,6 @@ def nam_shap(model: Any, background: np.ndarray, x: np.ndarray) -> tuple[np.ndar
     centre = contributions(model, background).mean(axis=0)
     values = contributions(model, x) - centre
     return values, bias(model) + float(centre.sum())
-
-
-def group_sum(values: np.ndarray, columns: list[str], groups: dict[str, list[str]]) -> pd.DataFrame:
-    """(rows, columns) attributions -> (rows, original features), summed within a group."""
-    index = {c: i for i, c in enumerate(columns)}
-    return pd.DataFrame(
-        {
-            feature: values[:, [index[c] for c in cols]].sum(axis=1)
-            for feature, cols in groups.items()
-        }
-    )
 
 
 def raw_rows(examples: pd.DataFrame, patient_ids: np.ndarray) -> pd.DataFrame:
@@ -150,27 +122,6 @@ def plot_bar(explanation: shap.Explanation) -> plt.Figure:
     fig = plt.figure(figsize=(7, 5))
     shap.plots.bar(explanation, max_display=len(explanation.feature_names), show=False)
     plt.title("MLP: mean |SHAP value| on test patients (log-odds)")
-    return fig
-
-
-def plot_waterfall(values: np.ndarray, expected: float, raw: pd.Series, title: str) -> plt.Figure:
-    display = np.array(
-        [
-            "not measured"
-            if name in schema.ZERO_MEANS_MISSING and value == 0
-            else value
-            if isinstance(value, str)
-            else float(value)
-            for name, value in raw.items()
-        ],
-        dtype=object,
-    )
-    explanation = shap.Explanation(
-        values=values, base_values=expected, data=display, feature_names=list(raw.index)
-    )
-    fig = plt.figure()  # shap draws on the current figure and sizes it itself
-    shap.plots.waterfall(explanation, max_display=len(values), show=False)
-    fig.suptitle(title, fontsize=10)
     return fig
 
 

@@ -14,7 +14,8 @@ from tests.conftest import REPO_ROOT
 
 def readme_commands() -> list[str]:
     text = (REPO_ROOT / "README.md").read_text()
-    blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", text, flags=re.S)
+    fenced = re.findall(r"```(\w*)\n(.*?)```", text, flags=re.S)
+    blocks = [body for language, body in fenced if language in ("", "bash", "sh")]
     commands = []
     for block in blocks:
         for line in block.replace("\\\n", " ").splitlines():

@@ -73,9 +73,9 @@ def pneumonia_source(run_dir: Path | None) -> dict[str, Any]:
         metrics = read_json(metrics_path)
         threshold = metrics.get("threshold")
         source = f"{metrics.get('threshold_rule')}, from {metrics_path}"
-    from components.saved_model import load_keras_model
+    from components.pneumonia.model_import import load_model_checked
 
-    outputs = int(load_keras_model(model_path).outputs[0].shape[-1])
+    outputs = int(load_model_checked(model_path).outputs[0].shape[-1])
     class_names = spec.get("class_names") or (
         ["NORMAL", "PNEUMONIA"] if outputs == 1 else ["NORMAL", "BACTERIA", "VIRUS"]
     )

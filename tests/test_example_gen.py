@@ -142,3 +142,32 @@ def test_nih_csv_without_any_patient_warns_in_one_line(tmp_path, caplog):
     assert frame["patient_id"].tolist() == [f"scan{i}" for i in range(4)]
     warnings = [r.getMessage() for r in caplog.records if "patient_id" in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].startswith("example_gen: 4 of 4 images")
+
+
+@pytest.mark.parametrize("layout", ["flat", "kaggle_test", "kaggle_all", "kaggle_no_test", "csv"])
+def test_external_mode_makes_every_image_a_test_image(tmp_path, layout):
+    """pipelines.evaluate's data: no train/ needed, nothing held out, all of it test."""
+    out = tmp_path / "example_gen"
+    out.mkdir()
+    if layout == "flat":
+        data = make_drawn_folder(tmp_path / "d", 3, 1, splits=("test",)) / "test"
+    elif layout == "csv":
+        data = make_drawn_folder(tmp_path / "d", 3, 1, splits=("test",))
+        rows = [
+            f"{p.relative_to(data)},{'Pneumonia' if p.parent.name == 'PNEUMONIA' else 'No Finding'}"
+            for p in sorted(data.rglob("*.jpeg"))
+        ]
+        (data / "labels.csv").write_text("image_path,label\n" + "\n".join(rows) + "\n")
+    else:
+        splits = ("train",) if layout == "kaggle_no_test" else ("train", "test")
+        data = make_drawn_folder(tmp_path / "d", 3, 1, splits=splits)
+    scope = "all" if layout == "kaggle_all" else "test"
+    kwargs = {"csv": str(data / "labels.csv")} if layout == "csv" else {"data_dir": str(data)}
+    if layout == "kaggle_no_test":
+        with pytest.raises(DataError, match="a test/ folder"):
+            example_gen(out, external=scope, **kwargs)
+        return
+    example_gen(out, external=scope, **kwargs)
+    examples = pd.read_csv(out / "examples.csv")
+    assert set(examples["split"]) == {"test"}
+    assert len(examples) == (12 if layout == "kaggle_all" else 6)

@@ -17,6 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 from PIL import Image
 from tqdm import tqdm
 
@@ -177,8 +178,11 @@ def run(
         options["shap"] = {"background": background}
     files, skipped = image_files(paths)
     scores: dict[int, np.ndarray] = {}
+    # One traced function for every batch: model.predict sets up its data adapter on each
+    # call, which costs more than the forward pass of a single image.
+    score = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     for positions, images in decode_batches(files, image_size, batch_size, progress):
-        batch_scores = model.predict(images, verbose=0)
+        batch_scores = score(tf.constant(images)).numpy()
         batch_scores = batch_scores[:, 0] if batch_scores.shape[-1] == 1 else batch_scores
         for method, maps in explain(model, images, methods, options).items():
             for position, image, heatmap in zip(positions, images, maps):

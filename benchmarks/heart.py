@@ -19,6 +19,7 @@ Prints one table, all of it measured in this run, and the CPU it ran on.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -82,6 +83,8 @@ def hgb(partition: heart_partitions.Partition, raw: pd.DataFrame, folder: Path):
 
 def ebm(partition: heart_partitions.Partition, raw: pd.DataFrame, folder: Path):
     from interpret.glassbox import ExplainableBoostingClassifier
+
+    logging.getLogger("interpret").setLevel(logging.WARNING)  # one INFO line per boosting step
 
     features = schema.zeros_as_missing(raw[list(schema.FEATURES)])
     for name in schema.CATEGORICAL:

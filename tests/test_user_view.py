@@ -7,6 +7,7 @@ import fcntl
 import os
 import pty
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -59,11 +60,17 @@ def test_piped_output_has_summary_and_no_progress_bars(drawn_pneumonia_run, tmp_
     for char in CONTROL:
         assert char not in result.stdout and char not in result.stderr, repr(char)
     assert (drawn_pneumonia_run.run_dir / "run.log").stat().st_size > 0
-    # In a terminal the same command (in a folder of its own) shows Keras' progress bar and
-    # ours: the file scan, the decoding, the duplicate check and the explanations.
+    # In a terminal the same command with --force (on a copy of the run: the shared one stays
+    # as it is) reruns every step and shows Keras' progress bar and ours: the file scan, the
+    # decoding, the duplicate check and the explanations.
+    copy = tmp_path / "terminal"
+    shutil.copytree(drawn_pneumonia_run.run_dir, copy, symlinks=True)
+    model_time = (copy / "trainer" / "model.keras").stat().st_mtime_ns
     args = list(drawn_pneumonia_run.args)
-    args[args.index("--run_dir") + 1] = str(tmp_path / "terminal")
-    shown = run_in_terminal([sys.executable, "-m", "pipelines.pneumonia", *args])
+    args[args.index("--run_dir") + 1] = str(copy)
+    shown = run_in_terminal([sys.executable, "-m", "pipelines.pneumonia", *args, "--force"])
+    assert "skipped (already complete)" not in shown and "skipped (completed earlier" not in shown
+    assert (copy / "trainer" / "model.keras").stat().st_mtime_ns != model_time
     assert "\r" in shown or "\x08" in shown
     for bar in (
         "scanning train/NORMAL",

@@ -27,7 +27,8 @@ Chromium comes from Debian's packages; as root, if /usr/bin/chromium is missing:
 
     apt-get update && apt-get install -y chromium chromium-driver
 
-A measurement script, not a test: it needs Chromium, which the test suite does not.
+A script to check any one report by hand (and keep it with --keep); the test suite opens
+every page the pipelines write the same way (tests/test_pages_in_browser.py).
 """
 
 from __future__ import annotations

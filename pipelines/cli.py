@@ -1,4 +1,5 @@
-"""What every entry point shares: one clear line for bad input, absl logging to a file."""
+"""What every entry point shares: absl's app.run with help that exits 0, one clear line for
+bad input, absl logging to a file, the run's flag file, and its HParams summary."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import logging as std_logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping, Sequence
 
-from absl import logging
+from absl import app, flags, logging
 
-from components.artifacts import read_json
+from components.artifacts import read_json, write_text
 from components.errors import DataError
+from pipelines.runner import check_same_flags
+
+FLAGFILE = "flags.txt"
 
 
 def exit_on_data_error(main: Callable[[], int | None]) -> int:
@@ -24,9 +28,47 @@ def exit_on_data_error(main: Callable[[], int | None]) -> int:
         return 2
 
 
+def _exit_zero(parse: Callable[[str], None], argument: str) -> None:
+    """absl's help flags print the help, then exit 1; asking for help is not an error."""
+    try:
+        parse(argument)
+    except SystemExit as stop:
+        raise SystemExit(0) from stop
+
+
+class _HelpFlag(app.HelpFlag):
+    def parse(self, argument: str) -> None:
+        _exit_zero(super().parse, argument)
+
+
+class _HelpshortFlag(app.HelpshortFlag):
+    def parse(self, argument: str) -> None:
+        _exit_zero(super().parse, argument)
+
+
+class _HelpfullFlag(app.HelpfullFlag):
+    def parse(self, argument: str) -> None:
+        _exit_zero(super().parse, argument)
+
+
+def define_help_flags() -> None:
+    """absl's --help (-?), --helpshort and --helpfull, exiting 0 so `--help && ...` chains."""
+    app.define_help_flags()
+    for help_flag in (_HelpFlag(), _HelpshortFlag(), _HelpfullFlag()):
+        for name in (help_flag.name, help_flag.short_name):
+            if name and name in flags.FLAGS:
+                delattr(flags.FLAGS, name)
+        flags.DEFINE_flag(help_flag)
+
+
+def run(main: Callable[[], int | None]) -> None:
+    """What `python -m pipelines.<name>` runs: absl's app.run with help that exits 0."""
+    define_help_flags()
+    app.run(absl_entry(main))
+
+
 def absl_entry(main: Callable[[], int | None]) -> Callable[[list[str]], None]:
     """The function for absl's app.run: no stray arguments, DataError as one line."""
-    from absl import app
 
     def entry(argv: list[str]) -> None:
         if len(argv) > 1:
@@ -42,6 +84,34 @@ def log_to_run_folder(run_dir: Path, name: str = "run") -> None:
     handler = std_logging.FileHandler(os.fspath(run_dir / f"{name}.log"))
     handler.setFormatter(std_logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.get_absl_logger().addHandler(handler)
+
+
+def write_flagfile(run_dir: Path, names: Sequence[str], module: str) -> Path:
+    """<run_dir>/flags.txt: the flags that decide what the run computes, as absl reads them,
+    so `--flagfile=<run_dir>/flags.txt` reproduces it (in a new folder unless --run_dir).
+
+    Checks first that the folder is not another run's, so that run's file stays as it was.
+    """
+    values = {name: flags.FLAGS[name].value for name in names}
+    check_same_flags(run_dir, values)
+    lines = [
+        f"# python -m {module} --flagfile={run_dir / FLAGFILE} reproduces this run",
+        "# (in a new run folder; add --run_dir DIR to choose it)",
+        *(flags.FLAGS[name].serialize() for name in names),
+    ]
+    path = run_dir / FLAGFILE
+    write_text(path, "\n".join(line for line in lines if line) + "\n")
+    return path
+
+
+def log_hparams(
+    run_dir: Path, flag_values: Mapping[str, Any], metrics: Mapping[str, float]
+) -> None:
+    """The run's flags and final metrics for TensorBoard's HParams tab, so `tensorboard
+    --logdir runs` compares runs side by side."""
+    from components.reporting.hparams import write_hparams
+
+    write_hparams(run_dir / "tensorboard" / "hparams", run_dir.name, flag_values, metrics)
 
 
 def data_fingerprint(data_dir: str | None, csv: str | None) -> str:

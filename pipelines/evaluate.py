@@ -16,11 +16,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from components.artifacts import file_sha256, read_json
 from components.errors import DataError
-from pipelines.cli import absl_entry, log_to_run_folder, summary
+from pipelines import cli
+from pipelines.cli import log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline
 from pipelines.shared_steps import evaluator_component, example_gen_component
 
@@ -114,6 +115,7 @@ def frozen_threshold(model_path: Path, task: str) -> tuple[float | None, str | N
 
 def main() -> int:
     from components.pneumonia import model_import, transform
+    from components.reporting.hparams import numeric_leaves
 
     if FLAGS.quiet:
         logging.set_verbosity(logging.WARNING)
@@ -131,6 +133,7 @@ def main() -> int:
         for f in FLAGS.get_flags_for_module(__name__)
         if f.name not in PRESENTATION_FLAGS
     }
+    cli.write_flagfile(run_dir, list(flag_values), "pipelines.evaluate")
     log_to_run_folder(run_dir)
     components = [
         example_gen_component(
@@ -164,9 +167,11 @@ def main() -> int:
         ),
     ]
     run_pipeline(components, run_dir, flag_values, force=FLAGS.force)
+    metrics = read_json(run_dir / "evaluator" / "metrics.json")
+    cli.log_hparams(run_dir, flag_values, numeric_leaves(metrics, [(), ("val",), ("test",)]))
     print(summary(run_dir))
     return 0
 
 
 if __name__ == "__main__":
-    app.run(absl_entry(main))
+    cli.run(main)

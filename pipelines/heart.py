@@ -12,7 +12,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from components.artifacts import read_json
 from components.errors import DataError
@@ -23,7 +23,9 @@ from components.heart import explainer as heart_explainer
 from components.heart import trainer as heart_trainer
 from components.heart import transform as heart_transform
 from components.heart_models import MODELS
-from pipelines.cli import absl_entry, log_to_run_folder
+from components.reporting.hparams import numeric_leaves
+from pipelines import cli
+from pipelines.cli import log_to_run_folder
 from pipelines.runner import Component, run_pipeline
 
 FLAGS = flags.FLAGS
@@ -144,10 +146,14 @@ def main() -> None:
         name: FLAGS[name].value
         for name in ("csv", "seed", "models", "cv", "tune", "max_trials", "epochs", "nam_units")
     }
+    cli.write_flagfile(run_dir, list(flag_values), "pipelines.heart")
     log_to_run_folder(run_dir)
     run_pipeline(build_components(csv, source_sha256), run_dir, flag_values, force=FLAGS.force)
+    metrics = read_json(run_dir / "evaluator" / "metrics.json")
+    models = [m for m in MODELS if m in FLAGS.models]
+    cli.log_hparams(run_dir, flag_values, numeric_leaves(metrics, [(m, "test") for m in models]))
     print("\n".join(summary_lines(run_dir)))
 
 
 if __name__ == "__main__":
-    app.run(absl_entry(main))
+    cli.run(main)

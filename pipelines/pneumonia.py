@@ -11,12 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from absl import app, flags, logging
+from absl import flags, logging
 
+from components.artifacts import read_json
 from components.errors import DataError
+from components.reporting.hparams import numeric_leaves
 from components.reporting.model_card import write_model_card
 from models import MODEL_NAMES
-from pipelines.cli import absl_entry, log_to_run_folder, summary
+from pipelines import cli
+from pipelines.cli import log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline
 from pipelines.shared_steps import evaluator_component, example_gen_component
 
@@ -166,11 +169,12 @@ def resolve_data_source() -> tuple[str | None, str | None]:
     if FLAGS.data_dir or FLAGS.csv:
         return FLAGS.data_dir, FLAGS.csv
     if (DEFAULT_DATA_DIR / "train").is_dir():
-        print(f"Using the chest X-ray data found at {DEFAULT_DATA_DIR}")
+        print(f"Using the chest X-ray data found at {DEFAULT_DATA_DIR}", flush=True)
         return str(DEFAULT_DATA_DIR), None
     print(
         f"No --data_dir or --csv given and no data at {DEFAULT_DATA_DIR}: running on the "
-        "synthetic_cxr builder (phantom radiographs with known lesion masks)."
+        "synthetic_cxr builder (phantom radiographs with known lesion masks).",
+        flush=True,
     )
     return None, None
 
@@ -319,11 +323,16 @@ def main() -> int:
     if FLAGS.quiet:
         logging.set_verbosity(logging.WARNING)
     check_flag_combinations()
-    data_dir, csv = resolve_data_source()
     run_dir = Path(FLAGS.run_dir or f"runs/pneumonia-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    # The first line a user sees: ours, before any step's log line.
+    print(f"Pneumonia pipeline, run folder {run_dir}", flush=True)
+    data_dir, csv = resolve_data_source()
     flag_values = computed_flags()
+    cli.write_flagfile(run_dir, list(flag_values), "pipelines.pneumonia")
     log_to_run_folder(run_dir)
     run_pipeline(build_components(data_dir, csv), run_dir, flag_values, force=FLAGS.force)
+    metrics = read_json(run_dir / "evaluator" / "metrics.json")
+    cli.log_hparams(run_dir, flag_values, numeric_leaves(metrics, [(), ("val",), ("test",)]))
     if FLAGS.task == "binary":
         card = write_model_card(run_dir)
         print(summary(run_dir) + f"\nModel card: {card}")
@@ -333,4 +342,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    app.run(absl_entry(main))
+    cli.run(main)

@@ -21,7 +21,7 @@ from absl import app, flags, logging
 from components.artifacts import read_json
 from components.errors import DataError
 from components.explain.methods import METHODS
-from pipelines.cli import exit_on_data_error, log_to_run_folder
+from pipelines.cli import define_help_flags, exit_on_data_error, log_to_run_folder
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "A finished run of pipelines.pneumonia or pipelines.heart.")
@@ -164,8 +164,10 @@ def main(paths: list[str]) -> int:
 
 
 def entry(argv: list[str]) -> None:
+    """Unlike the other entry points, predict takes positional arguments: the paths."""
     sys.exit(exit_on_data_error(lambda: main(argv[1:])))
 
 
 if __name__ == "__main__":
+    define_help_flags()
     app.run(entry)

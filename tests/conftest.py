@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: where the real data lives, quiet TensorFlow."""
+"""Shared pytest fixtures: where the real data lives, quiet TensorFlow, and the runs several
+test modules read (tests/support/runs.py), each made once per session."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+
+from tests.support.runs import drawn_pneumonia_run, heart_run, synthetic_run  # noqa: E402, F401
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -27,12 +27,9 @@ def heart_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("heart") / "run"
-    result = heart_cli(
-        "--run_dir", str(run_dir), "--epochs", "3", "--cv", "2", "--seed", "7", "--quiet"
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+def run_dir(heart_run) -> Path:
+    """The session's heart run (tests/support/runs.py), shared with the browser checks."""
+    run_dir, result = heart_run.run_dir, heart_run.result
     assert f"Run folder: {run_dir}" in result.stdout
     assert f"tensorboard --logdir {run_dir / 'tensorboard'} --host localhost" in result.stdout
     return run_dir
@@ -119,10 +116,9 @@ def test_explanations_add_up(run_dir) -> None:
     assert set(predictions["partition"]) == {"holdout", "cv_0", "cv_1"}
 
 
-def test_rerun_skips_completed_components(run_dir) -> None:
-    result = heart_cli(
-        "--run_dir", str(run_dir), "--epochs", "3", "--cv", "2", "--seed", "7", "--quiet"
-    )
+def test_rerun_skips_completed_components(heart_run) -> None:
+    run_dir = heart_run.run_dir
+    result = heart_cli(*heart_run.args)
     assert result.returncode == 0, result.stderr[-3000:]
     pipeline = json.loads((run_dir / "pipeline.json").read_text())
     assert pipeline["skipped"] == pipeline["components"]
@@ -180,3 +176,7 @@ def test_predict_scores_new_patients_like_the_evaluator(run_dir, tmp_path) -> No
     np.testing.assert_allclose(parts, logit - nam["bias"], atol=1e-4)
     assert len(list(out.glob("waterfall_line*.png"))) == 5
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 5
+    from tests.support.browser import assert_page_renders, find_chromium
+
+    if find_chromium():
+        assert_page_renders(out / "report.html")

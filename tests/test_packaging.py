@@ -37,23 +37,4 @@ def test_outside_the_checkout_our_folders_shadow_nothing(tmp_path):
         assert origin is None or str(REPO_ROOT) not in origin, f"{name} resolves into the checkout"
 
 
-def test_entry_point_help_lists_flags_from_the_repository_root():
-    result = subprocess.run(
-        [sys.executable, "-m", "pipelines.pneumonia", "--helpfull"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode in (0, 1)
-    for flag in (
-        "--data_dir",
-        "--csv",
-        "--task",
-        "--model",
-        "--image_size",
-        "--epochs",
-        "--run_dir",
-        "--explain",
-        "--seed",
-    ):
-        assert flag in result.stdout
+# `--help` / `--helpfull` of every entry point, from the repository root: tests/test_user_view.py

@@ -31,11 +31,21 @@ def test_readme_has_pipeline_commands():
 
 
 @pytest.mark.parametrize("module", sorted({shlex.split(c)[2] for c in readme_commands()}))
-def test_readme_commands_parse(module):
-    """One interpreter per entry point parses each of its README command lines in turn."""
-    argvs = [
-        [module] + shlex.split(c)[3:] for c in readme_commands() if shlex.split(c)[2] == module
-    ]
+def test_readme_commands_parse(module, tmp_path):
+    """One interpreter per entry point parses each of its README command lines in turn.
+
+    A `--flagfile=<run_dir>/flags.txt` names a run the reader made; here it is an empty
+    file (tests/test_reproducibility.py reruns a real one)."""
+    flagfile = tmp_path / "flags.txt"
+    flagfile.write_text("")
+
+    def args(command: str) -> list[str]:
+        return [
+            f"--flagfile={flagfile}" if a.startswith("--flagfile=") else a
+            for a in shlex.split(command)[3:]
+        ]
+
+    argvs = [[module] + args(c) for c in readme_commands() if shlex.split(c)[2] == module]
     probe = (
         f"import {module}\nfrom absl import flags\n"
         f"for argv in {argvs!r}:\n"

@@ -1,7 +1,8 @@
 """Evaluator: predictions on val and test, a threshold chosen on val only, metrics, plots.
 
 Writes evaluator/metrics.json (keys in docs/ARCHITECTURE.md), predictions.csv (path,label,score,split),
-and ROC / confusion-matrix PNGs that also go to TensorBoard.
+and ROC / confusion-matrix PNGs that also go to TensorBoard; with a TensorBoard folder, the
+test images' features, thumbnails and metadata for its Projector.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from components.reporting.evaluation_plots import (
     plot_score_histograms,
 )
 from components.reporting.evaluation_report import write_evaluation_report
+from components.reporting.projector import feature_model, write_projector
 from components.saved_model import load_trained_model
 from components.saved_splits import input_fn, load_spec, split_examples, split_images, split_labels
 from datasets.chest_xray_pneumonia.file_names import acquisition_batch
@@ -158,6 +160,28 @@ def draw_galleries(
         )
 
 
+def projector_metadata(test: pd.DataFrame, class_names: list[str], threshold: float | None):
+    """One row per test image for the Projector: what to colour and search points by."""
+    scores = test.filter(like="score").to_numpy()
+    if threshold is None:
+        predicted = [class_names[i] for i in scores.argmax(axis=1)]
+        score = scores.max(axis=1)
+    else:
+        score = scores[:, 0]
+        predicted = [class_names[int(s >= threshold)] for s in score]
+    return pd.DataFrame(
+        {
+            "label": test["label"].to_numpy(),
+            "score": np.round(score, 4),
+            "predicted": predicted,
+            "correct": test["label"].to_numpy() == np.asarray(predicted),
+            "pathogen": test["pathogen"].to_numpy(),
+            "batch": slice_columns(test)["batch"],
+            "file": test["path"].map(lambda p: Path(p).name).to_numpy(),
+        }
+    )
+
+
 def run(
     out_dir: Path,
     *,
@@ -206,6 +230,7 @@ def run(
     predictions = pd.concat(prediction_tables, ignore_index=True)
     write_csv(out_dir / "predictions.csv", predictions)
     curves = {split: (labels[split], scores[split]) for split in eval_splits}
+    test_images = split_images(transform, "test")
     if len(class_names) == 2:
         if frozen_threshold is not None:
             threshold = float(frozen_threshold)
@@ -252,7 +277,7 @@ def run(
         plot_score_histograms(curves, class_names, threshold, out_dir, tensorboard_dir)
         draw_galleries(
             predictions,
-            {s: split_images(transform, s) for s in eval_splits},
+            {s: test_images if s == "test" else split_images(transform, s) for s in eval_splits},
             threshold,
             class_names,
             seed,
@@ -268,6 +293,11 @@ def run(
             result[split]["confusion_matrix"], class_names, split, out_dir, tensorboard_dir
         )
     plot_class_balance(frame, out_dir, tensorboard_dir)
+    if tensorboard_dir is not None:  # the Projector: where the errors sit among the features
+        features = feature_model(model).predict(input_fn(transform, "test", 64), verbose=0)
+        test = predictions[predictions["split"] == "test"].reset_index(drop=True)
+        metadata = projector_metadata(test, class_names, result["threshold"])
+        write_projector(tensorboard_dir, "test_images", features, test_images, metadata)
     write_json(out_dir / "metrics.json", result)
     write_evaluation_report(
         out_dir / "report.html",

@@ -1,0 +1,90 @@
+"""Pipeline runs several test modules read, each made once per test session.
+
+Training the same small run again in every module that wants to look at one was most of
+the suite's time; these fixtures (registered in tests/conftest.py) make each run once.
+Tests read them and never change them: a test that reruns a command uses its own folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+# A drawn Kaggle-layout folder trained for two epochs at 32 px: every step, in seconds.
+DRAWN_FLAGS = (
+    "--epochs",
+    "2",
+    "--image_size",
+    "32",
+    "--bootstrap",
+    "50",
+    "--explain",
+    "gradcam",
+    "--seed",
+    "5",
+)
+HEART_FLAGS = ("--epochs", "3", "--cv", "2", "--seed", "7", "--quiet")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A finished run: its folder, the command's arguments and what it printed."""
+
+    run_dir: Path
+    args: tuple[str, ...]
+    result: subprocess.CompletedProcess
+    data_dir: Path | None = None
+
+
+def run_module(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`python -m <module> <args>` from the repository root, as a user types it."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def finished(module: str, run_dir: Path, *args: str, data_dir: Path | None = None) -> Run:
+    args = (*args, "--run_dir", str(run_dir))
+    result = run_module(module, *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return Run(run_dir, args, result, data_dir)
+
+
+@pytest.fixture(scope="session")
+def drawn_pneumonia_run(tmp_path_factory) -> Run:
+    """`python -m pipelines.pneumonia` on a drawn folder (12 patients a class, 2 images
+    each), not --quiet, so its printed output is what a user sees in a pipe."""
+    root = tmp_path_factory.mktemp("drawn_pneumonia")
+    data = make_drawn_folder(root / "data", 12, 2)
+    return finished(
+        "pipelines.pneumonia", root / "run", "--data_dir", str(data), *DRAWN_FLAGS, data_dir=data
+    )
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory) -> Run:
+    """The no-data run (synthetic_cxr, known lesion masks) with the sanity checks."""
+    flags = ("--epochs", "2", "--image_size", "64", "--bootstrap", "100", "--explain")
+    flags += ("gradcam", "--sanity_checks", "--quiet")
+    return finished("pipelines.pneumonia", tmp_path_factory.mktemp("synthetic") / "run", *flags)
+
+
+@pytest.fixture(scope="session")
+def heart_run(tmp_path_factory) -> Run:
+    """`python -m pipelines.heart` on the real table, 3 epochs, with 2-fold CV."""
+    return finished("pipelines.heart", tmp_path_factory.mktemp("heart") / "run", *HEART_FLAGS)

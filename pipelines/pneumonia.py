@@ -144,6 +144,24 @@ flags.DEFINE_boolean(
     False,
     "Explainer: cascading model-parameter randomization (Adebayo et al. 2018) for the gradient methods.",
 )
+flags.DEFINE_integer(
+    "sanity_images",
+    32,
+    "--sanity_checks: seeded test images the randomization checks compare maps on.",
+)
+flags.DEFINE_integer(
+    "sanity_draws",
+    3,
+    "--sanity_checks: randomization draws (weights, permuted labels); the verdict is on "
+    "the worst draw.",
+)
+flags.DEFINE_enum(
+    "ig_baseline",
+    "black",
+    ["black", "blur", "uniform"],
+    "Integrated Gradients' reference input: black, a blurred copy of the image, or "
+    "uniform noise (averaged over 4 draws). README: the measured comparison.",
+)
 flags.DEFINE_enum(
     "threshold_rule",
     "youden",
@@ -282,7 +300,14 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
         Component(
             "explainer",
             explainer.run,
-            dict(methods=tuple(FLAGS.explain), sanity_checks=FLAGS.sanity_checks, seed=FLAGS.seed),
+            dict(
+                methods=tuple(FLAGS.explain),
+                sanity_checks=FLAGS.sanity_checks,
+                sanity_images=FLAGS.sanity_images,
+                sanity_draws=FLAGS.sanity_draws,
+                ig_baseline=FLAGS.ig_baseline,
+                seed=FLAGS.seed,
+            ),
             display={"progress": progress_bars()},
             inputs={
                 "examples": "example_gen",

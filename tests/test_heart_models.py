@@ -149,3 +149,39 @@ def test_sklearn_files_round_trip_and_refuse_what_is_not_trusted(tmp_path) -> No
     (tmp_path / "model.skops").write_bytes(b"\x80\x04not a zip")
     with pytest.raises(DataError, match="not a skops file"):
         sklearn_files.load(tmp_path / "model.skops")
+
+
+class Payload:
+    """Pickles to a call that writes a marker file: what a planted pickle could run."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (type(self.marker).write_text, (self.marker, "code ran"))
+
+
+@pytest.mark.parametrize(
+    "planted",
+    ["model.skops", "model.joblib", "holdout/preprocessor.skops", "holdout/preprocessor.joblib"],
+)
+def test_a_pickle_where_a_model_or_preprocessor_was_is_refused(tmp_path, planted) -> None:
+    import json
+    import pickle
+
+    from components.errors import DataError
+
+    marker = tmp_path / "marker.txt"
+    (tmp_path / "holdout").mkdir()
+    (tmp_path / planted).write_bytes(pickle.dumps(Payload(marker)))
+    (tmp_path / "features.json").write_text(
+        json.dumps({"columns": [], "groups": {}, "partitions": ["holdout"]})
+    )
+    (tmp_path / "holdout" / "transformed.csv").write_text("patient_id,label,split\n")
+    with pytest.raises(DataError, match="refusing") as error:
+        if planted.startswith("model"):
+            heart_models.load_model(tmp_path)
+        else:
+            heart_partitions.load_partition(tmp_path)
+    assert str(tmp_path / planted) in str(error.value) and "\n" not in str(error.value)
+    assert not marker.exists()

@@ -157,10 +157,11 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_enum(
     "ig_baseline",
-    "black",
+    "blur",
     ["black", "blur", "uniform"],
-    "Integrated Gradients' reference input: black, a blurred copy of the image, or "
-    "uniform noise (averaged over 4 draws). README: the measured comparison.",
+    "Integrated Gradients' reference input: a blurred copy of the image, black, or "
+    "uniform noise (averaged over 4 draws). README: the measured comparison "
+    "(benchmarks/ig_baselines.py).",
 )
 flags.DEFINE_enum(
     "threshold_rule",

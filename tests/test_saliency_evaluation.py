@@ -407,3 +407,26 @@ def test_the_explainer_judges_sanity_on_32_images_and_3_draws_by_default():
 
     defaults = inspect.signature(explainer.run).parameters
     assert defaults["sanity_images"].default == 32 and defaults["sanity_draws"].default == 3
+
+
+def test_ig_baselines_and_the_measured_default(phantom_cnn, tmp_path):
+    """--ig_baseline: black, blur and noise-averaged uniform give different maps, uniform
+    repeats with its seed; the Explainer's default is blur (benchmarks/ig_baselines.py)."""
+    import inspect
+
+    from components.explain.integrated_gradients import BASELINES
+    from components.pneumonia import explainer
+
+    model, images, _, _ = phantom_cnn
+    lesion = images[1:5:2]
+    maps = {b: integrated_gradients(model, lesion, baseline=b, steps=8) for b in BASELINES}
+    assert set(maps) == {"black", "blur", "uniform"}
+    for a, b in (("black", "blur"), ("black", "uniform"), ("blur", "uniform")):
+        assert np.abs(maps[a] - maps[b]).max() > 0.05, (a, b)
+    again = integrated_gradients(model, lesion, baseline="uniform", steps=8)
+    np.testing.assert_allclose(again, maps["uniform"], atol=1e-6)
+    other_seed = integrated_gradients(model, lesion, baseline="uniform", steps=8, seed=1)
+    assert np.abs(other_seed - maps["uniform"]).max() > 1e-3
+    assert inspect.signature(explainer.run).parameters["ig_baseline"].default == "blur"
+    options = explainer.method_options(("integrated_gradients",), tmp_path, seed=0)
+    assert options == {"integrated_gradients": {"baseline": "blur"}}

@@ -1,8 +1,10 @@
 """The heart Trainer's models, read back: which were trained, where, and their predictions.
 
 `trainer/summary.json` lists each partition's trained models; each model sits in
-trainer/<model>/ (holdout) or trainer/<cv_k>/<model>/ (folds) as model.keras or
-model.joblib. Every model predicts on the log-odds scale, where all three are additive.
+trainer/<model>/ (holdout) or trainer/<cv_k>/<model>/ (folds) as model.keras (loaded
+in Keras safe mode) or model.skops (scikit-learn, components/sklearn_files: loaded with
+an explicit trusted list, never unpickled). Every model predicts on the log-odds scale,
+where all three are additive.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Union
 
-import joblib
 import keras
 import numpy as np
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 
+from components import sklearn_files
 from components.artifacts import read_json
 from components.heart_partitions import HOLDOUT
 from models.mlp import logit_model
@@ -34,12 +36,26 @@ def trained_models(trainer_dir: Path) -> list[str]:
     return list(read_json(trainer_dir / "summary.json")[HOLDOUT])
 
 
+SKLEARN_MODEL = "model" + sklearn_files.SUFFIX
+
+
+def save_sklearn_model(model: LogisticRegressionCV, folder: Path) -> Path:
+    """Writes a scikit-learn model as <folder>/model.skops; returns the path."""
+    sklearn_files.save(model, folder / SKLEARN_MODEL)
+    return folder / SKLEARN_MODEL
+
+
 def load_model(folder: Path) -> TrainedModel:
+    """The model in `folder`; executes nothing from the files (DataError on anything else).
+
+    model.keras loads in Keras safe mode (no Lambda code); model.skops through
+    sklearn_files.load; a pickle where a model was (model.joblib) is refused.
+    """
     import models.nam  # noqa: F401  registers the NAM layers for deserialization
 
-    if (folder / "model.joblib").exists():
-        return joblib.load(folder / "model.joblib")
-    return keras.models.load_model(folder / "model.keras")
+    if (folder / "model.keras").exists():
+        return keras.models.load_model(folder / "model.keras", safe_mode=True)
+    return sklearn_files.load(folder / SKLEARN_MODEL)
 
 
 def predict_logit(model: TrainedModel, x: np.ndarray) -> np.ndarray:

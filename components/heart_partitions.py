@@ -3,7 +3,8 @@
 `transform/features.json` names the model-ready columns, their grouping by original
 feature and the partitions ("holdout", and "cv_k" per fold); `transform/<partition>/`
 holds transformed.csv (ID_COLUMNS + columns) and the preprocessor fitted on that
-partition's train rows.
+partition's train rows (preprocessor.skops: loaded with an explicit trusted list, never
+unpickled; components/sklearn_files).
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 from sklearn.compose import ColumnTransformer
 
+from components import sklearn_files
 from components.artifacts import read_json
 from datasets.heart_failure import schema
 
 HOLDOUT = "holdout"
+PREPROCESSOR = "preprocessor" + sklearn_files.SUFFIX
 ID_COLUMNS = ("patient_id", "label", "split")
 
 
@@ -66,8 +68,14 @@ def load_partition(transform_dir: Path, name: str = HOLDOUT) -> Partition:
         frame=pd.read_csv(folder / "transformed.csv"),
         columns=info["columns"],
         groups=info["groups"],
-        preprocessor=joblib.load(folder / "preprocessor.joblib"),
+        preprocessor=sklearn_files.load(folder / PREPROCESSOR),
     )
+
+
+def save_preprocessor(preprocessor: ColumnTransformer, folder: Path) -> Path:
+    """Writes a fitted preprocessor as <folder>/preprocessor.skops; returns the path."""
+    sklearn_files.save(preprocessor, folder / PREPROCESSOR)
+    return folder / PREPROCESSOR
 
 
 def list_partitions(transform_dir: Path) -> list[str]:

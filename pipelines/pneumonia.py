@@ -147,6 +147,25 @@ flags.DEFINE_boolean(
     False,
     "Explainer: cascading model-parameter randomization (Adebayo et al. 2018) for the gradient methods.",
 )
+flags.DEFINE_integer(
+    "sanity_images",
+    32,
+    "--sanity_checks: seeded test images the randomization checks compare maps on.",
+)
+flags.DEFINE_integer(
+    "sanity_draws",
+    3,
+    "--sanity_checks: randomization draws (weights, permuted labels); the verdict is on "
+    "the worst draw.",
+)
+flags.DEFINE_enum(
+    "ig_baseline",
+    "blur",
+    ["black", "blur", "uniform"],
+    "Integrated Gradients' reference input: a blurred copy of the image, black, or "
+    "uniform noise (averaged over 4 draws). README: the measured comparison "
+    "(benchmarks/ig_baselines.py).",
+)
 flags.DEFINE_enum(
     "threshold_rule",
     "youden",
@@ -293,7 +312,14 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
         Component(
             "explainer",
             explainer.run,
-            dict(methods=tuple(FLAGS.explain), sanity_checks=FLAGS.sanity_checks, seed=FLAGS.seed),
+            dict(
+                methods=tuple(FLAGS.explain),
+                sanity_checks=FLAGS.sanity_checks,
+                sanity_images=FLAGS.sanity_images,
+                sanity_draws=FLAGS.sanity_draws,
+                ig_baseline=FLAGS.ig_baseline,
+                seed=FLAGS.seed,
+            ),
             display={"progress": progress_bars()},
             inputs={
                 "examples": "example_gen",

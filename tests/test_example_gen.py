@@ -171,3 +171,35 @@ def test_external_mode_makes_every_image_a_test_image(tmp_path, layout):
     examples = pd.read_csv(out / "examples.csv")
     assert set(examples["split"]) == {"test"}
     assert len(examples) == (12 if layout == "kaggle_all" else 6)
+
+
+def test_val_and_test_images_of_training_patients_are_moved_out(tmp_path, caplog):
+    data = make_drawn_folder(tmp_path / "data", 15, 2, splits=("train", "test"))
+    # Other images (not byte copies) of training patients 3 and 4 in test/ and val/.
+    leaked = [
+        data / "test" / "NORMAL" / "IM-0003-0009.jpeg",
+        data / "test" / "PNEUMONIA" / "person4_bacteria_9999.jpeg",
+        data / "val" / "PNEUMONIA" / "person3_virus_9998.jpeg",
+    ]
+    for seed, path in enumerate(leaked, start=9100):
+        draw_image(path, seed)
+    draw_image(data / "val" / "NORMAL" / "NORMAL2-IM-9999-0001.jpeg", 9200)  # a new patient
+    out = tmp_path / "out"
+    out.mkdir()
+    with caplog.at_level("WARNING"):
+        example_gen(out, data_dir=str(data), seed=0)
+    frame = pd.read_csv(out / "examples.csv", keep_default_na=False)
+    stats = json.loads((out / "stats.json").read_text())
+    assert not {str(p.resolve()) for p in leaked} & set(frame["path"])
+    assert all(v["patients"] == 0 for v in stats["patient_overlap"].values())
+    shared = stats["patients_shared_with_train"]
+    assert shared["removed"] == 3 and shared["patients"] == ["IM-0003", "person3", "person4"]
+    assert sorted(i["path"] for i in shared["images"]) == sorted(str(p.resolve()) for p in leaked)
+    assert shared["by_split"] == {"test": 3}  # the tiny val/ joined test first
+    # The new patient's val/ image still joins test; training kept all its images.
+    assert frame["path"].str.endswith("NORMAL2-IM-9999-0001.jpeg").sum() == 1
+    assert (frame["path"].str.contains("/train/")).sum() == 60
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "removed 3 val/test image(s) of 3 patient(s) who also have images in train "
+        "(listed in stats.json patients_shared_with_train)"
+    ]

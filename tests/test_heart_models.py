@@ -118,3 +118,70 @@ def test_training_is_reproducible_from_the_seed(tmp_path) -> None:
         scores.append(heart_models.predict_proba(model, partition.x("test")))
     np.testing.assert_array_equal(scores[0], scores[1])
     assert np.ptp(scores[0]) > 0.1  # trained, not a constant
+
+
+class Planted:
+    """An object of a type no run needs: skops writes it, loading must refuse it."""
+
+    def __init__(self) -> None:
+        self.command = "echo hello"
+
+
+def test_sklearn_files_round_trip_and_refuse_what_is_not_trusted(tmp_path) -> None:
+    import skops.io as sio
+
+    from components import sklearn_files
+    from components.errors import DataError
+
+    x, y = toy_data()
+    model = heart_trainer.fit_lasso(x, y, heart_trainer.FitConfig(seed=0, epochs=1))
+    path = heart_models.save_sklearn_model(model, tmp_path)
+    assert path.name == "model.skops" and not list(tmp_path.glob("*.joblib"))
+    loaded = heart_models.load_model(tmp_path)
+    np.testing.assert_array_equal(
+        heart_models.predict_logit(loaded, x), heart_models.predict_logit(model, x)
+    )
+    # A skops file that names a type off the trusted list: refused before it is built.
+    sio.dump({"model": Planted()}, tmp_path / "model.skops")
+    with pytest.raises(DataError, match="untrusted type.*Planted"):
+        heart_models.load_model(tmp_path)
+    # Bytes that are not a skops file at all.
+    (tmp_path / "model.skops").write_bytes(b"\x80\x04not a zip")
+    with pytest.raises(DataError, match="not a skops file"):
+        sklearn_files.load(tmp_path / "model.skops")
+
+
+class Payload:
+    """Pickles to a call that writes a marker file: what a planted pickle could run."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (type(self.marker).write_text, (self.marker, "code ran"))
+
+
+@pytest.mark.parametrize(
+    "planted",
+    ["model.skops", "model.joblib", "holdout/preprocessor.skops", "holdout/preprocessor.joblib"],
+)
+def test_a_pickle_where_a_model_or_preprocessor_was_is_refused(tmp_path, planted) -> None:
+    import json
+    import pickle
+
+    from components.errors import DataError
+
+    marker = tmp_path / "marker.txt"
+    (tmp_path / "holdout").mkdir()
+    (tmp_path / planted).write_bytes(pickle.dumps(Payload(marker)))
+    (tmp_path / "features.json").write_text(
+        json.dumps({"columns": [], "groups": {}, "partitions": ["holdout"]})
+    )
+    (tmp_path / "holdout" / "transformed.csv").write_text("patient_id,label,split\n")
+    with pytest.raises(DataError, match="refusing") as error:
+        if planted.startswith("model"):
+            heart_models.load_model(tmp_path)
+        else:
+            heart_partitions.load_partition(tmp_path)
+    assert str(tmp_path / planted) in str(error.value) and "\n" not in str(error.value)
+    assert not marker.exists()

@@ -65,13 +65,13 @@ def test_run_folder_layout(run_dir) -> None:
         "pipeline.json",
         "example_gen/examples.csv",
         "example_gen/stats.json",
-        "transform/holdout/preprocessor.joblib",
+        "transform/holdout/preprocessor.skops",
         "transform/cv_1/transformed.csv",
         "eda/class_balance.png",
         "eda/missingness.png",
         "eda/correlations.png",
         "eda/numeric_by_class.png",
-        "trainer/lasso/model.joblib",
+        "trainer/lasso/model.skops",
         "trainer/mlp/model.keras",
         "trainer/nam/model.keras",
         "trainer/mlp/history.csv",
@@ -122,6 +122,40 @@ def test_rerun_skips_completed_components(heart_run) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     pipeline = json.loads((run_dir / "pipeline.json").read_text())
     assert pipeline["skipped"] == pipeline["components"]
+
+
+class Payload:
+    """Pickles to a call that writes a marker file: what a planted model could run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "code ran"))
+
+
+def test_a_planted_pickle_is_refused_with_one_line_and_runs_nothing(run_dir, tmp_path) -> None:
+    """A run folder someone else made: a pickle where the Lasso model was is refused when
+    the Evaluator loads it (the old joblib name and the preprocessor: test_heart_models)."""
+    import pickle
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    target = copy / "trainer" / "lasso" / "model.skops"
+    for existing in target.parent.glob(target.stem + ".*"):
+        existing.unlink()
+    marker = tmp_path / "marker.txt"
+    target.write_bytes(pickle.dumps(Payload(marker)))
+    (copy / "evaluator" / "metadata.json").unlink()  # the Evaluator reruns and loads it
+    result = heart_cli(
+        "--run_dir", str(copy), "--epochs", "3", "--cv", "2", "--seed", "7", "--quiet"
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and str(target) in lines[0] and "refusing" in lines[0], lines
+    assert not marker.exists()
 
 
 def test_bad_csv_exits_2_with_one_line(tmp_path) -> None:

@@ -318,3 +318,115 @@ def test_plot_cascading(tmp_path):
     ]
     plot_cascading({"gradcam": steps}, tmp_path / "cascading.png")
     assert (tmp_path / "cascading.png").stat().st_size > 0
+
+
+def test_localization_reports_chance_levels_and_the_tolerance_free_game():
+    masks = np.zeros((2, 20, 20), np.uint8)
+    masks[:, 5:9, 5:9] = 1  # 16 of 400 pixels: 4 % of the image
+    heatmaps = np.zeros((2, 20, 20))
+    heatmaps[0, 6, 6] = 1.0  # on the lesion
+    heatmaps[1, 6, 11] = 1.0  # 3 px beside it
+    report = localization_report(heatmaps, masks, tolerance=3.0)
+    assert report["tolerance_px"] == 3.0
+    assert report["pointing_game"] == 1.0 and report["pointing_game_no_tolerance"] == 0.5
+    chance = report["chance"]
+    assert chance["mask_area_fraction"] == pytest.approx(0.04)
+    # Within 3 px of a 4 x 4 square: a 10 x 10 square less its four corners' arcs.
+    assert 16 / 400 < chance["within_tolerance_fraction"] < 100 / 400
+    random_map = chance["random_map"]
+    assert random_map["pointing_game_no_tolerance"] == pytest.approx(0.04, abs=0.1)
+    assert random_map["mean_mass_inside"] == pytest.approx(0.04, abs=0.01)
+    assert random_map["pointing_game"] == pytest.approx(
+        chance["within_tolerance_fraction"], abs=0.2
+    )
+    assert [row["hit_no_tolerance"] for row in report["per_image"]] == [True, False]
+    json.dumps(report, allow_nan=False)
+
+
+def test_pointing_game_and_mass_inside_equal_quantus(phantom_cnn):
+    """The cross-check with an independent implementation (Quantus, Hedström et al.
+    2023), on the same Grad-CAM and IG maps: our tolerance-free pointing game is its
+    PointingGame, our mass inside its RelevanceMassAccuracy."""
+    quantus = pytest.importorskip("quantus")
+    model, images, labels, masks = phantom_cnn
+    lesion = images[labels == 1][:16]
+    lesion_masks = masks[labels == 1][:16]
+    for method in (grad_cam, IG):
+        maps = method(model, lesion)
+        report = localization_report(maps, lesion_masks, tolerance=0.0)
+        batch = dict(
+            model=None,
+            x_batch=np.moveaxis(lesion, -1, 1),
+            y_batch=np.ones(len(lesion), int),
+            a_batch=maps[:, None].astype("float64"),
+            s_batch=lesion_masks[:, None].astype("float64"),
+            channel_first=True,
+        )
+        theirs_hits = quantus.PointingGame(disable_warnings=True)(**batch)
+        theirs_mass = quantus.RelevanceMassAccuracy(disable_warnings=True)(**batch)
+        ours = report["per_image"]
+        assert [row["hit"] for row in ours] == [bool(h) for h in theirs_hits]
+        np.testing.assert_allclose(
+            [row["mass_inside"] for row in ours], theirs_mass, rtol=0, atol=1e-8
+        )
+        assert report["pointing_game"] == report["pointing_game_no_tolerance"]
+
+
+def test_sanity_verdict_rests_on_the_worst_of_several_draws(phantom_cnn):
+    """One lucky draw must not pass a method: a 'method' whose map survives one of three
+    randomization draws untouched has a mean Spearman under the bar, but fails."""
+    model, images, _, _ = phantom_cnn
+    calls = []
+
+    def survives_the_third_draw(m, x):
+        calls.append(len(calls))
+        if len(calls) in (1, 4):  # the trained model's maps, and the third draw's
+            return image_as_map(m, x)
+        return np.random.default_rng(len(calls)).random(x.shape[:3])
+
+    report = sanity_report(
+        model,
+        images[1:9:2],
+        {"lucky": survives_the_third_draw},
+        layer_names=randomizable_layers(model)[:1],
+        draws=3,
+    )
+    summary = report["summary"]["lucky"]
+    assert report["draws"] == 3 and len(calls) == 4
+    low, high = summary["final_spearman_interval"]
+    assert summary["final_spearman"] < report["pass_threshold_spearman"] < high
+    assert high == pytest.approx(1.0) and low < 0.1
+    assert summary["passes"] is False
+    assert report["cascading"]["lucky"][0]["spearman_draws"][2] == pytest.approx(1.0)
+
+
+def test_the_explainer_judges_sanity_on_32_images_and_3_draws_by_default():
+    import inspect
+
+    from components.pneumonia import explainer
+
+    defaults = inspect.signature(explainer.run).parameters
+    assert defaults["sanity_images"].default == 32 and defaults["sanity_draws"].default == 3
+
+
+def test_ig_baselines_and_the_measured_default(phantom_cnn, tmp_path):
+    """--ig_baseline: black, blur and noise-averaged uniform give different maps, uniform
+    repeats with its seed; the Explainer's default is blur (benchmarks/ig_baselines.py)."""
+    import inspect
+
+    from components.explain.integrated_gradients import BASELINES
+    from components.pneumonia import explainer
+
+    model, images, _, _ = phantom_cnn
+    lesion = images[1:5:2]
+    maps = {b: integrated_gradients(model, lesion, baseline=b, steps=8) for b in BASELINES}
+    assert set(maps) == {"black", "blur", "uniform"}
+    for a, b in (("black", "blur"), ("black", "uniform"), ("blur", "uniform")):
+        assert np.abs(maps[a] - maps[b]).max() > 0.05, (a, b)
+    again = integrated_gradients(model, lesion, baseline="uniform", steps=8)
+    np.testing.assert_allclose(again, maps["uniform"], atol=1e-6)
+    other_seed = integrated_gradients(model, lesion, baseline="uniform", steps=8, seed=1)
+    assert np.abs(other_seed - maps["uniform"]).max() > 1e-3
+    assert inspect.signature(explainer.run).parameters["ig_baseline"].default == "blur"
+    options = explainer.method_options(("integrated_gradients",), tmp_path, seed=0)
+    assert options == {"integrated_gradients": {"baseline": "blur"}}

@@ -7,6 +7,16 @@
 * Mass inside: the share of the heatmap's total value inside the mask (the
   "energy-based pointing game" of Score-CAM, Wang et al. 2020), threshold-free.
 
+Each figure comes with its chance level, since small lesions make any of them look low
+and a generous tolerance makes the pointing game look high: the mask's area fraction
+(what a map with its peak at a uniformly random pixel scores in the tolerance-free
+pointing game, and what a uniform map scores in mass inside), the share of pixels within
+the tolerance of the mask (the same for the tolerant pointing game), and the figures of
+seeded uniform-noise maps on the same masks. The pointing game is reported with its
+tolerance and without (tolerance 0: the peak pixel itself is a lesion pixel); the
+tolerance-free game and mass inside equal Quantus's PointingGame and
+RelevanceMassAccuracy (tests/test_saliency_evaluation.py checks it).
+
 Only images with a non-empty mask count (and, when `positives` is given, only positive
 images): a normal image has no lesion to point at.
 """
@@ -68,6 +78,41 @@ def pointing_hits(
     return hits
 
 
+def within_tolerance_fraction(masks: np.ndarray, tolerance: float) -> np.ndarray:
+    """(n,) share of each image's pixels within `tolerance` pixels of its mask: the
+    pointing game's chance level for a peak at a uniformly random pixel."""
+    masks = np.asarray(masks).astype(bool)
+    return np.array(
+        [
+            (ndimage.distance_transform_edt(~mask) <= tolerance).mean() if mask.any() else 0.0
+            for mask in masks
+        ]
+    )
+
+
+def random_map_levels(
+    masks: np.ndarray, tolerance: float, *, draws: int = 10, seed: int = 0
+) -> dict[str, float]:
+    """Pointing game (with and without tolerance) and mass inside of uniform-noise maps
+    on the same masks, averaged over `draws` seeded draws: what a map that knows nothing
+    about the image scores."""
+    masks = np.asarray(masks)
+    rng = np.random.default_rng(seed)
+    hits, exact, mass = [], [], []
+    for _ in range(draws):
+        noise = rng.random(masks.shape)
+        hits.append(pointing_hits(noise, masks, tolerance).mean())
+        exact.append(pointing_hits(noise, masks, 0.0).mean())
+        mass.append(mass_inside(noise, masks).mean())
+    return {
+        "pointing_game": float(np.mean(hits)),
+        "pointing_game_no_tolerance": float(np.mean(exact)),
+        "mean_mass_inside": float(np.mean(mass)),
+        "draws": draws,
+        "seed": seed,
+    }
+
+
 def heatmap_regions(
     heatmaps: np.ndarray, *, max_fraction: float | None = 0.5, top_fraction: float | None = None
 ) -> np.ndarray:
@@ -120,10 +165,14 @@ def localization_report(
     max_fraction: float | None = 0.5,
     top_fraction: float | None = None,
     names: Sequence[str] | None = None,
+    random_draws: int = 10,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """JSON-able pointing game, mask IoU and mass inside over the counted images (for
-    explainer/localization.json); metrics are None when no image counts. `names` (e.g.
-    file stems) labels the per-image rows."""
+    """JSON-able pointing game (with `tolerance_px` and without), mask IoU and mass inside
+    over the counted images, beside their chance levels (for explainer/localization.json);
+    metrics are None when no image counts. "chance": the mask's area fraction, the share
+    of pixels within the tolerance, and `random_draws` seeded uniform-noise maps' figures
+    (random_map_levels). `names` (e.g. file stems) labels the per-image rows."""
     heatmaps = np.asarray(heatmaps)
     masks = np.asarray(masks)
     if heatmaps.shape != masks.shape:
@@ -137,22 +186,47 @@ def localization_report(
         else {"max_fraction": max_fraction}
     )
     hits = pointing_hits(heatmaps[counted], masks[counted], tolerance)
+    exact = pointing_hits(heatmaps[counted], masks[counted], 0.0)
+    area = _flat(masks[counted].astype(bool)).mean(axis=1)
+    within = within_tolerance_fraction(masks[counted], tolerance)
     ious = mask_iou(heatmaps[counted], masks[counted], **threshold)
     mass = mass_inside(heatmaps[counted], masks[counted])
     labels = list(names) if names is not None else [str(i) for i in range(len(masks))]
     counted_names = [label for label, keep in zip(labels, counted) if keep]
+
+    def mean(values: np.ndarray) -> float | None:
+        return float(values.mean()) if len(values) else None
+
+    chance = {
+        "mask_area_fraction": mean(area),
+        "within_tolerance_fraction": mean(within),
+        "random_map": (
+            random_map_levels(masks[counted], tolerance, draws=random_draws, seed=seed)
+            if counted.any()
+            else None
+        ),
+    }
     return {
         "reference": REFERENCE,
         "n_images": int(len(masks)),
         "n_counted": int(counted.sum()),
         "tolerance_px": float(tolerance),
         "region_threshold": threshold,
-        "pointing_game": float(hits.mean()) if len(hits) else None,
-        "mean_iou": float(ious.mean()) if len(ious) else None,
-        "mean_mass_inside": float(mass.mean()) if len(mass) else None,
+        "pointing_game": mean(hits),
+        "pointing_game_no_tolerance": mean(exact),
+        "mean_iou": mean(ious),
+        "mean_mass_inside": mean(mass),
+        "chance": chance,
         "per_image": [
-            {"image": name, "hit": bool(hit), "iou": float(iou), "mass_inside": float(m)}
-            for name, hit, iou, m in zip(counted_names, hits, ious, mass)
+            {
+                "image": name,
+                "hit": bool(hit),
+                "hit_no_tolerance": bool(hit0),
+                "iou": float(iou),
+                "mass_inside": float(m),
+                "mask_area_fraction": float(a),
+            }
+            for name, hit, hit0, iou, m, a in zip(counted_names, hits, exact, ious, mass, area)
         ],
     }
 

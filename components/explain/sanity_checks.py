@@ -152,6 +152,11 @@ def reinitialize_layer(layer: keras.layers.Layer, seed: int) -> None:
 # --------------------------------------------------------------------------- checks
 
 
+def spread(values: Sequence[float]) -> list[float]:
+    """[min, max] of per-draw figures: the interval a verdict is judged on."""
+    return [float(np.min(values)), float(np.max(values))]
+
+
 def cascading_randomization(
     model: keras.Model,
     images: np.ndarray,
@@ -164,19 +169,21 @@ def cascading_randomization(
     reference_maps: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Model-parameter randomization test: one dict per step, top layer first,
-    {"layer", "depth" (1-based), "spearman", "spearman_abs", "ssim", "constant_maps"}.
+    {"layer", "depth" (1-based), "spearman", "spearman_abs", "ssim", "constant_maps",
+    "spearman_draws", "spearman_interval"}.
 
     Works on a clone (keras.models.clone_model + set_weights): `model` is never touched.
     cascade=True randomizes cumulatively (step k: the top k layers are random); False is
     the paper's independent variant (step k: only layer k is random). `layer_names`
     restricts the steps (paths as randomizable_layers gives them, top first).
 
-    `repeats` > 1 averages the metrics over that many independent draws of the random
+    `repeats` > 1 repeats the test with that many independent draws of the random
     weights. One draw is noisy when a layer is small: with a one-unit sigmoid head,
     Grad-CAM's channel weights are the head's kernel, so a single random draw can
     correlate with the trained map by chance (or anti-correlate, when it flips signs),
     for all images at once; averaging over images alone does not remove that. The
-    similarities are then means over draws; "constant_maps" is summed over draws.
+    similarities are means over draws, "spearman_draws" each draw's mean over images and
+    "spearman_interval" their [min, max]; "constant_maps" is summed over draws.
     """
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
@@ -195,21 +202,17 @@ def cascading_randomization(
             reinitialize_layer(_find_layer(clone, path), seed + 1009 * repeat + depth)
             steps.append(compare_maps(original, method(clone, images)))
         draws.append(steps)
-    return [
-        {
-            "layer": path,
-            "depth": depth,
-            **{
-                key: (
-                    float(np.mean([d[depth - 1][key] for d in draws]))
-                    if key != "constant_maps"
-                    else int(sum(d[depth - 1][key] for d in draws))
-                )
-                for key in draws[0][depth - 1]
-            },
-        }
-        for depth, path in enumerate(paths, start=1)
-    ]
+    results = []
+    for depth, path in enumerate(paths, start=1):
+        per_draw = [d[depth - 1] for d in draws]
+        step: dict[str, Any] = {"layer": path, "depth": depth}
+        for key in per_draw[0]:
+            values = [d[key] for d in per_draw]
+            step[key] = int(sum(values)) if key == "constant_maps" else float(np.mean(values))
+        step["spearman_draws"] = [d["spearman"] for d in per_draw]
+        step["spearman_interval"] = spread(step["spearman_draws"])
+        results.append(step)
+    return results
 
 
 def _fit(
@@ -264,35 +267,69 @@ def data_randomization(
     trained_model: keras.Model | None = None,
     batch_size: int = 32,
     pass_threshold: float = PASS_THRESHOLD,
+    draws: int = 1,
     verbose: int = 0,
 ) -> dict[str, Any]:
     """Data randomization test: the maps of a model trained on permuted labels (seeded)
     against the maps of the same architecture trained on the true labels, per method.
 
+    `draws` permuted-label models (draw d: permutation and initialization seeded with
+    seed + d) are each compared with the one true-label model; per method the figures
+    are means over draws, "spearman_draws" each draw's, "spearman_interval" their
+    [min, max], and "passes" is judged on the interval's upper end.
+
     `model_builder()` returns a fresh model (compiled or not, see _fit); the true-label
     model is trained here with the same seed, data and epochs unless `trained_model` is
     given (its "true_label_train_accuracy" is then measured on `train_images` all the
-    same). Both models are trained once and every method compares their maps. The train
-    accuracies are reported because the test is only meaningful when the permuted-label
-    model has fitted (memorized) its labels to some degree. "passes" is the same heuristic
-    as the cascading test's: mean Spearman below `pass_threshold`.
+    same). Every model is trained once and every method compares their maps. The train
+    accuracies (the permuted-label one averaged over draws) are reported because the test
+    is only meaningful when the permuted-label models have fitted (memorized) their
+    labels to some degree. "passes" is the same heuristic as the cascading test's:
+    Spearman below `pass_threshold` in every draw.
     """
     train_images = np.asarray(train_images, dtype="float32")
     train_labels = np.asarray(train_labels)
     eval_images = np.asarray(eval_images, dtype="float32")
-    permuted = train_labels[np.random.default_rng(seed).permutation(len(train_labels))]
+    if draws < 1:
+        raise ValueError("draws must be >= 1")
     true_model = (
         trained_model
         if trained_model is not None
         else _fit(model_builder, train_images, train_labels, epochs, batch_size, seed, verbose)
     )
-    random_model = _fit(model_builder, train_images, permuted, epochs, batch_size, seed, verbose)
-    compared = {}
-    for name, method in methods.items():
-        comparison = compare_maps(
-            method(true_model, eval_images), method(random_model, eval_images)
+    true_maps = {name: method(true_model, eval_images) for name, method in methods.items()}
+    per_draw: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
+    random_accuracy, agreement = [], []
+    for draw in range(draws):
+        order = np.random.default_rng(seed + draw).permutation(len(train_labels))
+        permuted = train_labels[order]
+        random_model = _fit(
+            model_builder, train_images, permuted, epochs, batch_size, seed + draw, verbose
         )
-        compared[name] = {**comparison, "passes": bool(comparison["spearman"] < pass_threshold)}
+        random_accuracy.append(train_accuracy(random_model, train_images, permuted))
+        agreement.append(
+            float(
+                np.mean(np.all((permuted == train_labels).reshape(len(train_labels), -1), axis=1))
+            )
+        )
+        for name, method in methods.items():
+            per_draw[name].append(compare_maps(true_maps[name], method(random_model, eval_images)))
+    compared = {}
+    for name, results in per_draw.items():
+        spearman = [r["spearman"] for r in results]
+        compared[name] = {
+            **{
+                key: (
+                    int(sum(r[key] for r in results))
+                    if key == "constant_maps"
+                    else float(np.mean([r[key] for r in results]))
+                )
+                for key in results[0]
+            },
+            "spearman_draws": spearman,
+            "spearman_interval": spread(spearman),
+            "passes": bool(max(spearman) < pass_threshold),
+        }
     return {
         "test": "data randomization: same architecture trained on permuted labels",
         "epochs": epochs,
@@ -300,12 +337,12 @@ def data_randomization(
         "n_train": len(train_images),
         "n_eval": len(eval_images),
         "trained_model_given": trained_model is not None,
+        "draws": draws,
         "true_label_train_accuracy": train_accuracy(true_model, train_images, train_labels),
-        "random_label_train_accuracy": train_accuracy(random_model, train_images, permuted),
-        "label_agreement_after_permutation": float(
-            np.mean(np.all((permuted == train_labels).reshape(len(train_labels), -1), axis=1))
-        ),
+        "random_label_train_accuracy": float(np.mean(random_accuracy)),
+        "label_agreement_after_permutation": float(np.mean(agreement)),
         "pass_threshold_spearman": pass_threshold,
+        "verdict_on": "upper end of spearman_interval (max over draws)",
         "methods": compared,
     }
 
@@ -318,8 +355,9 @@ def plot_cascading(
     png_path: str | os.PathLike,
     tensorboard_dir: str | os.PathLike | None = None,
 ):
-    """Spearman and SSIM against the randomized depth, one line per method; the x axis
-    starts at the trained model (similarity 1) and names the last layer randomized."""
+    """Spearman and SSIM against the randomized depth, one line per method (the mean over
+    draws; shaded: the [min, max] over draws); the x axis starts at the trained model
+    (similarity 1) and names the last layer randomized."""
     from components.reporting.figures import plt, save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharex=True)
@@ -328,7 +366,11 @@ def plot_cascading(
         names = max(names, ["trained"] + [s["layer"] for s in steps], key=len)
         x = np.arange(len(steps) + 1)
         for ax, key in zip(axes, ("spearman", "ssim")):
-            ax.plot(x, [1.0] + [s[key] for s in steps], marker="o", label=method)
+            line = ax.plot(x, [1.0] + [s[key] for s in steps], marker="o", label=method)[0]
+            if key == "spearman" and steps and "spearman_interval" in steps[0]:
+                low = [1.0] + [s["spearman_interval"][0] for s in steps]
+                high = [1.0] + [s["spearman_interval"][1] for s in steps]
+                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
     for ax, title in zip(axes, ("Spearman rank correlation", "SSIM")):
         ax.set_title(f"{title} with the trained model's maps")
         ax.set_xticks(np.arange(len(names)), names, rotation=60, ha="right", fontsize=8)
@@ -350,14 +392,16 @@ def sanity_report(
     reference_maps: Mapping[str, np.ndarray] | None = None,
     data_randomization_results: Mapping[str, Any] | None = None,
     pass_threshold: float = PASS_THRESHOLD,
+    draws: int = 1,
     png_path: str | os.PathLike | None = None,
     tensorboard_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """Cascading randomization for each method, as a JSON-able dict (explainer/sanity.json),
-    and the plot when `png_path` is given.
+    """Cascading randomization for each method over `draws` draws of the random weights,
+    as a JSON-able dict (explainer/sanity.json), and the plot when `png_path` is given.
 
     "passes" per method is a heuristic, not the paper's (it has no threshold): the mean
-    Spearman correlation with the fully randomized model is below `pass_threshold`.
+    Spearman correlation with the fully randomized model is below `pass_threshold` in
+    every draw, i.e. the upper end of "final_spearman_interval" (min, max over draws).
     `reference_maps` (maps of the trained model, by method) saves recomputing them;
     `data_randomization_results` (what data_randomization returns) is stored as is.
     """
@@ -367,6 +411,7 @@ def sanity_report(
             images,
             method,
             seed,
+            repeats=draws,
             layer_names=layer_names,
             reference_maps=(reference_maps or {}).get(name),
         )
@@ -377,8 +422,11 @@ def sanity_report(
         final = steps[-1] if steps else None  # a model with no learned weights: no verdict
         summary[name] = {
             "final_spearman": final and final["spearman"],
+            "final_spearman_interval": final and final["spearman_interval"],
             "final_ssim": final and final["ssim"],
-            "passes": None if final is None else bool(final["spearman"] < pass_threshold),
+            "passes": (
+                None if final is None else bool(final["spearman_interval"][1] < pass_threshold)
+            ),
         }
     if png_path is not None:
         plot_cascading(cascading, png_path, tensorboard_dir)
@@ -387,7 +435,9 @@ def sanity_report(
         "test": "cascading model-parameter randomization, top layer first",
         "seed": seed,
         "n_images": int(len(images)),
+        "draws": draws,
         "pass_threshold_spearman": pass_threshold,
+        "verdict_on": "upper end of final_spearman_interval (max over draws)",
         "summary": summary,
         "cascading": cascading,
     }

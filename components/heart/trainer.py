@@ -9,7 +9,7 @@
   rows, so cross-validation estimates stay honest).
 
 Every model is saved with what is needed to reload it for prediction: `model.keras`
-or `model.joblib`, plus `hparams.json`; Keras models also get history.csv/png.
+or `model.skops`, plus `hparams.json`; Keras models also get history.csv/png.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import joblib
 import keras
 import numpy as np
 import pandas as pd
@@ -27,7 +26,7 @@ from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 
 from components.artifacts import atomic_path, write_json
-from components.heart_models import model_dir
+from components.heart_models import model_dir, save_sklearn_model
 from components.heart_partitions import (
     HOLDOUT,
     Partition,
@@ -222,8 +221,7 @@ def train_one(
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "lasso":
         model = fit_lasso(partition.x("train"), partition.y("train"), config)
-        with atomic_path(folder / "model.joblib") as tmp:
-            joblib.dump(model, tmp)
+        save_sklearn_model(model, folder)
         coef = model.coef_[0]
         summary = {
             "C": float(model.C_),

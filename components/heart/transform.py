@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -23,8 +22,8 @@ from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from components.artifacts import atomic_path, write_csv, write_json
-from components.heart_partitions import HOLDOUT
+from components.artifacts import write_csv, write_json
+from components.heart_partitions import HOLDOUT, save_preprocessor
 from datasets.heart_failure import schema
 
 
@@ -129,8 +128,7 @@ def run(out_dir: Path, *, examples: Path, tensorboard_dir: Path | None = None) -
         preprocessor, transformed = fit_partition(table, table[split_column(name)])
         columns = column_names(preprocessor)
         folder = out_dir / name
-        with atomic_path(folder / "preprocessor.joblib") as tmp:
-            joblib.dump(preprocessor, tmp)
+        save_preprocessor(preprocessor, folder)
         write_csv(folder / "transformed.csv", transformed)
         write_json(
             folder / "fit.json",

@@ -3,7 +3,8 @@
 Three sources: a Kaggle-layout folder, an NIH ChestX-ray14-style CSV, or a TFDS builder
 (synthetic_cxr, exported to PNG files so every source looks the same downstream).
 Writes `examples.csv` and `stats.json` (counts per split and class, patient overlap
-between splits, skipped files and CSV rows with reasons, duplicate images).
+between splits, skipped files and CSV rows with reasons, duplicate images, and the
+val/test images removed because their patient is in train).
 
 Bad items (unreadable, empty, too large or undecodable images, broken links, unknown
 label strings, missing values, duplicates) are skipped and listed; problems that leave
@@ -509,6 +510,37 @@ def remove_cross_split_duplicates(
     return frame.drop(index=across.index), skipped, report
 
 
+def remove_patients_shared_with_train(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Drops val and test images of patients who also have images in train.
+
+    A user-supplied val/ or test/ can hold other images of a training patient (the
+    held-out splits never do: they are cut by patient): scoring them measures how well
+    the model recognizes that patient, not how it generalizes. Like a byte duplicate,
+    such an image leaves val/test and training keeps all its data. They are listed in
+    the returned report (stats.json), with one warning line for all of them.
+    """
+    train_patients = set(frame.loc[frame["split"] == "train", "patient_id"])
+    shared = frame["split"].isin(["val", "test"]) & frame["patient_id"].isin(train_patients)
+    leaked = frame[shared]
+    report = {
+        "removed": int(len(leaked)),
+        "by_split": {str(k): int(v) for k, v in leaked["split"].value_counts().items()},
+        "patients": sorted(set(leaked["patient_id"])),
+        "images": [
+            {"path": path, "patient_id": patient, "removed_from": split}
+            for path, patient, split in zip(leaked["path"], leaked["patient_id"], leaked["split"])
+        ],
+    }
+    if len(leaked):
+        logging.warning(
+            "removed %d val/test image(s) of %d patient(s) who also have images in train "
+            "(listed in stats.json patients_shared_with_train)",
+            len(leaked),
+            len(report["patients"]),
+        )
+    return frame[~shared], report
+
+
 def summarize(frame: pd.DataFrame) -> dict[str, Any]:
     """Counts per split and class/pathogen, patients per split and cross-split overlap."""
     counts = {
@@ -597,6 +629,7 @@ def run(
         frame = frame[~unknown]
     frame, leaked, extra["duplicate_images"] = remove_cross_split_duplicates(frame, progress)
     skipped += leaked
+    frame, extra["patients_shared_with_train"] = remove_patients_shared_with_train(frame)
     for split in ("test",) if external else SPLITS:
         if not (frame["split"] == split).any():
             raise DataError(f"the {split} split is empty ({source})")

@@ -80,7 +80,8 @@ def drawn_pneumonia_run(tmp_path_factory) -> Run:
 def synthetic_run(tmp_path_factory) -> Run:
     """The no-data run (synthetic_cxr, known lesion masks) with the sanity checks."""
     flags = ("--epochs", "2", "--image_size", "64", "--bootstrap", "100", "--explain")
-    flags += ("gradcam", "--sanity_checks", "--quiet")
+    flags += ("gradcam", "--sanity_checks", "--sanity_images", "8", "--sanity_draws", "2")
+    flags += ("--quiet",)
     return finished("pipelines.pneumonia", tmp_path_factory.mktemp("synthetic") / "run", *flags)
 
 

@@ -7,17 +7,20 @@ builder (phantom radiographs with known lesion masks) and says so.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from absl import app, flags, logging
 
+from components import distribution
 from components.errors import DataError
 from components.reporting.model_card import write_model_card
 from models import MODEL_NAMES
 from pipelines.cli import absl_entry, log_to_run_folder, summary
-from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline
+from pipelines.runner import PRESENTATION_FLAGS, Component, run_as_worker, run_pipeline
 from pipelines.shared_steps import evaluator_component, example_gen_component
 
 DEFAULT_DATA_DIR = Path("data/chest_xray")
@@ -48,7 +51,12 @@ flags.DEFINE_string(
     "weights", "none", "Backbone weights: none, imagenet or a path (transfer models)."
 )
 flags.DEFINE_integer("image_size", 128, "Images are resized to image_size x image_size pixels.")
-flags.DEFINE_integer("batch_size", 32, "Training batch size.")
+flags.DEFINE_integer(
+    "batch_size",
+    32,
+    "Training batch size per replica; the global batch is this times the replicas "
+    "(recorded in trainer/metadata.json).",
+)
 flags.DEFINE_integer(
     "epochs",
     15,
@@ -93,6 +101,13 @@ flags.DEFINE_enum(
     "default",
     ["default", "mirrored", "multi_worker"],
     "tf.distribute strategy: one device, all local GPUs, or the workers in TF_CONFIG.",
+)
+flags.DEFINE_integer(
+    "cpu_replicas",
+    1,
+    "With --strategy mirrored on a machine without GPUs: split the CPU into this many "
+    "logical devices, one replica each (tests the mirrored path; no speed-up).",
+    lower_bound=1,
 )
 flags.DEFINE_enum(
     "precision",
@@ -301,6 +316,11 @@ def check_flag_combinations() -> None:
             f"--tune searches the CNN's filters, depth, dropout and learning rate; "
             f"--model {FLAGS.model} has no such search space (use --model cnn, or drop --tune)"
         )
+    if FLAGS.strategy == "multi_worker" and not FLAGS.run_dir:
+        raise DataError(
+            "--strategy multi_worker needs --run_dir: the same folder on every worker "
+            "(the chief writes it, the others read the Transform's output from it)"
+        )
     if FLAGS.fine_tune_layers > 0 and FLAGS.model in ("cnn", "cnn_lstm"):
         raise DataError(
             f"--fine_tune_layers unfreezes layers of a pretrained backbone; --model "
@@ -308,12 +328,42 @@ def check_flag_combinations() -> None:
         )
 
 
+def run_worker(data_dir: str | None, csv: str | None, run_dir: Path) -> int:
+    """A non-chief worker: trains with the chief, on the chief's Transform output in the
+    shared run folder, writing only to a temporary folder it deletes at the end."""
+    kind, index = distribution.task()
+    scratch = Path(tempfile.mkdtemp(prefix=f"pneumonia-{kind}{index}-"))
+    try:
+        outputs = run_as_worker(
+            build_components(data_dir, csv),
+            run_dir,
+            "trainer",
+            scratch / "trainer",
+            {"chief_backup": run_dir / "trainer" / "backup"},
+            force=FLAGS.force,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(
+        f"{kind} {index}: trained to epoch {outputs['epochs_run']} with the chief, global "
+        f"batch {outputs['global_batch_size']}; final weights sha256 "
+        f"{outputs['weights_sha256']}; wrote only to {scratch}, now deleted (the chief "
+        f"writes {run_dir})"
+    )
+    return 0
+
+
 def main() -> int:
+    # First, before any TensorFlow op: multi_worker configures collective ops, which
+    # TensorFlow allows only at program start.
+    distribution.start(FLAGS.strategy, FLAGS.cpu_replicas)
     if FLAGS.quiet:
         logging.set_verbosity(logging.WARNING)
     check_flag_combinations()
     data_dir, csv = resolve_data_source()
     run_dir = Path(FLAGS.run_dir or f"runs/pneumonia-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    if not distribution.is_chief():
+        return run_worker(data_dir, csv, run_dir)
     flag_values = computed_flags()
     log_to_run_folder(run_dir)
     run_pipeline(build_components(data_dir, csv), run_dir, flag_values, force=FLAGS.force)

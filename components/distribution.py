@@ -80,3 +80,12 @@ def barrier(made: tf.distribute.Strategy) -> None:
     """Returns on every worker only once all have reached it (a one-number all-reduce)."""
     if made.extended._in_multi_worker_mode():  # noqa: SLF001 (no public test for it)
         made.reduce(tf.distribute.ReduceOp.SUM, made.run(lambda: tf.constant(1.0)), axis=None)
+
+
+def tuner_worker_id() -> str | None:
+    """This process's KERASTUNER_TUNER_ID when it is a keras-tuner worker (not the chief,
+    whose id contains "chief", keras-tuner's own rule)."""
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID")
+    if "KERASTUNER_ORACLE_IP" not in os.environ or not tuner_id or "chief" in tuner_id:
+        return None
+    return tuner_id

@@ -328,28 +328,30 @@ def check_flag_combinations() -> None:
         )
 
 
-def run_worker(data_dir: str | None, csv: str | None, run_dir: Path) -> int:
-    """A non-chief worker: trains with the chief, on the chief's Transform output in the
-    shared run folder, writing only to a temporary folder it deletes at the end."""
-    kind, index = distribution.task()
-    scratch = Path(tempfile.mkdtemp(prefix=f"pneumonia-{kind}{index}-"))
+def run_worker(data_dir: str | None, csv: str | None, run_dir: Path, step: str) -> int:
+    """A worker that is not the chief runs one step with the chief (the Trainer under
+    --strategy multi_worker, the Tuner as a keras-tuner worker), on the chief's Transform
+    output in the shared run folder, writing only to a temporary folder it deletes at
+    the end."""
+    name = (
+        distribution.tuner_worker_id() if step == "tuner" else "{} {}".format(*distribution.task())
+    )
+    scratch = Path(tempfile.mkdtemp(prefix=f"pneumonia-{name.replace(' ', '')}-"))
+    extra = {"chief_backup": run_dir / "trainer" / "backup"} if step == "trainer" else {}
     try:
         outputs = run_as_worker(
-            build_components(data_dir, csv),
-            run_dir,
-            "trainer",
-            scratch / "trainer",
-            {"chief_backup": run_dir / "trainer" / "backup"},
-            force=FLAGS.force,
+            build_components(data_dir, csv), run_dir, step, scratch / step, extra, FLAGS.force
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(
-        f"{kind} {index}: trained to epoch {outputs['epochs_run']} with the chief, global "
-        f"batch {outputs['global_batch_size']}; final weights sha256 "
-        f"{outputs['weights_sha256']}; wrote only to {scratch}, now deleted (the chief "
-        f"writes {run_dir})"
-    )
+    if step == "trainer":
+        done = (
+            f"trained to epoch {outputs['epochs_run']} with the chief, global batch "
+            f"{outputs['global_batch_size']}; final weights sha256 {outputs['weights_sha256']}"
+        )
+    else:
+        done = "ran the trials the chief's oracle gave it"
+    print(f"{name}: {done}; wrote only to {scratch}, now deleted (the chief writes {run_dir})")
     return 0
 
 
@@ -362,8 +364,10 @@ def main() -> int:
     check_flag_combinations()
     data_dir, csv = resolve_data_source()
     run_dir = Path(FLAGS.run_dir or f"runs/pneumonia-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    if FLAGS.tune and distribution.tuner_worker_id() is not None:
+        return run_worker(data_dir, csv, run_dir, "tuner")
     if not distribution.is_chief():
-        return run_worker(data_dir, csv, run_dir)
+        return run_worker(data_dir, csv, run_dir, "trainer")
     flag_values = computed_flags()
     log_to_run_folder(run_dir)
     run_pipeline(build_components(data_dir, csv), run_dir, flag_values, force=FLAGS.force)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks.local_workers import run_workers, started, wait_all
+from benchmarks.local_workers import free_ports, run_workers, started, wait_all
 from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 from tests.conftest import REPO_ROOT
 
@@ -170,3 +170,43 @@ def test_the_loop_trains_exactly_as_keras_fit():
     (fit_history, fit_weights), (loop_history, loop_weights) = results
     assert loop_history == fit_history
     assert loop_weights == fit_weights
+
+
+def test_keras_tuner_chief_and_two_workers_share_one_search(data, tmp_path):
+    """keras-tuner's own distributed mode on 127.0.0.1: the chief serves the oracle, the
+    workers run the trials; trials.csv lists both workers' trials and the best
+    hyperparameters feed the one final training, on the chief."""
+    run_dir = tmp_path / "run"
+    (port,) = free_ports(1)
+    oracle = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(port)}
+    ids = ("chief", "tuner0", "tuner1")
+    scratch = {tuner_id: tmp_path / tuner_id for tuner_id in ids}
+    for folder in scratch.values():
+        folder.mkdir()
+    envs = [
+        {
+            **{k: v for k, v in ENV.items() if k != "TF_CONFIG"},
+            **oracle,
+            "KERASTUNER_TUNER_ID": tuner_id,
+            "TMPDIR": str(scratch[tuner_id]),
+        }
+        for tuner_id in ids
+    ]
+    one = command(data, run_dir, "--tune", "--max_trials", "4", "--epochs", "1")
+    logs = tmp_path / "logs"
+    with started([one] * 3, envs, REPO_ROOT, logs) as processes:
+        finished = wait_all(processes, logs, TIMEOUT_S)
+    for tuner_id, result in zip(ids, finished):
+        assert result.returncode == 0, f"{tuner_id}: {result.stderr[-3000:]}"
+    for tuner_id, result in zip(ids[1:], finished[1:]):
+        assert f"{tuner_id}: ran the trials" in result.stdout
+        assert not any(scratch[tuner_id].iterdir()), "a worker left its temporary folder"
+    trials = pd.read_csv(run_dir / "tuner" / "trials.csv")
+    assert len(trials) == 4 and set(trials["status"]) == {"COMPLETED"}
+    assert set(trials["worker"]) == {0, 1}, "both workers ran trials (the chief none)"
+    best = json.loads((run_dir / "tuner" / "best_hyperparameters.json").read_text())
+    top = trials.sort_values("val_auc", ascending=False).iloc[0]
+    assert best["base_filters"] == top["base_filters"] and best["depth"] == top["depth"]
+    trainer = json.loads((run_dir / "trainer" / "metadata.json").read_text())
+    assert trainer["status"] == "completed" and trainer["inputs"]["tuner"]["component"] == "tuner"
+    assert trainer["outputs"]["parameters"] > 0

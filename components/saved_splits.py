@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,18 +51,21 @@ def input_fn(
     seed: int = 42,
     augment: bool = True,
     one_hot: bool = False,
+    drop_remainder: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (float32 images in [0, 255], labels) from a saved split.
 
     Training: cache the decoded uint8 images in memory, reshuffle every epoch (seeded),
     batch, then augment whole batches (vectorized) in parallel with training.
+    `drop_remainder` (training on several replicas): a short last batch could leave a
+    replica with no image, and batch normalization's statistics of none are NaN.
     """
     spec = load_spec(transform_dir)
     ds = _saved(transform_dir, split)
     ds = ds.map(lambda image, label, index: (image, label)).cache()
     if training:
         ds = ds.shuffle(spec["counts"][split], seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     classes = len(spec["class_names"])
 
     def to_float(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -78,49 +81,6 @@ def input_fn(
             num_parallel_calls=AUTOTUNE,
         )
     return ds.prefetch(AUTOTUNE)
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The shuffling and augmentation seed of one epoch: a function of (seed, epoch) only,
-    so a resumed run's epoch e draws what an uninterrupted run's epoch e drew."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] % 2**31)
-
-
-def training_epochs(
-    transform_dir: Path,
-    batch_size: int,
-    seed: int = 42,
-    one_hot: bool = False,
-    drop_remainder: bool = False,
-) -> Callable[[int], tf.data.Dataset]:
-    """epoch -> that epoch's training batches, as `input_fn(training=True)` makes them
-    (cache, shuffle, batch, augment), with the epoch's own seed for the shuffle and the
-    augmentation. The decoded images are cached once for all epochs.
-
-    `drop_remainder` (several replicas): a short last batch could leave a replica with
-    no image, and batch normalization's statistics of an empty batch are NaN.
-    """
-    spec = load_spec(transform_dir)
-    cached = _saved(transform_dir, "train").map(lambda image, label, index: (image, label)).cache()
-    classes = len(spec["class_names"])
-
-    def to_float(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        labels = tf.one_hot(labels, classes) if one_hot else tf.cast(labels, tf.float32)
-        return tf.cast(images, tf.float32), labels
-
-    def batches(epoch: int) -> tf.data.Dataset:
-        seed_e = epoch_seed(seed, epoch)
-        ds = cached.shuffle(spec["counts"]["train"], seed=seed_e, reshuffle_each_iteration=False)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-        ds = ds.map(to_float, num_parallel_calls=AUTOTUNE)
-        layers = augmentation_layers(seed=seed_e, **spec["augmentation"])
-        ds = ds.map(
-            lambda x, y: (tf.clip_by_value(layers(x, training=True), 0.0, 255.0), y),
-            num_parallel_calls=AUTOTUNE,
-        )
-        return ds.prefetch(AUTOTUNE)
-
-    return batches
 
 
 def split_images(

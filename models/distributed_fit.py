@@ -73,13 +73,22 @@ def _batches_per_epoch(ds: tf.data.Dataset) -> int | None:
     return count if count >= 0 else None
 
 
+def _open_next_epoch(batches, steps: int | None) -> None:
+    """What fit's epoch iterator does after a full epoch of a dataset of known length: it
+    opens the next epoch's iterator at once (and opens another when that epoch begins).
+    Opening one draws the next reshuffle seed, so doing the same keeps the order of
+    batches, epoch by epoch, what `fit` gave (tests/test_distributed.py)."""
+    if steps is not None:
+        iter(batches)
+
+
 def _python_logs(logs: dict) -> dict[str, float]:
     return {name: float(np.asarray(value)) for name, value in logs.items()}
 
 
 def fit(
     model: keras.Model,
-    train_epoch: Callable[[int], tf.data.Dataset],
+    train: tf.data.Dataset,
     val: tf.data.Dataset,
     *,
     epochs: int,
@@ -89,16 +98,16 @@ def fit(
     class_weight: dict[int, float] | None = None,
     verbose: int = 2,
 ) -> keras.callbacks.History:
-    """Trains epochs `initial_epoch`..`epochs - 1`; `train_epoch(e)` gives epoch e's global
-    batches (a function of e, so a resumed epoch sees the same images in the same order).
-    Returns the History, as `fit` does."""
+    """Trains epochs `initial_epoch`..`epochs - 1` on `train`'s global batches (one pass
+    an epoch, as `fit` iterates it). Returns the History, as `fit` does."""
+    steps = _batches_per_epoch(train)
     callback_list = keras.callbacks.CallbackList(
         list(callbacks),
         add_history=True,
         add_progbar=verbose != 0,
         verbose=verbose,
         epochs=epochs,
-        steps=_batches_per_epoch(train_epoch(initial_epoch)),
+        steps=steps,
         model=model,
     )
     with strategy.scope():
@@ -114,22 +123,34 @@ def fit(
     def test_step(batch):
         strategy.run(model.test_step, args=(batch,))
 
+    distributed_train = strategy.experimental_distribute_dataset(
+        sharded_by_data(with_class_weights(train, class_weight))
+    )
     distributed_val = strategy.experimental_distribute_dataset(sharded_by_data(val))
     model.stop_training = False
     callback_list.on_train_begin()
     # BackupAndRestore.on_train_begin sets _initial_epoch, which fit reads the same way.
     initial_epoch = getattr(model, "_initial_epoch", None) or initial_epoch
+    # A resumed run first replays the input of the epochs already trained (input only:
+    # seconds an epoch). tf.data's seeded reshuffle and the augmentation's seed states
+    # advance only by being iterated, so this is what makes the resumed epochs see the
+    # images, order and augmentation an uninterrupted run sees.
+    for _ in range(initial_epoch):
+        for _ in distributed_train:
+            pass
+        _open_next_epoch(distributed_train, steps)
     logs: dict[str, float] = {}
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
-        batches = sharded_by_data(with_class_weights(train_epoch(epoch), class_weight))
-        for step, batch in enumerate(strategy.experimental_distribute_dataset(batches)):
+        for step, batch in enumerate(distributed_train):
             callback_list.on_train_batch_begin(step)
             train_step(batch)
             callback_list.on_train_batch_end(step)
             if model.stop_training:
                 break
+        else:
+            _open_next_epoch(distributed_train, steps)
         logs = _python_logs(model.get_metrics_result())
         model.reset_metrics()
         callback_list.on_test_begin()

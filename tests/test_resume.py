@@ -3,9 +3,9 @@ interrupted: the same epochs and metrics, the same best epoch, the same weights.
 
 BackupAndRestore alone restores weights, optimizer and epoch, but not EarlyStopping's,
 ReduceLROnPlateau's or ModelCheckpoint's state (best value, waits, best weights) nor the
-dropout seed; and a reshuffle-every-iteration dataset restarts its order on resume.
-models/distributed_fit.ResumableState and the per-epoch seeds of
-components/saved_splits.training_epochs cover these.
+dropout seed; and a reshuffle-every-iteration dataset (and the augmentation's seed
+states) restart on resume. models/distributed_fit.ResumableState and the loop's replay of
+the trained epochs' input cover these.
 """
 
 from __future__ import annotations

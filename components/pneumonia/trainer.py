@@ -21,7 +21,7 @@ import functools
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import keras
 import numpy as np
@@ -32,12 +32,7 @@ from absl import logging
 from components import distribution
 from components.artifacts import atomic_path, read_json
 from components.reporting.figures import save_figure
-from components.saved_splits import (
-    class_balanced_sample,
-    input_fn,
-    load_spec,
-    training_epochs,
-)
+from components.saved_splits import class_balanced_sample, input_fn, load_spec
 from models import build_model, distributed_fit
 from models.cnn import tuned_settings
 from models.distributed_fit import ResumableState
@@ -161,7 +156,7 @@ class Phase:
 
 def fit_phase(
     net: keras.Model,
-    train_epoch: Callable[[int], tf.data.Dataset],
+    train: tf.data.Dataset,
     val: tf.data.Dataset,
     initial_epoch: int,
     epochs: int,
@@ -178,7 +173,7 @@ def fit_phase(
     callbacks = [*training_callbacks(out_dir, tensorboard_dir, patience), *extra_callbacks]
     history = distributed_fit.fit(
         net,
-        train_epoch,
+        train,
         val,
         epochs=epochs,
         initial_epoch=initial_epoch,
@@ -266,8 +261,14 @@ def run(
     if chief_backup is not None and chief_backup.is_dir():
         shutil.copytree(chief_backup, out_dir / "backup", dirs_exist_ok=True)
     one_hot = num_classes > 2
-    train_epoch = training_epochs(
-        transform, global_batch, seed=seed, one_hot=one_hot, drop_remainder=replicas > 1
+    train = input_fn(
+        transform,
+        "train",
+        global_batch,
+        training=True,
+        seed=seed,
+        one_hot=one_hot,
+        drop_remainder=replicas > 1,
     )
     val = input_fn(transform, "val", global_batch, one_hot=one_hot)
     weights_by_class = class_weights(spec["train_class_counts"]) if use_class_weights else None
@@ -277,7 +278,7 @@ def run(
     fit = functools.partial(
         fit_phase,
         net,
-        train_epoch,
+        train,
         val,
         strategy=distribute,
         class_weight=weights_by_class,

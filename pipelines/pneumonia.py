@@ -316,6 +316,11 @@ def check_flag_combinations() -> None:
             f"--tune searches the CNN's filters, depth, dropout and learning rate; "
             f"--model {FLAGS.model} has no such search space (use --model cnn, or drop --tune)"
         )
+    if FLAGS.cpu_replicas > 1 and FLAGS.strategy != "mirrored":
+        raise DataError(
+            f"--cpu_replicas splits the CPU into replicas for --strategy mirrored; "
+            f"--strategy {FLAGS.strategy} would ignore it"
+        )
     if FLAGS.strategy == "multi_worker" and not FLAGS.run_dir:
         raise DataError(
             "--strategy multi_worker needs --run_dir: the same folder on every worker "
@@ -356,12 +361,12 @@ def run_worker(data_dir: str | None, csv: str | None, run_dir: Path, step: str) 
 
 
 def main() -> int:
-    # First, before any TensorFlow op: multi_worker configures collective ops, which
+    check_flag_combinations()
+    # Next, before any TensorFlow op: multi_worker configures collective ops, which
     # TensorFlow allows only at program start.
     distribution.start(FLAGS.strategy, FLAGS.cpu_replicas)
     if FLAGS.quiet:
         logging.set_verbosity(logging.WARNING)
-    check_flag_combinations()
     data_dir, csv = resolve_data_source()
     run_dir = Path(FLAGS.run_dir or f"runs/pneumonia-{dt.datetime.now():%Y%m%d-%H%M%S}")
     if FLAGS.tune and distribution.tuner_worker_id() is not None:

@@ -130,15 +130,16 @@ def fit(
     model.stop_training = False
     callback_list.on_train_begin()
     # BackupAndRestore.on_train_begin sets _initial_epoch, which fit reads the same way.
-    initial_epoch = getattr(model, "_initial_epoch", None) or initial_epoch
-    # A resumed run first replays the input of the epochs already trained (input only:
+    restored = getattr(model, "_initial_epoch", None)
+    # A resumed run first replays the input of the epochs the backup holds (input only:
     # seconds an epoch). tf.data's seeded reshuffle and the augmentation's seed states
     # advance only by being iterated, so this is what makes the resumed epochs see the
     # images, order and augmentation an uninterrupted run sees.
-    for _ in range(initial_epoch):
+    for _ in range((restored or initial_epoch) - initial_epoch):
         for _ in distributed_train:
             pass
         _open_next_epoch(distributed_train, steps)
+    initial_epoch = restored or initial_epoch
     logs: dict[str, float] = {}
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()

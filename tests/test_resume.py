@@ -42,15 +42,18 @@ def train(transform_dir, out_dir) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def kill_mid_epoch(transform_dir, out_dir, marker) -> None:
+def start_paused_run(transform_dir, out_dir, marker) -> subprocess.Popen:
     command = [sys.executable, "-m", "tests.support.train_once", str(transform_dir), str(out_dir)]
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [*command, str(KILLED_EPOCH), str(marker)],
         cwd=REPO_ROOT,
         env=ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def kill_when_paused(process: subprocess.Popen, marker) -> None:
     try:
         deadline = time.monotonic() + TIMEOUT_S
         while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -72,10 +75,13 @@ def transform_dir(tmp_path_factory):
 
 
 def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(transform_dir, tmp_path):
-    uninterrupted = train(transform_dir, tmp_path / "uninterrupted")
+    resumed_dir, marker = tmp_path / "resumed", tmp_path / "paused"
+    paused = start_paused_run(transform_dir, resumed_dir, marker)  # alongside, to save time
+    try:
+        uninterrupted = train(transform_dir, tmp_path / "uninterrupted")
+    finally:
+        kill_when_paused(paused, marker)
     assert uninterrupted["epochs_run"] > KILLED_EPOCH, "stopped before the kill point"
-    resumed_dir = tmp_path / "resumed"
-    kill_mid_epoch(transform_dir, resumed_dir, tmp_path / "paused")
     state = json.loads((resumed_dir / "backup" / "training_metadata.json").read_text())
     assert state["epoch"] == KILLED_EPOCH
     resumed = train(transform_dir, resumed_dir)

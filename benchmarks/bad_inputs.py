@@ -1267,7 +1267,6 @@ def leftover_temporaries(run_dir: Path) -> list[str]:
 
 def check_valid_artifacts(run_dir: Path, components: Iterable[str]) -> list[str]:
     """Problems with the finished components' artifacts (empty when all parse)."""
-    import keras
 
     problems = []
     components = set(components)
@@ -1285,9 +1284,10 @@ def check_valid_artifacts(run_dir: Path, components: Iterable[str]) -> list[str]
             if sum(1 for _ in saved) != count:
                 problems.append(f"transform/{split} does not hold {count} images")
     if "trainer" in components:
-        keras.saving.load_model(
-            str(run_dir / "trainer" / "model.keras"), compile=False, safe_mode=True
-        )
+        # The project's one loader: safe mode, with the models' own layers registered.
+        from components.saved_model import load_keras_model
+
+        load_keras_model(run_dir / "trainer" / "model.keras")
     if "evaluator" in components:
         metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
         if "test" not in metrics:

@@ -51,18 +51,21 @@ def input_fn(
     seed: int = 42,
     augment: bool = True,
     one_hot: bool = False,
+    drop_remainder: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (float32 images in [0, 255], labels) from a saved split.
 
     Training: cache the decoded uint8 images in memory, reshuffle every epoch (seeded),
     batch, then augment whole batches (vectorized) in parallel with training.
+    `drop_remainder` (training on several replicas): a short last batch could leave a
+    replica with no image, and batch normalization's statistics of none are NaN.
     """
     spec = load_spec(transform_dir)
     ds = _saved(transform_dir, split)
     ds = ds.map(lambda image, label, index: (image, label)).cache()
     if training:
         ds = ds.shuffle(spec["counts"][split], seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     classes = len(spec["class_names"])
 
     def to_float(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

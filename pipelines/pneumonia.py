@@ -7,12 +7,15 @@ builder (phantom radiographs with known lesion masks) and says so.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from absl import flags, logging
 
+from components import distribution
 from components.artifacts import read_json
 from components.errors import DataError
 from components.reporting.hparams import numeric_leaves
@@ -20,7 +23,7 @@ from components.reporting.model_card import write_model_card
 from models import MODEL_NAMES
 from pipelines import cli
 from pipelines.cli import log_to_run_folder, summary
-from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline
+from pipelines.runner import PRESENTATION_FLAGS, Component, run_as_worker, run_pipeline
 from pipelines.shared_steps import evaluator_component, example_gen_component
 
 DEFAULT_DATA_DIR = Path("data/chest_xray")
@@ -51,7 +54,12 @@ flags.DEFINE_string(
     "weights", "none", "Backbone weights: none, imagenet or a path (transfer models)."
 )
 flags.DEFINE_integer("image_size", 128, "Images are resized to image_size x image_size pixels.")
-flags.DEFINE_integer("batch_size", 32, "Training batch size.")
+flags.DEFINE_integer(
+    "batch_size",
+    32,
+    "Training batch size per replica; the global batch is this times the replicas "
+    "(recorded in trainer/metadata.json).",
+)
 flags.DEFINE_integer(
     "epochs",
     15,
@@ -96,6 +104,13 @@ flags.DEFINE_enum(
     "default",
     ["default", "mirrored", "multi_worker"],
     "tf.distribute strategy: one device, all local GPUs, or the workers in TF_CONFIG.",
+)
+flags.DEFINE_integer(
+    "cpu_replicas",
+    1,
+    "With --strategy mirrored on a machine without GPUs: split the CPU into this many "
+    "logical devices, one replica each (tests the mirrored path; no speed-up).",
+    lower_bound=1,
 )
 flags.DEFINE_enum(
     "precision",
@@ -338,6 +353,16 @@ def check_flag_combinations() -> None:
             f"--tune searches the CNN's filters, depth, dropout and learning rate; "
             f"--model {FLAGS.model} has no such search space (use --model cnn, or drop --tune)"
         )
+    if FLAGS.cpu_replicas > 1 and FLAGS.strategy != "mirrored":
+        raise DataError(
+            f"--cpu_replicas splits the CPU into replicas for --strategy mirrored; "
+            f"--strategy {FLAGS.strategy} would ignore it"
+        )
+    if FLAGS.strategy == "multi_worker" and not FLAGS.run_dir:
+        raise DataError(
+            "--strategy multi_worker needs --run_dir: the same folder on every worker "
+            "(the chief writes it, the others read the Transform's output from it)"
+        )
     if FLAGS.fine_tune_layers > 0 and FLAGS.model in ("cnn", "cnn_lstm"):
         raise DataError(
             f"--fine_tune_layers unfreezes layers of a pretrained backbone; --model "
@@ -345,14 +370,48 @@ def check_flag_combinations() -> None:
         )
 
 
+def run_worker(data_dir: str | None, csv: str | None, run_dir: Path, step: str) -> int:
+    """A worker that is not the chief runs one step with the chief (the Trainer under
+    --strategy multi_worker, the Tuner as a keras-tuner worker), on the chief's Transform
+    output in the shared run folder, writing only to a temporary folder it deletes at
+    the end."""
+    name = (
+        distribution.tuner_worker_id() if step == "tuner" else "{} {}".format(*distribution.task())
+    )
+    scratch = Path(tempfile.mkdtemp(prefix=f"pneumonia-{name.replace(' ', '')}-"))
+    extra = {"chief_backup": run_dir / "trainer" / "backup"} if step == "trainer" else {}
+    try:
+        outputs = run_as_worker(
+            build_components(data_dir, csv), run_dir, step, scratch / step, extra, FLAGS.force
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if step == "trainer":
+        done = (
+            f"trained to epoch {outputs['epochs_run']} with the chief, global batch "
+            f"{outputs['global_batch_size']}; final weights sha256 {outputs['weights_sha256']}"
+        )
+    else:
+        done = "ran the trials the chief's oracle gave it"
+    print(f"{name}: {done}; wrote only to {scratch}, now deleted (the chief writes {run_dir})")
+    return 0
+
+
 def main() -> int:
+    check_flag_combinations()
+    # Next, before any TensorFlow op: multi_worker configures collective ops, which
+    # TensorFlow allows only at program start.
+    distribution.start(FLAGS.strategy, FLAGS.cpu_replicas)
     if FLAGS.quiet:
         logging.set_verbosity(logging.WARNING)
-    check_flag_combinations()
     run_dir = Path(FLAGS.run_dir or f"runs/pneumonia-{dt.datetime.now():%Y%m%d-%H%M%S}")
     # The first line a user sees: ours, before any step's log line.
     print(f"Pneumonia pipeline, run folder {run_dir}", flush=True)
     data_dir, csv = resolve_data_source()
+    if FLAGS.tune and distribution.tuner_worker_id() is not None:
+        return run_worker(data_dir, csv, run_dir, "tuner")
+    if not distribution.is_chief():
+        return run_worker(data_dir, csv, run_dir, "trainer")
     flag_values = computed_flags()
     cli.write_flagfile(run_dir, list(flag_values), "pipelines.pneumonia")
     log_to_run_folder(run_dir)

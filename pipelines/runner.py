@@ -72,6 +72,11 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+# How long a non-chief worker waits for the chief's steps before its own, and how often
+# it looks (the chief may be decoding 100,000 images first).
+WORKER_WAIT_S = 24 * 3600.0
+WORKER_POLL_S = 1.0
+
 # Flags that change how a run is shown or rerun, not what it computes.
 PRESENTATION_FLAGS = ("force", "quiet", "run_dir")
 
@@ -253,3 +258,52 @@ def run_pipeline(
     record.update(status="completed", ended=_now())
     write_json(pipeline_path, record)
     return outputs
+
+
+def run_as_worker(
+    components: Sequence[Component],
+    run_dir: str | Path,
+    step: str,
+    out_dir: Path,
+    extra: Mapping[str, Any],
+    force: bool = False,
+    wait_s: float = WORKER_WAIT_S,
+) -> dict[str, Any]:
+    """A non-chief worker's share of a pipeline: only `step`, into `out_dir`.
+
+    The chief runs every step in `run_dir`; this waits until the steps before `step`
+    there are completed with the fingerprints this worker computes from its own flags
+    (so a worker started with other flags never trains on the chief's data), then runs
+    `step` on them with `extra` arguments. Nothing is written into `run_dir`.
+    """
+    run_dir = Path(run_dir)
+    started = _now()
+    fingerprints: dict[str, str] = {}
+    for component in components:
+        fingerprints[component.name] = _component_fingerprint(component, fingerprints)
+        if component.name == step:
+            break
+    target = next(c for c in components if c.name == step)
+    deadline = time.monotonic() + wait_s
+    for name in target.inputs.values():
+        meta_path = run_dir / name / "metadata.json"
+        while True:
+            meta = read_json(meta_path) if meta_path.is_file() else {}
+            done = (
+                meta.get("status") == "completed" and meta.get("fingerprint") == fingerprints[name]
+            )
+            # --force: the chief reruns every step; wait for its new run of this one.
+            if done and (not force or str(meta.get("ended", "")) >= started):
+                break
+            if time.monotonic() > deadline:
+                raise DataError(
+                    f"worker: {run_dir / name} was not completed by the chief with this "
+                    f"worker's flags within {wait_s:.0f} s (same flags and --run_dir on "
+                    "every worker?)"
+                )
+            time.sleep(WORKER_POLL_S)
+        logging.info("worker: %s ready in %s", name, run_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kwargs = _call_arguments(target, run_dir)
+    kwargs.pop("tensorboard_dir", None)  # TensorBoard is the chief's
+    return dict(target.fn(out_dir, **kwargs, **extra) or {})

@@ -388,6 +388,7 @@ def test_shap_background_is_a_seeded_sample_of_training_images(real_run, tmp_pat
     [
         (("--tune", "--model", "vgg16"), "--tune searches the CNN's"),
         (("--fine_tune_layers", "10"), "--fine_tune_layers unfreezes layers of a pretrained"),
+        (("--cpu_replicas", "2"), "--cpu_replicas splits the CPU into replicas for --strategy"),
     ],
 )
 def test_impossible_flag_combinations_stop_at_start_with_one_line(tmp_path, flags, message):

@@ -1,15 +1,25 @@
 """Trainer: fits a Keras model on the Transform's splits and saves trainer/model.keras.
 
-Everything is Keras' own: the focal loss (models/losses.py), class weights from the
-training counts, and callbacks for early stopping on validation AUC (restoring the best
-weights), learning-rate decay, checkpointing, resuming a killed run (BackupAndRestore),
-TensorBoard scalars and histograms, and a CSV log that becomes history.png.
+Keras' own loss (models/losses.py), class weights from the training counts, and
+callbacks for early stopping on validation AUC (restoring the best weights),
+learning-rate decay, checkpointing, resuming a killed run (BackupAndRestore, plus
+models/distributed_fit.ResumableState for the callbacks' own state), TensorBoard scalars
+and histograms, and a CSV log that becomes history.png. They are driven by
+models/distributed_fit.fit, one loop for every --strategy (Keras' model.fit fails under
+MultiWorkerMirroredStrategy; the reason is there).
+
+Several workers (--strategy multi_worker): every worker trains; only the chief writes
+into the run folder. The others write to a temporary folder of their own, which they
+delete at the end, as TensorFlow's multi-worker guide prescribes, and start from a copy
+of the chief's backup, so a resumed run resumes alike on every worker.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,11 +29,13 @@ import pandas as pd
 import tensorflow as tf
 from absl import logging
 
+from components import distribution
 from components.artifacts import atomic_path, read_json
 from components.reporting.figures import save_figure
 from components.saved_splits import class_balanced_sample, input_fn, load_spec
-from models import build_model
+from models import build_model, distributed_fit
 from models.cnn import tuned_settings
+from models.distributed_fit import ResumableState
 from models.training import class_weights, compile_for_training, precision_policy
 from models.transfer import fine_tune_layers as unfreeze_top
 
@@ -34,9 +46,12 @@ EPOCH_HEATMAPS_PER_CLASS = 4
 def training_callbacks(
     out_dir: Path, tensorboard_dir: Path | None, patience: int
 ) -> list[keras.callbacks.Callback]:
+    """Early stopping, LR decay, checkpoint, CSV log, TensorBoard, then the backup.
+
+    The backup comes last, so that what it saves after an epoch includes that epoch's
+    learning-rate decay and the other callbacks' updated state.
+    """
     callbacks: list[keras.callbacks.Callback] = [
-        # double_checkpoint: a kill while the backup is written leaves the previous one.
-        keras.callbacks.BackupAndRestore(os.fspath(out_dir / "backup"), double_checkpoint=True),
         keras.callbacks.EarlyStopping(
             monitor="val_auc", mode="max", patience=patience, restore_best_weights=True
         ),
@@ -50,7 +65,13 @@ def training_callbacks(
     ]
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(os.fspath(tensorboard_dir), histogram_freq=1))
-    return callbacks
+    backup = out_dir / "backup"
+    return [
+        *callbacks,
+        ResumableState(backup, callbacks),
+        # double_checkpoint: a kill while the backup is written leaves the previous one.
+        keras.callbacks.BackupAndRestore(os.fspath(backup), double_checkpoint=True),
+    ]
 
 
 def plot_history(history_csv: Path, png_path: Path, tensorboard_dir: Path | None) -> None:
@@ -93,17 +114,6 @@ def epoch_heatmap_callbacks(
     return heatmap_callbacks(images, labels, tensorboard_dir)
 
 
-def distribution_strategy(name: str) -> tf.distribute.Strategy:
-    """default: one device; mirrored: all local GPUs; multi_worker: machines in TF_CONFIG."""
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"unknown strategy {name!r} (default, mirrored or multi_worker)")
-
-
 def weights_by_path(net: keras.Model) -> dict[str, np.ndarray]:
     """Every weight by its unique path: unfreezing layers reorders get_weights(), not paths."""
     return {w.path: np.asarray(w) for w in net.weights}
@@ -135,6 +145,15 @@ def tuned_hyperparameters(tuner_dir: Path) -> dict[str, Any]:
     return best
 
 
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """One training phase, as history.csv has it (epochs before a resume included)."""
+
+    val_auc: list[float]
+    epochs_run: int
+    best_epoch: int | None
+
+
 def fit_phase(
     net: keras.Model,
     train: tf.data.Dataset,
@@ -143,24 +162,32 @@ def fit_phase(
     epochs: int,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     *,
+    strategy: tf.distribute.Strategy,
     class_weight: dict[int, float] | None,
     out_dir: Path,
     tensorboard_dir: Path | None,
     patience: int,
     verbose: int,
-) -> tuple[list[float], int]:
-    """One `fit` from `initial_epoch` up to `epochs`: (validation AUC per epoch, epochs run)."""
-    history = net.fit(
+) -> Phase:
+    """Epochs `initial_epoch` up to `epochs` (fewer if stopped early, later if resumed)."""
+    callbacks = [*training_callbacks(out_dir, tensorboard_dir, patience), *extra_callbacks]
+    history = distributed_fit.fit(
+        net,
         train,
-        validation_data=val,
-        initial_epoch=initial_epoch,
+        val,
         epochs=epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        strategy=strategy,
         class_weight=class_weight,
-        callbacks=[*training_callbacks(out_dir, tensorboard_dir, patience), *extra_callbacks],
-        shuffle=False,
         verbose=verbose,
-    )  # input_fn shuffles
-    return list(history.history.get("val_auc", [])), len(history.epoch)
+    )
+    logged = pd.read_csv(out_dir / "history.csv").drop_duplicates("epoch", keep="last")
+    end = max(history.epoch, default=initial_epoch - 1) + 1
+    phase = logged[(logged["epoch"] >= initial_epoch) & (logged["epoch"] < end)]
+    stopper = next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping))
+    best_epoch = stopper.best_epoch if stopper.best_weights is not None else None
+    return Phase(list(phase.get("val_auc", [])), end, best_epoch)
 
 
 def run(
@@ -181,6 +208,7 @@ def run(
     fine_tune_layers: int = 0,
     fine_tune_epochs: int = 10,
     strategy: str = "default",
+    chief_backup: Path | None = None,
     precision: str = "auto",
     epoch_heatmaps: bool = True,
     normalization: str = "rescale",
@@ -193,6 +221,9 @@ def run(
     With a Tuner upstream, its best hyperparameters replace the CNN's defaults. With
     `fine_tune_layers` N > 0 (transfer backbones), a second phase unfreezes the top N
     backbone layers and trains `fine_tune_epochs` more at a tenth of the learning rate.
+
+    `batch_size` is per replica; the global batch is that times the replicas. A non-chief
+    worker is given its own temporary `out_dir` and the chief's `chief_backup` folder.
     """
     keras.utils.set_random_seed(seed)
     # Same flags and seed, same model on CPU: deterministic kernels cost little there.
@@ -208,12 +239,38 @@ def run(
         best = tuned_hyperparameters(tuner)
         architecture.update(filters=best["filters"], dropout=best["dropout"])
         learning_rate, focal_gamma = best["learning_rate"], best["focal_gamma"]
-    with distribution_strategy(strategy).scope():
+    distribute = distribution.strategy(strategy)
+    replicas = distribute.num_replicas_in_sync
+    global_batch = batch_size * replicas
+    logging.info(
+        "trainer: --strategy %s, %d replicas, global batch %d (%d per replica)",
+        strategy,
+        replicas,
+        global_batch,
+        batch_size,
+    )
+    with distribute.scope():
         net = build_model(model, spec["image_size"], num_classes, weights=weights, **architecture)
         compile_for_training(net, num_classes, learning_rate, loss, focal_gamma, focal_alpha)
+    if replicas > 1:
+        distributed_fit.synchronize_batch_norm(net)
+    # Past this point every worker has made its variables, so the chief's folder is past
+    # the runner's clean-up, and the chief cannot write a new backup before the others
+    # have copied the one it resumes from (training a step needs every worker).
+    distribution.barrier(distribute)
+    if chief_backup is not None and chief_backup.is_dir():
+        shutil.copytree(chief_backup, out_dir / "backup", dirs_exist_ok=True)
     one_hot = num_classes > 2
-    train = input_fn(transform, "train", batch_size, training=True, seed=seed, one_hot=one_hot)
-    val = input_fn(transform, "val", batch_size, one_hot=one_hot)
+    train = input_fn(
+        transform,
+        "train",
+        global_batch,
+        training=True,
+        seed=seed,
+        one_hot=one_hot,
+        drop_remainder=replicas > 1,
+    )
+    val = input_fn(transform, "val", global_batch, one_hot=one_hot)
     weights_by_class = class_weights(spec["train_class_counts"]) if use_class_weights else None
     logging.info(
         "trainer: %s, %d parameters, class weights %s", model, net.count_params(), weights_by_class
@@ -223,6 +280,7 @@ def run(
         net,
         train,
         val,
+        strategy=distribute,
         class_weight=weights_by_class,
         out_dir=out_dir,
         tensorboard_dir=tensorboard_dir,
@@ -234,18 +292,20 @@ def run(
         if tensorboard_dir is not None and epoch_heatmaps
         else []
     )
-    val_auc, epochs_run = fit(0, epochs, heatmaps)
+    result = fit(0, epochs, heatmaps)
+    val_auc, epochs_run, best_epoch = result.val_auc, result.epochs_run, result.best_epoch
     if fine_tune_layers > 0:
         # Phase two starts with fresh callbacks: remember phase one's best (restored) state.
         phase_one = (weights_by_path(net), float(np.nanmax(val_auc)) if val_auc else -np.inf)
-        with distribution_strategy(strategy).scope():
+        with distribute.scope():
             unfreeze_top(net, fine_tune_layers)
             compile_for_training(
                 net, num_classes, learning_rate / 10, loss, focal_gamma, focal_alpha
             )
-        more_auc, more_epochs = fit(epochs_run, epochs_run + fine_tune_epochs)
-        keep_better_phase(net, *phase_one, more_auc)
-        val_auc, epochs_run = val_auc + more_auc, epochs_run + more_epochs
+        more = fit(epochs_run, epochs_run + fine_tune_epochs)
+        if not keep_better_phase(net, *phase_one, more.val_auc):
+            best_epoch = more.best_epoch
+        val_auc, epochs_run = val_auc + more.val_auc, more.epochs_run
     # EarlyStopping restored the best epoch's weights; save them whole, atomically.
     with atomic_path(out_dir / "model.keras") as tmp:
         net.save(tmp)
@@ -253,7 +313,13 @@ def run(
     return {
         "model": "model.keras",
         "epochs_run": epochs_run,
+        "best_epoch": best_epoch,
         "best_val_auc": float(np.nanmax(val_auc)) if val_auc else float("nan"),
         "parameters": int(net.count_params()),
         "precision": policy,
+        "strategy": strategy,
+        "replicas": replicas,
+        "batch_size_per_replica": batch_size,
+        "global_batch_size": global_batch,
+        "weights_sha256": distributed_fit.weights_digest(net),
     }

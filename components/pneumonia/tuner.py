@@ -3,13 +3,21 @@
 Searches filters, depth, dropout, learning rate and focal gamma; objective: validation
 AUC. Writes tuner/trials.csv (one row per trial), tuner/best_hyperparameters.json (which
 the Trainer reads), and per-trial TensorBoard logs with HParams (keras-tuner writes them
-when given a TensorBoard callback). Distributed tuning needs no code here: keras-tuner
-reads KERASTUNER_TUNER_ID / KERASTUNER_ORACLE_IP / KERASTUNER_ORACLE_PORT (see README).
+when given a TensorBoard callback).
+
+Distributed tuning is keras-tuner's own chief/worker mode, set by its environment
+variables (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT; README):
+on the chief (an id containing "chief") `search` serves the oracle on that address until
+the trials are done, and this step then writes the files above; a worker (ids tuner0,
+tuner1, ...) runs the trials the oracle hands it, in a temporary folder of its own
+(pipelines.pneumonia), and reports its number with each trial, so trials.csv says which
+worker ran which trial.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +26,22 @@ import keras_tuner
 import pandas as pd
 
 from components.artifacts import write_csv, write_json
+from components.distribution import tuner_worker_id
 from components.saved_splits import input_fn, load_spec
 from models.cnn import build_cnn, search_space
 from models.training import class_weights, compile_for_training
 
 TUNERS = ("random", "bayesian", "hyperband")
+WORKER_METRIC = "tuner_worker"
+
+
+def tuner_worker_number() -> int | None:
+    """N of a worker id "tunerN" (-1 for an id without a number); None off a worker."""
+    tuner_id = tuner_worker_id()
+    if tuner_id is None:
+        return None
+    digits = re.search(r"(\d+)$", tuner_id)
+    return int(digits.group(1)) if digits else -1
 
 
 class CnnHyperModel(keras_tuner.HyperModel):
@@ -42,8 +61,16 @@ class CnnHyperModel(keras_tuner.HyperModel):
         self.loss, self.normalization, self.class_weight = loss, normalization, class_weight
 
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args, **kwargs):
-        """keras-tuner's hook for one trial's training: with the final training's weights."""
-        return model.fit(*args, class_weight=self.class_weight, **kwargs)
+        """keras-tuner's hook for one trial's training: with the final training's weights.
+
+        A distributed worker adds its number to the trial's metrics (the only channel
+        from a worker to the chief's oracle; keras-tuner records no worker per trial).
+        """
+        history = model.fit(*args, class_weight=self.class_weight, **kwargs)
+        worker = tuner_worker_number()
+        if worker is not None and isinstance(history, keras.callbacks.History):
+            history.history[WORKER_METRIC] = [float(worker)] * len(history.epoch)
+        return history
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         settings = search_space(hp)
@@ -142,6 +169,9 @@ def run(
         callbacks=callbacks,
         verbose=0,
     )
+    if tuner_worker_id() is not None:
+        # The chief's oracle holds the trials and writes the results.
+        return {"tuner_id": tuner_worker_id()}
     trials = search.oracle.get_best_trials(num_trials=len(search.oracle.trials))
     table = pd.DataFrame(
         [
@@ -149,6 +179,11 @@ def run(
                 "trial": t.trial_id,
                 "val_auc": t.score,
                 "status": t.status,
+                **(
+                    {"worker": int(t.metrics.get_last_value(WORKER_METRIC))}
+                    if t.metrics.exists(WORKER_METRIC)
+                    else {}
+                ),
                 **t.hyperparameters.values,
             }
             for t in trials

@@ -20,6 +20,7 @@ from absl import flags, logging
 
 from components.artifacts import file_sha256, read_json
 from components.errors import DataError
+from components.saved_model import training_threshold
 from pipelines import cli
 from pipelines.cli import log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline
@@ -82,18 +83,6 @@ def model_geometry(model_path: Path) -> tuple[int, str]:
     image_size = int(model.inputs[0].shape[1])
     task = "binary" if model.outputs[0].shape[-1] == 1 else "three_class"
     return image_size, task
-
-
-def training_threshold(model_path: Path) -> tuple[float, str] | None:
-    """The threshold of the run `model_path` was trained in (<run>/trainer/model.keras ->
-    <run>/evaluator/metrics.json), with where it came from; None when there is none."""
-    metrics_path = model_path.parent.parent / "evaluator" / "metrics.json"
-    if model_path.parent.name != "trainer" or not metrics_path.is_file():
-        return None
-    metrics = read_json(metrics_path)
-    if metrics.get("threshold") is None:
-        return None
-    return float(metrics["threshold"]), f"{metrics_path} ({metrics.get('threshold_rule')})"
 
 
 def frozen_threshold(model_path: Path, task: str) -> tuple[float | None, str | None]:

@@ -21,6 +21,7 @@ from absl import app, flags, logging
 from components.artifacts import read_json
 from components.errors import DataError
 from components.explain.methods import METHODS
+from components.saved_model import training_threshold
 from pipelines.cli import define_help_flags, exit_on_data_error, log_to_run_folder
 
 FLAGS = flags.FLAGS
@@ -63,16 +64,13 @@ def pneumonia_source(run_dir: Path | None) -> dict[str, Any]:
     if not model_path.is_file():
         raise DataError(f"no trained model at {model_path}")
     home = model_path.parent.parent  # <run>/trainer/model.keras
-    metrics_path, spec_path = (
-        home / "evaluator" / "metrics.json",
-        home / "transform" / "transform.json",
-    )
+    spec_path = home / "transform" / "transform.json"
     spec = read_json(spec_path) if spec_path.is_file() else {}
     threshold, source = FLAGS.threshold, "--threshold"
-    if threshold is None and metrics_path.is_file():
-        metrics = read_json(metrics_path)
-        threshold = metrics.get("threshold")
-        source = f"{metrics.get('threshold_rule')}, from {metrics_path}"
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise DataError(f"--threshold {threshold} is not between 0 and 1")
+    if threshold is None:
+        threshold, source = training_threshold(model_path) or (None, "")
     from components.pneumonia.model_import import load_model_checked
 
     outputs = int(load_model_checked(model_path).outputs[0].shape[-1])

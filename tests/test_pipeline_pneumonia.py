@@ -195,15 +195,19 @@ def test_report_is_self_contained(real_run):
     assert 'src="http' not in html and "youden_on_val" in html
 
 
-def run_evaluate(*args: str) -> subprocess.CompletedProcess:
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.evaluate", *args],
+        [sys.executable, "-m", module, *args],
         cwd=REPO_ROOT,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def run_evaluate(*args: str) -> subprocess.CompletedProcess:
+    return run_module("pipelines.evaluate", *args)
 
 
 def test_evaluate_rethreshold_reproduces_a_finished_run_from_its_saved_model(real_run, tmp_path):
@@ -429,17 +433,6 @@ def hospital_folder(run_dir: Path, root: Path) -> Path:
     write_dicom(root / "NORMAL" / "scan.dcm", 255 - dicom_gray, photometric="MONOCHROME1")
     (root / "PNEUMONIA" / "broken.jpeg").write_bytes(b"\xff\xd8\xff not a jpeg")
     return root
-
-
-def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=REPO_ROOT,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def test_predict_scores_new_images_as_the_evaluator_does(real_run, tmp_path):

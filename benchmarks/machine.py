@@ -4,6 +4,7 @@ with AMX and an AMD EPYC without it, so every timing names the CPU."""
 from __future__ import annotations
 
 import platform
+import shutil
 from pathlib import Path
 
 
@@ -16,3 +17,15 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def find_chromium() -> str | None:
+    """The headless browser the page checks use (tests, benchmarks, docs), or None."""
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None

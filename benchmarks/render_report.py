@@ -49,9 +49,9 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "chest_xray"
 sys.path.insert(0, str(REPO))  # run as a script: make datasets/ importable for its folder builder
 
+from benchmarks.machine import find_chromium  # noqa: E402
 from datasets.chest_xray_pneumonia.small_folders import copy_real_folder  # noqa: E402
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 WINDOW = (1280, 2000)
 MIN_PIXEL_STD = 5.0  # grey-level standard deviation of a page with text and plots is far above
 
@@ -81,14 +81,6 @@ window.addEventListener("load", function () {
 });
 </script>
 """
-
-
-def find_chromium() -> str | None:
-    for name in CHROMIUM_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 def run_chromium(chromium: str, work: Path, *args: str, timeout: float = 120) -> str:

@@ -20,14 +20,13 @@ import html
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+from benchmarks.machine import find_chromium
 
 # Root in a container: no sandbox, no GPU, no background traffic, no name resolution.
 CHROMIUM_FLAGS = (
@@ -95,14 +94,6 @@ class PageCheck:
     broken: list[str]
     errors: list[str]  # console.error calls, script errors, elements that failed to load
     blocked: list[str]  # requests the page tried to make (only data: images are allowed)
-
-
-def find_chromium() -> str | None:
-    for name in CHROMIUM_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 def instrumented(page: str) -> str:

@@ -155,8 +155,8 @@ def write_page(
         "Heart disease: predictions for new patients",
         [
             html_page.paragraph(
-                f"{len(table)} patients scored by every model of the run, highest MLP or first "
-                f"model's risk first. Labels at each model's validation threshold ({thresholds})."
+                f"{len(table)} patients scored by every model of the run, sorted by the first "
+                f"model's risk. Labels at each model's validation threshold ({thresholds})."
             ),
             html_page.paragraph("For research: not a medical device.", note=True),
             html_page.section(

@@ -11,6 +11,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+# The input pipeline's dtype: pixel values 0-255 with sub-grey-level noise need float32.
+INPUT_DTYPE = "float32"
+
 
 class RandomAffine(keras.layers.RandomRotation):
     """Random rotation (fraction of a full turn), zoom (fraction) and shift (fraction)."""
@@ -79,14 +82,23 @@ def augmentation_layers(
     acquisition: float = 0.0,
 ) -> keras.Sequential:
     """Mild geometric and contrast jitter. No vertical flips; a horizontal flip is an
-    option only, since a mirrored chest (heart on the right) is not a real chest."""
+    option only, since a mirrored chest (heart on the right) is not a real chest.
+
+    Every layer computes in float32 whatever the global dtype policy: augmentation is part
+    of the input pipeline, not of the model, and a mixed policy set for training
+    (--precision) would otherwise make it compute in bfloat16 or float16.
+    """
     layers: list[keras.layers.Layer] = [
-        RandomAffine(rotation, zoom, translation, fill_mode="constant", seed=seed),
-        keras.layers.RandomContrast(contrast, value_range=(0, 255), seed=seed + 3),
+        RandomAffine(
+            rotation, zoom, translation, fill_mode="constant", seed=seed, dtype=INPUT_DTYPE
+        ),
+        keras.layers.RandomContrast(
+            contrast, value_range=(0, 255), seed=seed + 3, dtype=INPUT_DTYPE
+        ),
         *acquisition_layers(acquisition, seed),
     ]
     if horizontal_flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed + 4))
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed + 4, dtype=INPUT_DTYPE))
     return keras.Sequential(layers, name="augmentation")
 
 
@@ -147,15 +159,20 @@ def acquisition_layers(strength: float, seed: int) -> list[keras.layers.Layer]:
     if strength <= 0:
         return []
     return [
-        RandomGamma(0.4 * strength, seed=seed + 10),
-        keras.layers.RandomBrightness(0.1 * strength, value_range=(0, 255), seed=seed + 11),
+        RandomGamma(0.4 * strength, seed=seed + 10, dtype=INPUT_DTYPE),
+        keras.layers.RandomBrightness(
+            0.1 * strength, value_range=(0, 255), seed=seed + 11, dtype=INPUT_DTYPE
+        ),
         keras.layers.RandomGaussianBlur(
             factor=(0.0, 1.0),
             kernel_size=5,
             sigma=max(0.5, 1.0 * strength),
             value_range=(0, 255),
             seed=seed + 12,
+            dtype=INPUT_DTYPE,
         ),
-        keras.layers.RandomSharpness(0.3 * strength, value_range=(0, 255), seed=seed + 13),
-        RandomPixelNoise(3.0 * strength, seed=seed + 14),
+        keras.layers.RandomSharpness(
+            0.3 * strength, value_range=(0, 255), seed=seed + 13, dtype=INPUT_DTYPE
+        ),
+        RandomPixelNoise(3.0 * strength, seed=seed + 14, dtype=INPUT_DTYPE),
     ]

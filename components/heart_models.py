@@ -20,6 +20,7 @@ from components import sklearn_files
 from components.artifacts import read_json
 from components.heart_partitions import HOLDOUT
 from models.mlp import logit_model
+from models.training import float32_copy
 
 MODELS = ("lasso", "mlp", "nam")
 # One colour per model in every plot of the run.
@@ -54,7 +55,9 @@ def load_model(folder: Path) -> TrainedModel:
     import models.nam  # noqa: F401  registers the NAM layers for deserialization
 
     if (folder / "model.keras").exists():
-        return keras.models.load_model(folder / "model.keras", safe_mode=True)
+        # Scored and explained in float32 whatever the training precision: SHAP and
+        # scikit-learn's metrics take float32 arrays, not bfloat16 ones.
+        return float32_copy(keras.models.load_model(folder / "model.keras", safe_mode=True))
     return sklearn_files.load(folder / SKLEARN_MODEL)
 
 

@@ -32,8 +32,9 @@ def build_mlp(
         )(x)
         if dropout > 0:
             x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
-    logit = keras.layers.Dense(1, name=LOGIT_LAYER)(x)
-    probability = keras.layers.Activation("sigmoid", name="probability")(logit)
+    # The logit and probability in float32 under a mixed policy, as the CNN's head.
+    logit = keras.layers.Dense(1, name=LOGIT_LAYER, dtype="float32")(x)
+    probability = keras.layers.Activation("sigmoid", name="probability", dtype="float32")(logit)
     model = keras.Model(inputs, probability, name="mlp")
     compile_binary(model, learning_rate)
     return model

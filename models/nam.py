@@ -122,7 +122,10 @@ class OutputPenalty(keras.layers.Layer):
 
     def call(self, contributions: Any) -> Any:
         if self.weight > 0:
-            self.add_loss(self.weight * ops.mean(ops.square(contributions)))
+            # In float32: Keras sums the added losses with the (float32) main loss, and
+            # under a mixed policy the contributions are bfloat16 or float16.
+            values = ops.cast(contributions, "float32")
+            self.add_loss(self.weight * ops.mean(ops.square(values)))
         return contributions
 
     def get_config(self) -> dict[str, Any]:
@@ -158,8 +161,9 @@ def build_nam(
     penalized = OutputPenalty(output_penalty, name="output_penalty")(contributions)
     # Feature dropout: drop whole f_i terms so no single feature carries the prediction.
     dropped = keras.layers.Dropout(feature_dropout, seed=seed, name="feature_dropout")(penalized)
-    logit = AdditiveLogit(name=LOGIT_LAYER)(dropped)
-    probability = keras.layers.Activation("sigmoid", name="probability")(logit)
+    # The logit and probability in float32 under a mixed policy, as the CNN's head.
+    logit = AdditiveLogit(name=LOGIT_LAYER, dtype="float32")(dropped)
+    probability = keras.layers.Activation("sigmoid", name="probability", dtype="float32")(logit)
     model = keras.Model(inputs, probability, name="nam")
     compile_binary(model, learning_rate)
     return model

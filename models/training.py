@@ -5,8 +5,9 @@ trained one (both fine-tuning phases) are measured alike.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -87,3 +88,53 @@ def precision_policy(choice: str) -> str:
         capability = details.get("compute_capability", (0, 0))
         return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"
     return "mixed_bfloat16" if cpu_has_amx() else "float32"
+
+
+@contextlib.contextmanager
+def compute_precision(policy: str) -> Iterator[str]:
+    """Models built (and compiled) inside compute under `policy`; the global policy is
+    restored on leaving, so the input pipeline, the Evaluator and the Explainer that run
+    later in the same process compute in float32. A built model keeps its layers'
+    policies (they are in its config and its saved file), and compiling a model built
+    under mixed_float16 wraps its optimizer in Keras' LossScaleOptimizer."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield policy
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _float32_config(config: Any) -> Any:
+    """A model config with every layer's dtype policy replaced by float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy":
+            return {**config, "config": {**config["config"], "name": "float32"}}
+        return {key: _float32_config(value) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_float32_config(value) for value in config]
+    return config
+
+
+def is_float32(model: keras.Model) -> bool:
+    """Whether every layer, nested models' included, computes in float32."""
+    return all(layer.dtype_policy.compute_dtype == "float32" for layer in model._flatten_layers())
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """The same weights in a model whose every layer computes in float32 (the model itself
+    when it already does).
+
+    Explanations and their checks run on this: under a mixed policy the layers compute in
+    bfloat16 or float16 (8 or 11 bits of mantissa), so gradients (Grad-CAM, Integrated
+    Gradients' path integral) are coarse, and NumPy, OpenCV and scikit-learn refuse or
+    mishandle bfloat16 arrays. Keras has no call to change a built model's policy; its
+    config names the policy of each layer, so the copy is rebuilt from an edited config.
+    """
+    if is_float32(model):
+        return model
+    config = keras.saving.serialize_keras_object(model)
+    copy = keras.saving.deserialize_keras_object(_float32_config(config), safe_mode=True)
+    for target, source in zip(copy.weights, model.weights, strict=True):
+        target.assign(np.asarray(source, dtype=target.dtype))
+    return copy

@@ -24,6 +24,7 @@ from components.heart import trainer as heart_trainer
 from components.heart import transform as heart_transform
 from components.heart_models import MODELS
 from components.reporting.hparams import numeric_leaves
+from models.training import PRECISIONS
 from pipelines import cli
 from pipelines.cli import log_to_run_folder
 from pipelines.runner import Component, run_pipeline
@@ -42,6 +43,13 @@ flags.DEFINE_enum(
     "relu",
     ["relu", "exu"],
     "NAM first-layer units: relu or exu (exp-centred; --tune tries both).",
+)
+flags.DEFINE_enum(
+    "precision",
+    "float32",
+    list(PRECISIONS),
+    "Compute precision of the MLP and NAM while training (pipelines.pneumonia's --precision). "
+    "float32 by default: models of a few thousand parameters gain no speed from bfloat16.",
 )
 flags.DEFINE_boolean("force", False, "Rerun every step, even those completed with the same inputs.")
 flags.DEFINE_boolean("quiet", False, "Print only the final summary and errors.")
@@ -91,6 +99,7 @@ def build_components(csv: str | None, source_sha256: str) -> list[Component]:
                 "tune": FLAGS.tune,
                 "max_trials": FLAGS.max_trials,
                 "nam_units": FLAGS.nam_units,
+                "precision": FLAGS.precision,
             },
             inputs={"transform": "transform"},
         ),

@@ -278,6 +278,7 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
                         loss=FLAGS.loss,
                         use_class_weights=FLAGS.class_weights,
                         normalization=FLAGS.normalization,
+                        precision=FLAGS.precision,
                         seed=FLAGS.seed,
                     ),
                     inputs={"transform": "transform"},

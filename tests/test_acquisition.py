@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import pytest
 
 from components.augmentation import RandomGamma, RandomPixelNoise, acquisition_layers
 from models import build_model
-from models.training import precision_policy
 
 
 def radiograph_batch(n: int = 4, size: int = 32, seed: int = 0) -> np.ndarray:
@@ -57,20 +55,3 @@ def test_standardized_model_takes_raw_pixels_and_ignores_exposure(tmp_path):
     np.testing.assert_allclose(
         loaded.predict(exposed, verbose=0), loaded.predict(images, verbose=0), atol=1e-4
     )
-
-
-def test_auto_precision_takes_bfloat16_only_on_a_cpu_with_amx(monkeypatch):
-    import models.training as training
-
-    monkeypatch.setattr(training, "cpu_has_amx", lambda: True)
-    assert training.precision_policy("auto") == "mixed_bfloat16"
-    monkeypatch.setattr(training, "cpu_has_amx", lambda: False)
-    assert training.precision_policy("auto") == "float32"
-
-
-def test_precision_choices():
-    assert precision_policy("float32") == "float32"
-    assert precision_policy("mixed_bfloat16") == "mixed_bfloat16"
-    assert precision_policy("auto") in {"float32", "mixed_bfloat16"}  # no GPU here
-    with pytest.raises(ValueError):
-        precision_policy("float8")

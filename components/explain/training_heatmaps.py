@@ -35,6 +35,7 @@ from tf_explain.core.integrated_gradients import IntegratedGradients
 from tf_explain.utils.display import grid_display
 
 from components.explain.gradcam import grad_cam, last_conv_layer
+from models.training import float32_copy
 
 HEATMAPS_SUBDIR = "heatmaps"
 GRAD_CAM_TAG = "Grad CAM"  # tf-explain's summary tags
@@ -113,9 +114,16 @@ class GradCAMHeatmaps(GradCAMCallback):
     def on_epoch_end(self, epoch, logs=None):
         if self.skipped:
             return
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=NESTED_INPUTS_WARNING)
-            super().on_epoch_end(epoch, logs)
+        # tf-explain explains self.model; under a mixed policy its maps are bfloat16 or
+        # float16, which OpenCV's resize refuses: explain this epoch's weights in float32.
+        trained = self.model
+        self.set_model(float32_copy(trained))
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=NESTED_INPUTS_WARNING)
+                super().on_epoch_end(epoch, logs)
+        finally:
+            self.set_model(trained)
         self.file_writer.flush()
 
     def on_train_end(self, logs=None):
@@ -159,11 +167,12 @@ class IntegratedGradientsHeatmaps(IntegratedGradientsCallback):
     def attributions(self) -> np.ndarray:
         """(n, h, w) |integrated gradients| summed over channels, each image in [0, 1]."""
         images, _ = self.validation_data
+        model = float32_copy(self.model)  # gradients in float32 under a mixed policy
         maps = []
         for image in images:
             path = IntegratedGradients.generate_interpolations(image[np.newaxis], self.n_steps)
             gradients = IntegratedGradients.get_integrated_gradients(
-                path.astype(np.float32), self.model, self.class_index, self.n_steps
+                path.astype(np.float32), model, self.class_index, self.n_steps
             )
             attribution = gradients.numpy()[0]
             if self.multiply_by_input:

@@ -37,7 +37,7 @@ from components.heart_partitions import (
 from components.reporting.figures import plt, save_figure
 from models.mlp import build_mlp
 from models.nam import build_nam
-from models.training import class_weights
+from models.training import class_weights, compute_precision, precision_policy
 
 KERAS_MODELS = ("mlp", "nam")
 
@@ -63,6 +63,7 @@ class FitConfig:
     patience: int = 20  # epochs without val-loss improvement before stopping
     lasso_folds: int = 5
     lasso_cs: int = 20  # strengths on LogisticRegressionCV's log grid 1e-4..1e4
+    policy: str = "float32"  # the Keras models' dtype policy (models/training.py)
 
 
 def balanced(y: np.ndarray) -> dict[int, float]:
@@ -85,11 +86,14 @@ def fit_lasso(x: np.ndarray, y: np.ndarray, config: FitConfig) -> LogisticRegres
     ).fit(x, y)
 
 
-def build_keras(kind: str, n_features: int, hparams: dict[str, Any], seed: int) -> keras.Model:
+def build_keras(
+    kind: str, n_features: int, hparams: dict[str, Any], seed: int, policy: str = "float32"
+) -> keras.Model:
     keras.utils.set_random_seed(seed)  # same weights and dropout masks on every run
-    if kind == "mlp":
-        return build_mlp(n_features, **hparams)
-    return build_nam(n_features, seed=seed, **hparams)
+    with compute_precision(policy):
+        if kind == "mlp":
+            return build_mlp(n_features, **hparams)
+        return build_nam(n_features, seed=seed, **hparams)
 
 
 def callbacks(
@@ -133,7 +137,9 @@ def tune_keras(
     import keras_tuner  # only --tune pays for the import
 
     def hypermodel(hp: keras_tuner.HyperParameters) -> keras.Model:
-        return build_keras(kind, len(partition.columns), search_space(kind, hp), config.seed)
+        return build_keras(
+            kind, len(partition.columns), search_space(kind, hp), config.seed, config.policy
+        )
 
     tuner = keras_tuner.RandomSearch(
         hypermodel,
@@ -235,7 +241,7 @@ def train_one(
         if tune
         else default_hparams(kind, nam_units)
     )
-    model = build_keras(kind, len(partition.columns), hparams, config.seed)
+    model = build_keras(kind, len(partition.columns), hparams, config.seed, config.policy)
     board = None if tensorboard_dir is None else tensorboard_dir / kind
     history = fit_keras(model, partition, config, folder, board)
     with atomic_path(folder / "model.keras") as tmp:
@@ -276,9 +282,10 @@ def run(
     tune: bool,
     max_trials: int,
     nam_units: str = "relu",
+    precision: str = "float32",
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
-    config = FitConfig(seed=seed, epochs=epochs)
+    config = FitConfig(seed=seed, epochs=epochs, policy=precision_policy(precision))
     results: dict[str, Any] = {}
     for name in list_partitions(transform):
         partition = load_partition(transform, name)

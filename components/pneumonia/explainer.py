@@ -30,6 +30,7 @@ from components.reporting.explanation_report import write_explanation_report
 from components.reporting.figures import log_images, overlay, save_figure
 from components.saved_model import load_trained_model
 from components.saved_splits import load_spec, split_examples, split_images, split_sample
+from models.training import float32_copy
 
 OUTCOMES = ("true_positive", "true_negative", "false_positive", "false_negative")
 
@@ -316,7 +317,8 @@ def run(
     if unknown:
         raise ValueError(f"unknown explanation method(s) {unknown}; available: {sorted(METHODS)}")
     cases = select_cases(scored_predictions(evaluator), read_threshold(evaluator), per_outcome)
-    model = load_trained_model(trainer)
+    # Explained in float32 whatever the training precision (models/training.float32_copy).
+    model = float32_copy(load_trained_model(trainer))
     images = case_images(examples, transform, cases["path"].tolist())
     names = [f"{case.outcome}_{Path(case.path).stem}" for case in cases.itertuples()]
     options = method_options(methods, transform, seed, ig_baseline)

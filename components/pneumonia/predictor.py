@@ -29,6 +29,7 @@ from components.reporting.figures import overlay
 from components.saved_model import load_keras_model
 from components.saved_splits import split_sample
 from datasets.chest_xray_pneumonia import file_names
+from models.training import float32_copy
 
 # Overlays embedded in the page (all are written as PNGs): a page of thousands of
 # base64 images would not open; the table lists every image.
@@ -181,10 +182,12 @@ def run(
     # One traced function for every batch: model.predict sets up its data adapter on each
     # call, which costs more than the forward pass of a single image.
     score = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    # Scores come from the model as saved; explanations, as in the Explainer, in float32.
+    explained = float32_copy(model) if methods else model
     for positions, images in decode_batches(files, image_size, batch_size, progress):
         batch_scores = score(tf.constant(images)).numpy()
         batch_scores = batch_scores[:, 0] if batch_scores.shape[-1] == 1 else batch_scores
-        for method, maps in explain(model, images, methods, options).items():
+        for method, maps in explain(explained, images, methods, options).items():
             for position, image, heatmap in zip(positions, images, maps):
                 name = overlay_name(int(position), files[position])
                 write_overlay(out_dir / method / name, image, heatmap)

@@ -36,7 +36,12 @@ from components.saved_splits import class_balanced_sample, input_fn, load_spec
 from models import build_model, distributed_fit
 from models.cnn import tuned_settings
 from models.distributed_fit import ResumableState
-from models.training import class_weights, compile_for_training, precision_policy
+from models.training import (
+    class_weights,
+    compile_for_training,
+    compute_precision,
+    precision_policy,
+)
 from models.transfer import fine_tune_layers as unfreeze_top
 
 HISTORY_METRICS = ("loss", "accuracy", "auc", "precision", "recall")
@@ -190,6 +195,18 @@ def fit_phase(
     return Phase(list(phase.get("val_auc", [])), end, best_epoch)
 
 
+def use_op_determinism() -> bool:
+    """Deterministic kernels where they cost little: on CPUs, the same flags and seed give
+    the same model. On GPUs TensorFlow's determinism makes some ops raise ("no
+    deterministic GPU implementation") and others much slower, so it stays off there:
+    GPU runs are reproducible up to the order of floating-point sums."""
+    if tf.config.list_physical_devices("GPU"):
+        logging.info("trainer: GPU present; op determinism off (see README, reproducibility)")
+        return False
+    tf.config.experimental.enable_op_determinism()
+    return True
+
+
 def run(
     out_dir: Path,
     *,
@@ -226,11 +243,8 @@ def run(
     worker is given its own temporary `out_dir` and the chief's `chief_backup` folder.
     """
     keras.utils.set_random_seed(seed)
-    # Same flags and seed, same model on CPU: deterministic kernels cost little there.
-    tf.config.experimental.enable_op_determinism()
+    deterministic = use_op_determinism()
     policy = precision_policy(precision)
-    # Under a mixed policy the models keep their outputs (and input statistics) in float32.
-    keras.mixed_precision.set_global_policy(policy)
     logging.info("trainer: compute precision %s (--precision %s)", policy, precision)
     spec = load_spec(transform)
     num_classes = len(spec["class_names"])
@@ -249,7 +263,8 @@ def run(
         global_batch,
         batch_size,
     )
-    with distribute.scope():
+    # Under a mixed policy the models keep their outputs (and input statistics) in float32.
+    with distribute.scope(), compute_precision(policy):
         net = build_model(model, spec["image_size"], num_classes, weights=weights, **architecture)
         compile_for_training(net, num_classes, learning_rate, loss, focal_gamma, focal_alpha)
     if replicas > 1:
@@ -317,6 +332,7 @@ def run(
         "best_val_auc": float(np.nanmax(val_auc)) if val_auc else float("nan"),
         "parameters": int(net.count_params()),
         "precision": policy,
+        "op_determinism": deterministic,
         "strategy": strategy,
         "replicas": replicas,
         "batch_size_per_replica": batch_size,

@@ -29,7 +29,12 @@ from components.artifacts import write_csv, write_json
 from components.distribution import tuner_worker_id
 from components.saved_splits import input_fn, load_spec
 from models.cnn import build_cnn, search_space
-from models.training import class_weights, compile_for_training
+from models.training import (
+    class_weights,
+    compile_for_training,
+    compute_precision,
+    precision_policy,
+)
 
 TUNERS = ("random", "bayesian", "hyperband")
 WORKER_METRIC = "tuner_worker"
@@ -55,10 +60,12 @@ class CnnHyperModel(keras_tuner.HyperModel):
         loss: str = "focal",
         normalization: str = "rescale",
         class_weight: dict[int, float] | None = None,
+        policy: str = "float32",
     ):
         super().__init__(name="cnn")
         self.image_size, self.num_classes, self.focal_alpha = image_size, num_classes, focal_alpha
         self.loss, self.normalization, self.class_weight = loss, normalization, class_weight
+        self.policy = policy
 
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args, **kwargs):
         """keras-tuner's hook for one trial's training: with the final training's weights.
@@ -74,22 +81,24 @@ class CnnHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         settings = search_space(hp)
-        model = build_cnn(
-            self.image_size,
-            1,
-            self.num_classes,
-            filters=settings["filters"],
-            dropout=settings["dropout"],
-            normalization=self.normalization,
-        )
-        compile_for_training(
-            model,
-            self.num_classes,
-            settings["learning_rate"],
-            self.loss,
-            settings["focal_gamma"],
-            self.focal_alpha,
-        )
+        # Trials compute in the final training's precision (models/training.py).
+        with compute_precision(self.policy):
+            model = build_cnn(
+                self.image_size,
+                1,
+                self.num_classes,
+                filters=settings["filters"],
+                dropout=settings["dropout"],
+                normalization=self.normalization,
+            )
+            compile_for_training(
+                model,
+                self.num_classes,
+                settings["learning_rate"],
+                self.loss,
+                settings["focal_gamma"],
+                self.focal_alpha,
+            )
         return model
 
 
@@ -130,6 +139,7 @@ def run(
     loss: str = "focal",
     use_class_weights: bool = True,
     normalization: str = "rescale",
+    precision: str = "auto",
     seed: int = 42,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
@@ -151,6 +161,7 @@ def run(
             loss,
             normalization,
             class_weights(spec["train_class_counts"]) if use_class_weights else None,
+            precision_policy(precision),
         ),
         max_trials,
         epochs,

@@ -17,10 +17,16 @@ from absl import flags, logging
 
 from components import distribution
 from components.artifacts import read_json
+from components.augmentation import DEFAULT_ACQUISITION
 from components.errors import DataError
+from components.explain.integrated_gradients import BASELINES
+from components.explain.methods import DEFAULT_IG_BASELINE, DEFAULT_METHODS, METHODS
+from components.pneumonia.trainer import EPOCHS
 from components.reporting.hparams import numeric_leaves
 from components.reporting.model_card import write_model_card
 from models import MODEL_NAMES
+from models.cnn import DEFAULT_NORMALIZATION, NORMALIZATIONS
+from models.losses import DEFAULT_LOSS, LOSSES
 from pipelines import cli
 from pipelines.cli import log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_as_worker, run_pipeline
@@ -62,15 +68,15 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer(
     "epochs",
-    15,
+    EPOCHS,
     "Maximum training epochs; the model kept is the epoch of best validation AUC "
     "(benchmarks/shift.py compares configurations at 15).",
 )
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_enum(
     "loss",
-    "cross_entropy",
-    ["focal", "cross_entropy"],
+    DEFAULT_LOSS,
+    list(LOSSES),
     "Training loss (models/losses.py); cross-entropy keeps scores calibrated (README: "
     "Generalizing to a new acquisition).",
 )
@@ -121,14 +127,14 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_enum(
     "normalization",
-    "standardize",
-    ["rescale", "standardize"],
+    DEFAULT_NORMALIZATION,
+    list(NORMALIZATIONS),
     "CNN input: divide by 255, or standardize each image by its own mean and deviation "
     "(inside the model).",
 )
 flags.DEFINE_float(
     "acquisition_augmentation",
-    1.0,
+    DEFAULT_ACQUISITION,
     "Strength of the acquisition augmentation (gamma, brightness, blur, sharpening, pixel "
     "noise); 0 turns it off.",
 )
@@ -139,17 +145,10 @@ flags.DEFINE_boolean(
 )
 flags.DEFINE_integer("seed", 42, "Seed for splits, shuffling, augmentation and initialization.")
 flags.DEFINE_string("run_dir", None, "Run folder (default: runs/pneumonia-<timestamp>).")
-EXPLAIN_METHODS = (
-    "gradcam",
-    "gradcam_plus_plus",
-    "integrated_gradients",
-    "lime",
-    "shap",
-    "occlusion",
-)
+EXPLAIN_METHODS = tuple(METHODS)
 flags.DEFINE_list(
     "explain",
-    ["gradcam", "integrated_gradients"],
+    list(DEFAULT_METHODS),
     f"Explanation methods, comma-separated: {', '.join(EXPLAIN_METHODS)}.",
 )
 flags.register_validator(
@@ -175,8 +174,8 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_enum(
     "ig_baseline",
-    "blur",
-    ["black", "blur", "uniform"],
+    DEFAULT_IG_BASELINE,
+    list(BASELINES),
     "Integrated Gradients' reference input: a blurred copy of the image, black, or "
     "uniform noise (averaged over 4 draws). README: the measured comparison "
     "(benchmarks/ig_baselines.py).",

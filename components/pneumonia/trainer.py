@@ -34,8 +34,9 @@ from components.artifacts import atomic_path, read_json
 from components.reporting.figures import save_figure
 from components.saved_splits import class_balanced_sample, input_fn, load_spec
 from models import build_model, distributed_fit
-from models.cnn import tuned_settings
+from models.cnn import DEFAULT_NORMALIZATION, tuned_settings
 from models.distributed_fit import ResumableState
+from models.losses import DEFAULT_LOSS
 from models.training import (
     class_weights,
     compile_for_training,
@@ -45,6 +46,8 @@ from models.training import (
 from models.transfer import fine_tune_layers as unfreeze_top
 
 HISTORY_METRICS = ("loss", "accuracy", "auc", "precision", "recall")
+# Maximum epochs (--epochs); the model kept is the epoch of best validation AUC.
+EPOCHS = 15
 EPOCH_HEATMAPS_PER_CLASS = 4
 
 
@@ -214,10 +217,10 @@ def run(
     tuner: Path | None = None,
     model: str = "cnn",
     weights: str = "none",
-    epochs: int = 30,
+    epochs: int = EPOCHS,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
-    loss: str = "focal",
+    loss: str = DEFAULT_LOSS,
     focal_gamma: float = 2.0,
     focal_alpha: float = 0.5,
     use_class_weights: bool = True,
@@ -228,7 +231,7 @@ def run(
     chief_backup: Path | None = None,
     precision: str = "auto",
     epoch_heatmaps: bool = True,
-    normalization: str = "rescale",
+    normalization: str = DEFAULT_NORMALIZATION,
     seed: int = 42,
     verbose: int = 2,
     tensorboard_dir: Path | None = None,

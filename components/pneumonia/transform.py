@@ -24,6 +24,7 @@ from absl import logging
 from tqdm import tqdm
 
 from components.artifacts import SPLITS, write_json
+from components.augmentation import DEFAULT_ACQUISITION
 from components.errors import DataError
 from components.images import decode_file, decode_problem
 from components.reporting.figures import log_images
@@ -82,7 +83,7 @@ def run(
     translation: float = 0.05,
     contrast: float = 0.1,
     horizontal_flip: bool = False,
-    acquisition: float = 0.0,
+    acquisition: float = DEFAULT_ACQUISITION,
     progress: bool = False,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:

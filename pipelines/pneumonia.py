@@ -45,6 +45,14 @@ flags.DEFINE_boolean(
     "balance", False, "With --csv: downsample the larger class (seeded) to balance classes."
 )
 flags.DEFINE_enum(
+    "near_duplicates",
+    "report",
+    ["report", "remove"],
+    "Val/test images that look like a train image resized, re-encoded, slightly cropped "
+    "or re-exposed (perceptual hash): report them in example_gen/stats.json and keep them, "
+    "or remove them from val/test. Byte-identical copies are always removed.",
+)
+flags.DEFINE_enum(
     "task",
     "binary",
     ["binary", "three_class"],
@@ -242,6 +250,7 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             task=FLAGS.task,
             seed=FLAGS.seed,
             balance=FLAGS.balance,
+            near_duplicates=FLAGS.near_duplicates,
             progress=progress_bars(),
         ),
         Component(

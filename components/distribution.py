@@ -93,10 +93,16 @@ def _cluster_problem(cluster: object) -> str | None:
         if not isinstance(addresses, list) or not addresses:
             return f'cluster job "{job}" must be a non-empty list of "host:port" addresses'
         for address in addresses:
-            host, _, port = str(address).rpartition(":")
-            if not isinstance(address, str) or not host or not port.isdigit():
+            if not _is_host_port(address):
                 return f'cluster job "{job}" has {address!r}, not a "host:port" address'
     return None
+
+
+def _is_host_port(address: object) -> bool:
+    if not isinstance(address, str):
+        return False
+    host, _, port = address.rpartition(":")
+    return bool(host) and port.isdigit()
 
 
 def _task_problem(entry: object, cluster: dict) -> str | None:

@@ -165,16 +165,25 @@ class _RunLog(std_logging.FileHandler):
     """The run's log file (a class of its own, so it is told from other handlers)."""
 
 
-class _AbslOnly(std_logging.Filter):
-    """On the terminal's handlers while a run logs to its folder: absl's own lines (the
-    steps' progress, our warnings) pass; Python warnings and other libraries' records
-    (pydicom's tracebacks, TensorFlow's Python warnings) go to the run's log only."""
+# The project's own code (beside this package, installed or not): what logs through absl
+# from there is the steps' progress.
+_OWN_CODE = tuple(
+    os.path.join(os.path.realpath(Path(__file__).parents[1]), name, "")
+    for name in ("benchmarks", "components", "datasets", "models", "pipelines")
+)
+
+
+class _OwnLinesOnly(std_logging.Filter):
+    """On the terminal's handlers while a run logs to its folder: the project's own absl
+    lines (the steps' progress, our warnings) pass; Python warnings and other libraries'
+    records (pydicom's tracebacks, TensorFlow's lines, its own absl ones included) go to
+    the run's log only."""
 
     def filter(self, record: std_logging.LogRecord) -> bool:
-        return record.name == "absl" or record.name.startswith("absl.")
+        return record.name == "absl" and os.path.realpath(record.pathname).startswith(_OWN_CODE)
 
 
-_ABSL_ONLY = _AbslOnly()
+_OWN_LINES_ONLY = _OwnLinesOnly()
 
 
 def _terminal_handlers() -> list[std_logging.Handler]:
@@ -198,7 +207,7 @@ def log_to_run_folder(run_dir: Path, name: str = "run") -> Path:
     handler.setFormatter(std_logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     std_logging.getLogger().addHandler(handler)  # the root: every logger propagates to it
     for terminal in _terminal_handlers():
-        terminal.addFilter(_ABSL_ONLY)
+        terminal.addFilter(_OWN_LINES_ONLY)
     std_logging.captureWarnings(True)
     return path
 
@@ -210,7 +219,7 @@ def stop_logging_to_run_folder() -> None:
         root.removeHandler(handler)
         handler.close()
     for terminal in _terminal_handlers():
-        terminal.removeFilter(_ABSL_ONLY)
+        terminal.removeFilter(_OWN_LINES_ONLY)
     std_logging.captureWarnings(False)
 
 

@@ -25,8 +25,8 @@ BAD_INPUT, BUG = 2, 1
 flags.DEFINE_boolean(
     "debug",
     False,
-    "Also print an unexpected error's traceback on the terminal (it is always in the "
-    "run's log; TF_CPP_MIN_LOG_LEVEL=0 shows it too).",
+    "Show on the terminal too what goes to the run's log only: an unexpected error's "
+    "traceback, Python warnings, other libraries' log lines (TF_CPP_MIN_LOG_LEVEL=0 too).",
 )
 
 
@@ -35,7 +35,7 @@ def exit_code_of(main: Callable[[], int | None]) -> int:
 
     Bad input (DataError) says what to fix: exit 2. Anything else is a bug: one line
     naming the step and the error and where its traceback is (the run's log), exit 1;
-    the terminal shows the traceback only when asked (`show_tracebacks`). The run's log
+    the terminal shows the traceback only when asked (`show_everything`). The run's log
     is closed at the end, so one process may run entry points one after another.
     """
     try:
@@ -46,7 +46,7 @@ def exit_code_of(main: Callable[[], int | None]) -> int:
     except Exception as error:  # a bug: the traceback goes to a file, not the terminal
         log = write_traceback(error)
         print(f"error: {describe(error)} (a bug; traceback in {log})", file=sys.stderr)
-        if show_tracebacks():
+        if show_everything():
             traceback.print_exception(error)
         return BUG
     finally:
@@ -60,8 +60,9 @@ def describe(error: Exception) -> str:
     return f"unexpected {type(error).__name__}: {first_line(error)}"
 
 
-def show_tracebacks() -> bool:
-    """--debug, or TF_CPP_MIN_LOG_LEVEL=0 (the user asked to see everything)."""
+def show_everything() -> bool:
+    """--debug, or TF_CPP_MIN_LOG_LEVEL=0 (the user asked to see everything): tracebacks
+    and every library's log lines on the terminal, not only in the run's log."""
     return bool(flags.FLAGS["debug"].value) or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0"
 
 
@@ -198,17 +199,19 @@ def _run_logs() -> list[_RunLog]:
 
 
 def log_to_run_folder(run_dir: Path, name: str = "run") -> Path:
-    """<run_dir>/<name>.log, from now on: absl's lines (still on the terminal too), Python
-    warnings and other libraries' log records (only there), and the traceback of an
-    unexpected error (`exit_code_of`)."""
+    """<run_dir>/<name>.log takes every log record from now on, and the traceback of an
+    unexpected error (`exit_code_of`). The terminal keeps the project's own absl lines;
+    Python warnings and other libraries' records (TensorFlow's absl lines included) go
+    to the log only, unless `show_everything`."""
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / f"{name}.log"
     handler = _RunLog(os.fspath(path))
     handler.setFormatter(std_logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     std_logging.getLogger().addHandler(handler)  # the root: every logger propagates to it
-    for terminal in _terminal_handlers():
-        terminal.addFilter(_OWN_LINES_ONLY)
     std_logging.captureWarnings(True)
+    if not show_everything():
+        for terminal in _terminal_handlers():
+            terminal.addFilter(_OWN_LINES_ONLY)
     return path
 
 

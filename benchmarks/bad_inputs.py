@@ -21,7 +21,10 @@ the benchmark, because benchmarks import nothing from tests). Command line:
       case, one process) and prints one `RESULT {json}` line per case;
   python -m benchmarks.bad_inputs pause example_gen|trainer|explainer MARKER -- MODULE ARGS...
       runs `python -m MODULE ARGS...` but stops (and writes MARKER) at a known point, so
-      a test can SIGKILL it exactly there.
+      a test can SIGKILL it exactly there;
+  python -m benchmarks.bad_inputs fail STEP_MODULE -- MODULE ARGS...
+      runs `python -m MODULE ARGS...` with STEP_MODULE's `run` raising RuntimeError
+      (INJECTED_FAILURE): what a user sees of a bug inside a step.
 
 Nothing here imports TensorFlow or the pipelines at module level: the `pause` command
 must import the pipeline entry point only once, as `python -m` does.
@@ -1076,40 +1079,34 @@ def drive(pipeline: str, workdir: Path, names: Iterable[str], log: Callable[[str
     """Each case through `pipelines.<pipeline>`'s command line in this process.
 
     The entry point's flags are parsed anew per case and its `main` runs under the same
-    exit_on_data_error wrapper `python -m` uses, so what a user would see (exit code,
+    exit_code_of wrapper `python -m` uses, so what a user would see (exit code,
     the error line, a traceback) is what is judged.
     """
     import importlib
 
     import keras
     from absl import flags
-    from absl import logging as absl_logging
 
-    from pipelines.cli import exit_on_data_error
+    from pipelines.cli import exit_code_of
 
     entry = importlib.import_module(f"pipelines.{pipeline}")
     FLAGS = flags.FLAGS
-    absl_logger = absl_logging.get_absl_logger()
     for name in names:
         case = CASES_BY_NAME[name]
         start = time.perf_counter()
         root = workdir / name
         inp, item = build_input(case, root)
         argv = [pipeline, *inp.args(), "--run_dir", str(inp.run_dir), *COMMON_FLAGS[pipeline]]
-        handlers = list(absl_logger.handlers)
         stdout, stderr = io.StringIO(), io.StringIO()
         exit_code, crashed = None, ""
         try:
             FLAGS.unparse_flags()
             FLAGS(argv)
             with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-                exit_code = exit_on_data_error(entry.main)
-        except BaseException:  # anything but a DataError reaches the user as a traceback
+                exit_code = exit_code_of(entry.main)  # closes the run's log too
+        except BaseException:  # a flag absl refuses, or what exit_code_of lets through
             crashed = traceback.format_exc()
         finally:
-            for handler in set(absl_logger.handlers) - set(handlers):
-                absl_logger.removeHandler(handler)
-                handler.close()
             keras.backend.clear_session()
         status, detail = judge_run(case, item, exit_code, stderr.getvalue(), inp.run_dir, crashed)
         if (
@@ -1213,6 +1210,23 @@ def install_pause(point: str, marker: Path) -> None:
         ]
     else:
         raise ValueError(f"unknown pause point {point!r}; one of {PAUSE_POINTS}")
+
+
+INJECTED_FAILURE = "injected failure (benchmarks.bad_inputs fail)"
+
+
+def install_failure(step_module: str) -> None:
+    """Makes `step_module.run` (e.g. components.pneumonia.example_gen) raise a RuntimeError,
+    as a bug inside that step would. The entry points look `run` up on the module when
+    they build their steps, so this must run before the entry point's main."""
+    import importlib
+
+    import pipelines  # noqa: F401  (first, as with python -m: it starts TensorFlow quietly)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(INJECTED_FAILURE)
+
+    importlib.import_module(step_module).run = broken
 
 
 def run_until_killed(
@@ -1420,6 +1434,16 @@ def interruption_trials(workdir: Path, log: Callable[[str], None] = print) -> li
 # Command line
 
 
+def _run_as_main(command: list[str]) -> int:
+    """`python -m MODULE ARGS...` in this process (after a pause or failure is set up)."""
+    import runpy
+
+    module, *args = command
+    sys.argv = [module, *args]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    return 0
+
+
 def _main(argv: list[str]) -> int:
     if len(argv) >= 3 and argv[0] == "drive":
         pipeline, workdir = argv[1], Path(argv[2])
@@ -1427,14 +1451,11 @@ def _main(argv: list[str]) -> int:
         drive(pipeline, workdir, names, log=lambda line: print(line, flush=True))
         return 0
     if len(argv) >= 4 and argv[0] == "pause" and "--" in argv:
-        point, marker = argv[1], Path(argv[2])
-        module, *args = argv[argv.index("--") + 1 :]
-        import runpy
-
-        install_pause(point, marker)
-        sys.argv = [module, *args]
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-        return 0
+        install_pause(argv[1], Path(argv[2]))
+        return _run_as_main(argv[argv.index("--") + 1 :])
+    if len(argv) >= 3 and argv[0] == "fail" and "--" in argv:
+        install_failure(argv[1])
+        return _run_as_main(argv[argv.index("--") + 1 :])
     print(__doc__, file=sys.stderr)
     return 1
 

@@ -7,7 +7,7 @@ seeded bootstrap around them.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from sklearn import metrics as skm
@@ -33,6 +33,20 @@ def sensitivity(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def specificity(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(skm.recall_score(y_true, y_pred, pos_label=0, zero_division=0))
+
+
+def balanced_accuracy(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[int] = (0, 1)
+) -> float:
+    """Mean recall over the classes `y_true` holds: scikit-learn's balanced_accuracy_score,
+    whose confusion matrix, built without `labels`, warns on every one-class slice (and
+    the bootstrap draws many); with `labels` it keeps its shape and says nothing."""
+    matrix = skm.confusion_matrix(y_true, y_pred, labels=list(labels))
+    totals = matrix.sum(axis=1)
+    present = totals > 0
+    if not present.any():
+        return float("nan")
+    return float(np.mean(np.diag(matrix)[present] / totals[present]))
 
 
 def _safe_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
@@ -92,7 +106,7 @@ def binary_metrics(
         "n": int(len(y_true)),
         "positives": int(y_true.sum()),
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": balanced_accuracy(y_true, y_pred),
         "auc": _safe_auc(y_true, scores),
         "sensitivity": sensitivity(y_true, y_pred),
         "specificity": specificity(y_true, y_pred),

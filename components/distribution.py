@@ -14,6 +14,8 @@ import os
 
 import tensorflow as tf
 
+from components.errors import DataError
+
 STRATEGIES = ("default", "mirrored", "multi_worker")
 _made: dict[str, tf.distribute.Strategy] = {}  # one per process: TensorFlow allows no more
 
@@ -26,6 +28,7 @@ def start(name: str, cpu_replicas: int = 1) -> tf.distribute.Strategy:
         return _made[name]
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r} ({', '.join(STRATEGIES)})")
+    cluster_config()  # a malformed TF_CONFIG stops here, with one line, not inside TensorFlow
     if name == "default":
         made = tf.distribute.get_strategy()
     elif name == "mirrored":
@@ -59,17 +62,74 @@ def strategy(name: str) -> tf.distribute.Strategy:
     return start(name)
 
 
+def cluster_config() -> dict:
+    """TF_CONFIG, parsed and checked ({} when unset): a DataError names what is wrong
+    with it, where TensorFlow would fail with a traceback or wait for absent workers.
+
+    Expected: {"cluster": {"chief"|"worker"|...: ["host:port", ...]},
+               "task": {"type": <a job in cluster>, "index": <its position there>}}
+    """
+    text = os.environ.get("TF_CONFIG", "").strip()
+    if not text:
+        return {}
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataError(f"TF_CONFIG is not valid JSON ({error})") from error
+    if not isinstance(config, dict):
+        raise DataError('TF_CONFIG must be a JSON object with "cluster" and "task"')
+    problem = _cluster_problem(config.get("cluster", {})) or _task_problem(
+        config.get("task", {}), config.get("cluster", {})
+    )
+    if problem:
+        raise DataError(f"TF_CONFIG: {problem}")
+    return config
+
+
+def _cluster_problem(cluster: object) -> str | None:
+    if not isinstance(cluster, dict):
+        return '"cluster" must map job names to lists of "host:port" addresses'
+    for job, addresses in cluster.items():
+        if not isinstance(addresses, list) or not addresses:
+            return f'cluster job "{job}" must be a non-empty list of "host:port" addresses'
+        for address in addresses:
+            if not _is_host_port(address):
+                return f'cluster job "{job}" has {address!r}, not a "host:port" address'
+    return None
+
+
+def _is_host_port(address: object) -> bool:
+    if not isinstance(address, str):
+        return False
+    host, _, port = address.rpartition(":")
+    return bool(host) and port.isdigit()
+
+
+def _task_problem(entry: object, cluster: dict) -> str | None:
+    if not isinstance(entry, dict):
+        return '"task" must be {"type": ..., "index": ...}'
+    if not entry and not cluster:
+        return None  # neither: a single process
+    kind, index = entry.get("type"), entry.get("index", 0)
+    if kind not in cluster:
+        return f"task type {kind!r} is not a job of the cluster ({', '.join(cluster) or 'none'})"
+    if not isinstance(index, int) or isinstance(index, bool):
+        return f"task index {index!r} is not an integer"
+    if not 0 <= index < len(cluster[kind]):
+        return f'task index {index} is outside job "{kind}" (0 to {len(cluster[kind]) - 1})'
+    return None
+
+
 def task() -> tuple[str, int]:
     """(task type, index) from TF_CONFIG; ("chief", 0) for a single process."""
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    entry = config.get("task") or {}
+    entry = cluster_config().get("task") or {}
     return str(entry.get("type", "chief")), int(entry.get("index", 0))
 
 
 def is_chief() -> bool:
     """The chief writes the run's artifacts: task "chief", or worker 0 when the cluster
     names no chief (TensorFlow's own rule)."""
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    config = cluster_config()
     kind, index = task()
     if kind == "chief":
         return True

@@ -7,6 +7,22 @@ import keras
 MODEL_NAMES = ("cnn", "cnn_lstm", "densenet121", "vgg16", "xception", "efficientnetb0")
 
 
+def min_image_size(name: str) -> int:
+    """The smallest image side the model `name` builds at, so an entry point can refuse a
+    too small --image_size before any step runs: each 2x2 pooling of our CNNs halves the
+    image (five in the CNN, also the tuner's deepest; three in the CNN-LSTM), and the
+    keras.applications backbones have their own minimums (models/transfer.py)."""
+    if name == "cnn":
+        from models.cnn import DEFAULT_FILTERS
+    elif name == "cnn_lstm":
+        from models.cnn_lstm import DEFAULT_FILTERS
+    else:
+        from models.transfer import MIN_IMAGE_SIZE
+
+        return MIN_IMAGE_SIZE[name]
+    return 2 ** len(DEFAULT_FILTERS)
+
+
 def build_model(
     name: str,
     image_size: int,

@@ -25,6 +25,10 @@ if TYPE_CHECKING:  # keras_tuner is imported only where a search runs or its res
     import keras_tuner
 
 
+# One block (and one 2x2 pooling) per width; the tuner's deepest search is as deep.
+DEFAULT_FILTERS = (16, 32, 64, 128, 256)
+
+
 def conv_block(
     x: keras.KerasTensor, filters: int, index: int, l2: float, convs: int = 1
 ) -> keras.KerasTensor:
@@ -48,7 +52,7 @@ def build_cnn(
     image_size: int = 128,
     channels: int = 1,
     num_classes: int = 2,
-    filters: tuple[int, ...] = (16, 32, 64, 128, 256),
+    filters: tuple[int, ...] = DEFAULT_FILTERS,
     dropout: float = 0.4,
     l2: float = 1e-4,
     convs_per_block: int = 1,

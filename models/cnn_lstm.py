@@ -41,12 +41,14 @@ from keras import layers
 
 from models.cnn import output_layer
 
+DEFAULT_FILTERS = (32, 64, 128)  # one conv block and 2x2 pooling each
+
 
 def build_cnn_lstm(
     image_size: int = 128,
     channels: int = 1,
     num_classes: int = 2,
-    filters: tuple[int, ...] = (32, 64, 128),
+    filters: tuple[int, ...] = DEFAULT_FILTERS,
     conv_dropout: tuple[float, ...] = (0.2, 0.3, 0.4),
     lstm_units: tuple[int, ...] = (256, 128),
     lstm_dropout: float = 0.4,

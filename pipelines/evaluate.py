@@ -57,7 +57,9 @@ flags.DEFINE_enum(
     "val/ and test/. A folder with NORMAL/ and PNEUMONIA/ directly is read whole.",
 )
 flags.DEFINE_boolean("balance", False, "With --csv: downsample the larger class (seeded).")
-flags.DEFINE_integer("seed", 42, "Seed of the splits and the bootstrap (use the training run's).")
+flags.DEFINE_integer(
+    "seed", 42, "Seed of the splits and the bootstrap (use the training run's).", lower_bound=0
+)
 flags.DEFINE_string("run_dir", None, "Run folder (default: runs/evaluate-<timestamp>).")
 flags.DEFINE_enum(
     "threshold_rule",
@@ -69,8 +71,12 @@ flags.DEFINE_float(
     "target_sensitivity",
     0.95,
     "With --rethreshold: sensitivity to reach on validation (--threshold_rule target_sensitivity).",
+    lower_bound=0.0,
+    upper_bound=1.0,
 )
-flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for 95% confidence intervals.")
+flags.DEFINE_integer(
+    "bootstrap", 1000, "Bootstrap resamples for 95% confidence intervals.", lower_bound=0
+)
 flags.DEFINE_boolean("force", False, "Rerun every component even if a completed one matches.")
 flags.DEFINE_boolean("quiet", False, "Print only warnings, errors and the final summary.")
 

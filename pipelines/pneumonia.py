@@ -24,7 +24,7 @@ from components.explain.methods import DEFAULT_IG_BASELINE, DEFAULT_METHODS, MET
 from components.pneumonia.trainer import EPOCHS
 from components.reporting.hparams import numeric_leaves
 from components.reporting.model_card import write_model_card
-from models import MODEL_NAMES
+from models import MODEL_NAMES, min_image_size
 from models.cnn import DEFAULT_NORMALIZATION, NORMALIZATIONS
 from models.losses import DEFAULT_LOSS, LOSSES
 from pipelines import cli
@@ -67,18 +67,25 @@ flags.DEFINE_enum(
 flags.DEFINE_string(
     "weights", "none", "Backbone weights: none, imagenet or a path (transfer models)."
 )
-flags.DEFINE_integer("image_size", 128, "Images are resized to image_size x image_size pixels.")
+flags.DEFINE_integer(
+    "image_size",
+    128,
+    "Images are resized to image_size x image_size pixels (at least what --model needs; "
+    "checked before any step runs).",
+)
 flags.DEFINE_integer(
     "batch_size",
     32,
     "Training batch size per replica; the global batch is this times the replicas "
     "(recorded in trainer/metadata.json).",
+    lower_bound=1,
 )
 flags.DEFINE_integer(
     "epochs",
     EPOCHS,
     "Maximum training epochs; the model kept is the epoch of best validation AUC "
     "(benchmarks/shift.py compares configurations at 15).",
+    lower_bound=1,
 )
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_enum(
@@ -88,18 +95,26 @@ flags.DEFINE_enum(
     "Training loss (models/losses.py); cross-entropy keeps scores calibrated (README: "
     "Generalizing to a new acquisition).",
 )
-flags.DEFINE_float("focal_gamma", 2.0, "Focal loss gamma (focusing parameter).")
-flags.DEFINE_float("focal_alpha", 0.5, "Focal loss alpha (positive-class weight).")
+flags.DEFINE_float("focal_gamma", 2.0, "Focal loss gamma (focusing parameter).", lower_bound=0.0)
+flags.DEFINE_float(
+    "focal_alpha",
+    0.5,
+    "Focal loss alpha (positive-class weight).",
+    lower_bound=0.0,
+    upper_bound=1.0,
+)
 flags.DEFINE_boolean("class_weights", True, "Weight classes by inverse training frequency.")
 flags.DEFINE_integer(
     "fine_tune_layers",
     0,
     "Transfer models: after training the head, unfreeze this many top backbone layers (0: one phase).",
+    lower_bound=0,
 )
 flags.DEFINE_integer(
     "fine_tune_epochs",
     10,
     "Epochs of the second (fine-tuning) phase, at a tenth of the learning rate.",
+    lower_bound=0,
 )
 flags.DEFINE_boolean(
     "tune",
@@ -112,7 +127,7 @@ flags.DEFINE_enum(
     ["random", "bayesian", "hyperband"],
     "keras-tuner search algorithm for --tune.",
 )
-flags.DEFINE_integer("max_trials", 10, "Trials for --tune (random and bayesian).")
+flags.DEFINE_integer("max_trials", 10, "Trials for --tune (random and bayesian).", lower_bound=1)
 flags.DEFINE_enum(
     "strategy",
     "default",
@@ -145,13 +160,16 @@ flags.DEFINE_float(
     DEFAULT_ACQUISITION,
     "Strength of the acquisition augmentation (gamma, brightness, blur, sharpening, pixel "
     "noise); 0 turns it off.",
+    lower_bound=0.0,
 )
 flags.DEFINE_boolean(
     "horizontal_flip",
     False,
     "Augment with horizontal flips (a mirrored chest is not a real chest).",
 )
-flags.DEFINE_integer("seed", 42, "Seed for splits, shuffling, augmentation and initialization.")
+flags.DEFINE_integer(
+    "seed", 42, "Seed for splits, shuffling, augmentation and initialization.", lower_bound=0
+)
 flags.DEFINE_string("run_dir", None, "Run folder (default: runs/pneumonia-<timestamp>).")
 EXPLAIN_METHODS = tuple(METHODS)
 flags.DEFINE_list(
@@ -173,12 +191,14 @@ flags.DEFINE_integer(
     "sanity_images",
     32,
     "--sanity_checks: seeded test images the randomization checks compare maps on.",
+    lower_bound=1,
 )
 flags.DEFINE_integer(
     "sanity_draws",
     3,
     "--sanity_checks: randomization draws (weights, permuted labels); the verdict is on "
     "the worst draw.",
+    lower_bound=1,
 )
 flags.DEFINE_enum(
     "ig_baseline",
@@ -198,8 +218,12 @@ flags.DEFINE_float(
     "target_sensitivity",
     0.95,
     "Sensitivity to reach on validation with --threshold_rule target_sensitivity.",
+    lower_bound=0.0,
+    upper_bound=1.0,
 )
-flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for 95% confidence intervals.")
+flags.DEFINE_integer(
+    "bootstrap", 1000, "Bootstrap resamples for 95% confidence intervals.", lower_bound=0
+)
 flags.DEFINE_boolean("force", False, "Rerun every component even if a completed one matches.")
 flags.DEFINE_boolean("quiet", False, "Print only warnings, errors and the final summary.")
 
@@ -356,7 +380,13 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
 
 
 def check_flag_combinations() -> None:
-    """Combinations that cannot work stop before any step runs, with one line."""
+    """Combinations that cannot work stop before any step runs, with one line (single
+    flags' bounds are absl's, checked as the flags are parsed)."""
+    if FLAGS.image_size < min_image_size(FLAGS.model):
+        raise DataError(
+            f"--model {FLAGS.model} needs --image_size of at least "
+            f"{min_image_size(FLAGS.model)}, got {FLAGS.image_size}"
+        )
     if FLAGS.tune and FLAGS.model != "cnn":
         raise DataError(
             f"--tune searches the CNN's filters, depth, dropout and learning rate; "

@@ -16,13 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from components.artifacts import read_json
 from components.errors import DataError
 from components.explain.methods import METHODS
 from components.saved_model import training_threshold
-from pipelines.cli import define_help_flags, exit_on_data_error, log_to_run_folder
+from pipelines import cli
+from pipelines.cli import log_to_run_folder
+from pipelines.runner import naming_failures
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "A finished run of pipelines.pneumonia or pipelines.heart.")
@@ -36,8 +38,10 @@ flags.DEFINE_string(
 flags.DEFINE_list(
     "explain", ["gradcam"], f"Heatmaps per image: any of {','.join(METHODS)} (empty: none)."
 )
-flags.DEFINE_integer("batch_size", 32, "Images scored per batch.")
-flags.DEFINE_integer("seed", 42, "Seed of SHAP's background sample (--explain shap).")
+flags.DEFINE_integer("batch_size", 32, "Images scored per batch.", lower_bound=1)
+flags.DEFINE_integer(
+    "seed", 42, "Seed of SHAP's background sample (--explain shap).", lower_bound=0
+)
 flags.DEFINE_boolean("quiet", False, "Print only the summary and errors.")
 
 SHOWN_ROWS = 8
@@ -153,31 +157,28 @@ def main(paths: list[str]) -> int:
 
         out_dir = new_out_dir(run_dir)
         log_to_run_folder(out_dir, "predict")
-        result = heart_predictor.run(out_dir, run_dir=str(run_dir), csv=paths)
+        with naming_failures("predictor"):
+            result = heart_predictor.run(out_dir, run_dir=str(run_dir), csv=paths)
         heart_predictor.print_summary(result)
         return 0
     from components.pneumonia import predictor
 
     source = pneumonia_source(run_dir)
+    predictor.check_paths(paths)
     out_dir = new_out_dir(run_dir or Path("runs"))
     log_to_run_folder(out_dir, "predict")
-    result = predictor.run(
-        out_dir,
-        paths=paths,
-        batch_size=FLAGS.batch_size,
-        seed=FLAGS.seed,
-        progress=progress,
-        **source,
-    )
+    with naming_failures("predictor"):
+        result = predictor.run(
+            out_dir,
+            paths=paths,
+            batch_size=FLAGS.batch_size,
+            seed=FLAGS.seed,
+            progress=progress,
+            **source,
+        )
     print_pneumonia_summary(result)
     return 0
 
 
-def entry(argv: list[str]) -> None:
-    """Unlike the other entry points, predict takes positional arguments: the paths."""
-    sys.exit(exit_on_data_error(lambda: main(argv[1:])))
-
-
 if __name__ == "__main__":
-    define_help_flags()
-    app.run(entry)
+    cli.run(main, arguments=True)  # unlike the other entry points: the paths

@@ -11,6 +11,7 @@ rerunning the same command resumes the pipeline.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import importlib.metadata
@@ -20,7 +21,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from absl import logging
 
@@ -60,6 +61,36 @@ class Component:
     # Arguments that change how a component reports, not what it computes (progress bars,
     # verbosity): passed to it, but not part of its fingerprint.
     display: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """An error's message on one line: its first line, except for TensorFlow's "in user
+    code:" errors, whose message is their last line (after the traced frames)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return "(no message)"
+    line = lines[-1] if lines[0] == "in user code:" else lines[0]
+    return line[:limit]
+
+
+class StepError(Exception):
+    """An unexpected error inside a step (a bug, not bad input), naming the step; the
+    original error, with its traceback, is the cause."""
+
+    def __init__(self, step: str, error: Exception) -> None:
+        super().__init__(f"the {step} step failed: {type(error).__name__}: {first_line(error)}")
+        self.step = step
+
+
+@contextlib.contextmanager
+def naming_failures(step: str) -> Iterator[None]:
+    """Bad input (DataError) passes as it is; any other error becomes a StepError."""
+    try:
+        yield
+    except DataError:
+        raise
+    except Exception as error:
+        raise StepError(step, error) from error
 
 
 def library_versions() -> dict[str, str]:
@@ -192,9 +223,11 @@ def _run_component(
     logging.info("%s: running", component.name)
     start = time.perf_counter()
     try:
-        result = dict(component.fn(out_dir, **_call_arguments(component, run_dir)) or {})
+        with naming_failures(component.name):
+            result = dict(component.fn(out_dir, **_call_arguments(component, run_dir)) or {})
     except BaseException as error:  # record the failure, then let the caller report it
-        meta.update(status="failed", ended=_now(), error=f"{type(error).__name__}: {error}")
+        cause = error.__cause__ if isinstance(error, StepError) else error
+        meta.update(status="failed", ended=_now(), error=f"{type(cause).__name__}: {cause}")
         write_json(meta_path, meta)
         raise
     seconds = round(time.perf_counter() - start, 2)
@@ -306,4 +339,5 @@ def run_as_worker(
     out_dir.mkdir(parents=True, exist_ok=True)
     kwargs = _call_arguments(target, run_dir)
     kwargs.pop("tensorboard_dir", None)  # TensorBoard is the chief's
-    return dict(target.fn(out_dir, **kwargs, **extra) or {})
+    with naming_failures(step):
+        return dict(target.fn(out_dir, **kwargs, **extra) or {})

@@ -9,6 +9,8 @@
 - The heart cases all go through `python -m pipelines.heart`'s command line, to the end
   (lasso only) or to the error line.
 - Safety: a model file carrying Python code is refused by Keras safe mode unexecuted.
+- Flags, TF_CONFIG and model files the pipelines cannot use are refused as they start,
+  before any step: exit 2, one line, no run folder.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from benchmarks.bad_inputs import (
     judge_outputs,
     run_components,
 )
+from tests.support.exits import assert_bad_input, tiny_model
+from tests.support.runs import run_module
 
 COMPONENT_CASES = [
     c for c in CASES if c.pipeline == "pneumonia" and c.outcome != "error" and not c.cli_only
@@ -141,3 +145,63 @@ def test_model_file_with_python_code_is_refused_without_running_it(tmp_path):
     with pytest.raises(ValueError, match="arbitrary code execution"):
         load_trained_model(tmp_path / "trainer")  # the Evaluator and the Explainer
     assert not marker.exists()
+
+
+# --------------------------------------------------------------------------------------
+# Flags, environment and model files refused before any step runs
+
+
+@pytest.fixture(scope="module")
+def odd_models(tmp_path_factory) -> dict[str, str]:
+    """Models the pipelines cannot feed: RGB input, and an input of any size."""
+    root = tmp_path_factory.mktemp("odd_models")
+    return {
+        "rgb": str(tiny_model(root / "rgb.keras", (32, 32, 3))),
+        "any_size": str(tiny_model(root / "any_size.keras", (None, None, 1))),
+    }
+
+
+EVALUATE = ("--data_dir", "{data}", "--threshold", "0.5", "--model")
+# (case, entry point, arguments, environment, what the error line must say); each one
+# process, so only what differs in how it is caught (absl's bounds, our checks before
+# any step); the variants of a check are unit tests (tests/test_distributed.py: TF_CONFIG).
+REFUSED_BEFORE_ANY_STEP = [
+    ("batch_size_0", "pneumonia", ("--batch_size", "0"), {}, "--batch_size=0: 0 is not a positive"),
+    ("epochs_0", "pneumonia", ("--epochs", "0"), {}, "--epochs=0: 0 is not a positive integer"),
+    ("sanity_draws_0", "pneumonia", ("--sanity_checks", "--sanity_draws", "0"), {}, "draws=0"),
+    (
+        "xception_at_32_px",
+        "pneumonia",
+        ("--model", "xception", "--image_size", "32"),
+        {},
+        "--model xception needs --image_size of at least 71, got 32",
+    ),
+    (
+        "tf_config_not_json",
+        "pneumonia",
+        ("--strategy", "multi_worker"),
+        {"TF_CONFIG": '{"cluster": {"worker": ["localhost:12345"]'},
+        "TF_CONFIG is not valid JSON",
+    ),
+    ("heart_epochs_0", "heart", ("--epochs", "0"), {}, "--epochs=0: 0 is not a positive integer"),
+    ("evaluate_rgb_model", "evaluate", (*EVALUATE, "{rgb}"), {}, "takes 3-channel images"),
+    (
+        "evaluate_model_of_any_size",
+        "evaluate",
+        (*EVALUATE, "{any_size}"),
+        {},
+        "takes images of any size",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "pipeline, args, env, expected",
+    [case[1:] for case in REFUSED_BEFORE_ANY_STEP],
+    ids=[case[0] for case in REFUSED_BEFORE_ANY_STEP],
+)
+def test_refused_before_any_step_with_one_line(pipeline, args, env, expected, odd_models, tmp_path):
+    run_dir = tmp_path / "run"
+    args = [arg.format(data=tmp_path / "data", **odd_models) for arg in args]
+    result = run_module(f"pipelines.{pipeline}", *args, "--run_dir", str(run_dir), env=env)
+    assert_bad_input(result, expected, run_dir)

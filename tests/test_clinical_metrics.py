@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -10,6 +12,7 @@ from components.clinical_metrics import (
     binary_metrics,
     bootstrap_ci,
     expected_calibration_error,
+    slice_metrics,
     youden_threshold,
 )
 
@@ -30,6 +33,7 @@ def test_binary_metrics_match_scikit_learn(predictions):
     assert m["auc"] == pytest.approx(skm.roc_auc_score(y, scores))
     assert m["pr_auc"] == pytest.approx(skm.average_precision_score(y, scores))
     assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, pred))
     assert m["sensitivity"] == pytest.approx(tp / (tp + fn))
     assert m["specificity"] == pytest.approx(tn / (tn + fp))
     assert m["precision"] == pytest.approx(tp / (tp + fp))
@@ -82,3 +86,23 @@ def test_vectorized_bootstrap_matches_the_scikit_learn_loop(predictions):
     assert fast["auc_ci95"] == pytest.approx(slow, abs=1e-9)
     slow_sens = bootstrap_ci(y, scores, lambda t, s: skm.recall_score(t, s >= 0.5), 300, seed=3)
     assert fast["sensitivity_ci95"] == pytest.approx(slow_sens, abs=1e-9)
+
+
+def test_one_class_slices_and_splits_raise_no_warning():
+    """The Evaluator's slices (batch, pathogen, source) often hold one class; scikit-learn
+    warned "y_pred contains classes not in y_true" for each, a dozen lines a run."""
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1], 20)
+    scores = rng.uniform(0, 1, 40)
+    patients = np.arange(40) // 2
+    batch = np.where(y == 1, "person", "IM")  # each slice one class, both predictions
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        slices = slice_metrics(y, scores, 0.5, patients, {"batch": batch}, resamples=50)
+        normals = binary_metrics(y[:20], scores[:20], 0.5, resamples=50, patients=patients[:20])
+        unanimous = binary_metrics(y[:20], np.zeros(20), 0.5)  # one class predicted too
+    assert slices["batch=IM"]["specificity"] == pytest.approx(np.mean(scores[:20] < 0.5))
+    assert slices["batch=IM"]["balanced_accuracy"] is None  # undefined for one class
+    # For a whole one-class split, scikit-learn's figure: the recall of the class present.
+    assert normals["balanced_accuracy"] == pytest.approx(np.mean(scores[:20] < 0.5))
+    assert unanimous["balanced_accuracy"] == 1.0

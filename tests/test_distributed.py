@@ -210,3 +210,34 @@ def test_keras_tuner_chief_and_two_workers_share_one_search(data, tmp_path):
     trainer = json.loads((run_dir / "trainer" / "metadata.json").read_text())
     assert trainer["status"] == "completed" and trainer["inputs"]["tuner"]["component"] == "tuner"
     assert trainer["outputs"]["parameters"] > 0
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        ('{"cluster": {"worker": ["localhost:1"]', "TF_CONFIG is not valid JSON"),
+        ("[1, 2]", 'TF_CONFIG must be a JSON object with "cluster" and "task"'),
+        ('{"cluster": ["localhost:1"]}', '"cluster" must map job names'),
+        ('{"cluster": {"worker": "localhost:1"}}', 'job "worker" must be a non-empty list'),
+        ('{"cluster": {"worker": ["localhost"]}}', "'localhost', not a \"host:port\" address"),
+        ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "chief"}}', "task type 'chief' is"),
+        ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": "0"}}', "index '0'"),
+        ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 1}}', "0 to 0"),
+    ],
+)
+def test_a_malformed_tf_config_is_bad_input_naming_what_is_wrong(config, expected, monkeypatch):
+    """Checked as the strategy is made, before any step (tests/test_bad_inputs.py runs the
+    command line on one); TensorFlow would raise a traceback, or wait for absent workers."""
+    from components import distribution
+    from components.errors import DataError
+
+    monkeypatch.setenv("TF_CONFIG", config)
+    with pytest.raises(DataError, match=re.escape(expected)):
+        distribution.cluster_config()
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        '{"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker", "index": 1}}',
+    )
+    assert distribution.task() == ("worker", 1) and not distribution.is_chief()
+    monkeypatch.delenv("TF_CONFIG")
+    assert distribution.task() == ("chief", 0) and distribution.is_chief()

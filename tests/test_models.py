@@ -166,3 +166,15 @@ def test_size_and_name_errors():
         build_transfer("xception", 64)
     with pytest.raises(ValueError, match="unknown transfer model"):
         build_transfer("resnet50", 64)
+
+
+@pytest.mark.parametrize("name", ["cnn", "cnn_lstm"])
+def test_min_image_size_is_the_smallest_our_cnns_build_at(name):
+    """pipelines.pneumonia refuses a smaller --image_size before any step with it; the
+    backbones' minimums are keras.applications' own (build_transfer checks them too)."""
+    from models import build_model, min_image_size
+
+    size = min_image_size(name)
+    assert build_model(name, size).output_shape == (None, 1)
+    with pytest.raises(ValueError):
+        build_model(name, size - 1)

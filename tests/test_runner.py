@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.runner import Component, run_pipeline
+from pipelines.runner import Component, StepError, run_pipeline
 
 CALLS: list[str] = []
 FOUND_STATE: list[bool] = []
@@ -90,8 +90,9 @@ def test_failure_is_recorded(tmp_path):
     def broken(out_dir: Path) -> dict:
         raise RuntimeError("boom")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(StepError, match="the broken step failed: RuntimeError: boom") as raised:
         run_pipeline([Component("broken", broken, uses_tensorboard=False)], tmp_path, {})
+    assert isinstance(raised.value.__cause__, RuntimeError)  # its traceback, for run.log
     meta = json.loads((tmp_path / "broken" / "metadata.json").read_text())
     assert meta["status"] == "failed" and "boom" in meta["error"]
     assert json.loads((tmp_path / "pipeline.json").read_text())["status"] == "failed"

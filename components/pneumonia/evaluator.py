@@ -16,7 +16,12 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from components.artifacts import read_json, write_csv, write_json
-from components.clinical_metrics import binary_metrics, slice_metrics, youden_threshold
+from components.clinical_metrics import (
+    balanced_accuracy,
+    binary_metrics,
+    slice_metrics,
+    youden_threshold,
+)
 from components.reporting.evaluation_plots import (
     plot_class_balance,
     plot_confusion,
@@ -69,7 +74,7 @@ def multiclass_metrics(
     return {
         "n": int(len(y_true)),
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": balanced_accuracy(y_true, y_pred, labels),
         "auc_macro": float(
             skm.roc_auc_score(y_true, scores, multi_class="ovr", average="macro", labels=labels)
         )

@@ -22,6 +22,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from components.artifacts import atomic_path, write_csv, write_json
+from components.errors import DataError
 from components.explain.methods import DEFAULT_IG_BASELINE, METHODS, method_options
 from components.images import check_image, decode_problem, decoded_files, is_dicom_file
 from components.reporting import html_page
@@ -35,28 +36,55 @@ from models.training import float32_copy
 PAGE_IMAGES = 100
 
 
+def _candidates(path: Path) -> list[Path]:
+    """A folder's files (every one below it, sorted; hidden files such as .DS_Store left
+    out), or the file itself."""
+    if path.is_dir():
+        return sorted(
+            p for p in path.rglob("*") if p.is_file() and not file_names.is_hidden(p.name)
+        )
+    return [path]
+
+
+def _image_like(path: Path) -> bool:
+    """An image file by its name, or a DICOM file by its marker (often without suffix)."""
+    return file_names.has_image_suffix(path.name) or is_dicom_file(path)
+
+
+def _missing(path: Path) -> bool:
+    return not (path.exists() or path.is_symlink())
+
+
+def check_paths(paths: list[str]) -> None:
+    """A DataError when `paths` hold no file that could be an image at all (each missing,
+    or folders without image files), so pipelines.predict stops before writing anything.
+    Cheap: names and DICOM markers only; `image_files` then checks each file."""
+    problems = []
+    for given in paths:
+        path = Path(given)
+        if _missing(path):
+            problems.append(f"{given}: no such file or folder")
+        elif any(_image_like(candidate) for candidate in _candidates(path)):
+            return
+        else:
+            problems.append(f"{given}: no image files (JPEG, PNG, BMP, GIF or DICOM)")
+    raise DataError("nothing to score; " + "; ".join(problems))
+
+
 def image_files(paths: list[str]) -> tuple[list[Path], list[dict[str, str]]]:
     """The files to score, in the order given (folders: every file below, sorted), and
-    what cannot be scored with the reason. Hidden files (.DS_Store) are ignored."""
+    what cannot be scored with the reason."""
     found: list[Path] = []
     skipped: list[dict[str, str]] = []
     for given in paths:
         path = Path(given)
-        if path.is_dir():
-            candidates = sorted(
-                p for p in path.rglob("*") if p.is_file() and not file_names.is_hidden(p.name)
-            )
-        elif path.exists() or path.is_symlink():
-            candidates = [path]
-        else:
+        if _missing(path):
             skipped.append({"path": given, "reason": "no such file or folder"})
             continue
-        for candidate in candidates:
-            problem = (
-                None
-                if file_names.has_image_suffix(candidate.name) or is_dicom_file(candidate)
-                else "not an image file"
-            ) or check_image(candidate)
+        for candidate in _candidates(path):
+            problem = (None if _image_like(candidate) else "not an image file") or check_image(
+                candidate
+            )
             if problem:
                 skipped.append({"path": str(candidate), "reason": problem})
             else:
@@ -66,6 +94,8 @@ def image_files(paths: list[str]) -> tuple[list[Path], list[dict[str, str]]]:
 
 def decode_batches(files: list[Path], image_size: int, batch_size: int, progress: bool):
     """(positions, images float32 (n, s, s, 1)) batches of the files that decode."""
+    if not files:  # every file was skipped: no dataset to make (it would hold floats)
+        return
     ds = decoded_files([str(p) for p in files], image_size).batch(batch_size)
     with tqdm(total=len(files), desc="scoring", unit="image", disable=not progress) as bar:
         for images, positions in ds.as_numpy_iterator():

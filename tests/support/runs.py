@@ -46,12 +46,15 @@ class Run:
     data_dir: Path | None = None
 
 
-def run_module(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """`python -m <module> <args>` from the repository root, as a user types it."""
+def run_module(
+    module: str, *args: str, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m <module> <args>` from the repository root, as a user types it (`env`:
+    variables to set besides the suite's)."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=REPO_ROOT,
-        env=ENV,
+        env={**ENV, **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -334,8 +334,8 @@ def self_train(
         missing = [name for name, n in pseudo.items() if n == 0]
         if missing:
             stopped = (
-                f"round {number}: no site image predicted {' or '.join(missing)}, so "
-                "pseudo-labels would teach one side only; not trained"
+                f"round {number}: no site image predicted {' or '.join(missing)}, so the "
+                "pseudo-labels would teach that the site has none; not trained"
             )
             logging.warning("trainer: adaptation stopped at %s", stopped)
             rounds.append(round_record(number, fraction, table, class_names, None))
@@ -462,6 +462,11 @@ def run(
     distribution.barrier(distribute)
     if chief_backup is not None and chief_backup.is_dir():
         shutil.copytree(chief_backup, out_dir / "backup", dirs_exist_ok=True)
+    # The self-training rounds' backups sit beside it; a worker resumes those alike.
+    if chief_backup is not None and (chief_backup.parent / "adapt_backup").is_dir():
+        shutil.copytree(
+            chief_backup.parent / "adapt_backup", out_dir / "adapt_backup", dirs_exist_ok=True
+        )
     one_hot = num_classes > 2
     train = input_fn(
         transform,

@@ -1,8 +1,12 @@
-"""Proxies of a new acquisition, for several training configurations side by side.
+"""The development site and the proxies of a new acquisition, for several training
+configurations side by side.
 
-The official test split is withheld; what it punishes is a change of acquisition (its
-normals come mostly from the `NORMAL2-IM-...` naming batch, at full resolution). This
-script measures, for each configuration, what can be measured here:
+The primary measure is the development site (../shared/data/chest_xray_site: half of
+the official test split, a later acquisition; never trained on): accuracy, AUC,
+sensitivity, specificity and ECE at the run's frozen validation threshold, with 95%
+bootstrap intervals (each official test image is its own patient, Kermany et al. 2018,
+so resampling images resamples patients). Beside it, the proxies used before the site
+was available, so we learn which of them track it:
 
 - leave-one-batch-out: the training normals come from one naming batch only (`IM-...` or
   `NORMAL2-IM-...`; pneumonia as usual, split by patient); every normal of the other
@@ -17,6 +21,7 @@ Each (configuration, scenario) is one real `python -m pipelines.pneumonia` run i
 `<out>/<config>/<scenario>/`; rerunning the same command skips finished runs.
 
     python benchmarks/shift.py [--configs baseline,robust] [--out runs/shift] [--epochs N]
+        [--site_only]
 """
 
 from __future__ import annotations
@@ -39,9 +44,13 @@ sys.path.insert(0, str(REPO))
 from benchmarks.machine import cpu_name  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "chest_xray"
+SITE = REPO.parent / "shared" / "data" / "chest_xray_site"
 
 # Extra flags of `python -m pipelines.pneumonia` per configuration.
 CONFIGS: dict[str, list[str]] = {
+    "default": [],  # the command line's defaults, whatever they are today
+    "default_160": ["--image_size", "160"],
+    "default_192": ["--image_size", "192"],
     "baseline": ["--normalization", "rescale", "--acquisition_augmentation", "0"],
     "standardize": ["--normalization", "standardize", "--acquisition_augmentation", "0"],
     "acquisition": ["--normalization", "rescale", "--acquisition_augmentation", "1"],
@@ -213,6 +222,28 @@ def held_out_figures(run_dir: Path) -> dict[str, float]:
     return out
 
 
+def site_figures(run_dir: Path) -> dict[str, float]:
+    """The development site at the run's frozen threshold, with bootstrap intervals."""
+    from components.clinical_metrics import binary_metrics
+
+    if not SITE.is_dir():
+        return {}
+    paths, labels = [], []
+    for label, folder in ((0, "NORMAL"), (1, "PNEUMONIA")):
+        files = sorted(p for p in (SITE / folder).iterdir() if p.is_file())
+        paths += [str(p) for p in files]
+        labels += [label] * len(files)
+    threshold = json.loads((run_dir / "evaluator" / "metrics.json").read_text())["threshold"]
+    m = binary_metrics(np.asarray(labels), scores_of_files(run_dir, paths), threshold)
+    out = {f"site_{key}": m[key] for key in SITE_KEYS}
+    out.update({f"site_{key}_ci95": m[f"{key}_ci95"] for key in SITE_KEYS if f"{key}_ci95" in m})
+    out["site_n"] = m["n"]
+    return out
+
+
+SITE_KEYS = ("accuracy", "auc", "sensitivity", "specificity", "ece")
+
+
 def platt_ece(predictions: pd.DataFrame, official: pd.Series) -> dict[str, float]:
     """ECE of held-out patients and of the 16 official val images after Platt scaling
     (a logistic fit of the validation logits, Platt 1999): does recalibrating on
@@ -270,14 +301,17 @@ def other_batch_figures(run_dir: Path, scenario: str) -> dict[str, float]:
     }
 
 
-def measure(config: str, out: Path, extra: list[str]) -> dict[str, float]:
+def measure(
+    config: str, out: Path, extra: list[str], scenarios: tuple[str, ...] = SCENARIOS
+) -> dict[str, float]:
     result: dict[str, float] = {"wall_s": 0.0}
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         run_dir = out / config / scenario
         wall = run_pipeline(scenario_data(scenario, out), run_dir, CONFIGS[config] + extra)
         result["wall_s"] += wall
         result[f"{scenario}_wall_s"] = wall
         if scenario == "all":
+            result.update(site_figures(run_dir))
             result.update(held_out_figures(run_dir))
         else:
             figures = other_batch_figures(run_dir, scenario)
@@ -290,6 +324,7 @@ def measure(config: str, out: Path, extra: list[str]) -> dict[str, float]:
 
 def table(results: dict[str, dict[str, float]]) -> str:
     rows = [
+        *((f"development site: {key}", f"site_{key}", "{:.3f}") for key in SITE_KEYS),
         ("held-out patients: accuracy", "held_accuracy", "{:.3f}"),
         ("held-out patients: AUC", "held_auc", "{:.3f}"),
         ("held-out patients: sensitivity", "held_sensitivity", "{:.3f}"),
@@ -331,7 +366,11 @@ def table(results: dict[str, dict[str, float]]) -> str:
             value = results[name].get(key)
             if key == "all_wall_s" and value is not None:
                 value = value / 60
-            cells.append(form.format(value) if value is not None else "-")
+            cell = form.format(value) if value is not None else "-"
+            interval = results[name].get(f"{key}_ci95")
+            if interval is not None:
+                cell += " [{:.3f}, {:.3f}]".format(*interval)
+            cells.append(cell)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -343,6 +382,11 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "shift")
     parser.add_argument("--epochs", type=int, default=None, help="cap every run's epochs")
+    parser.add_argument(
+        "--site_only",
+        action="store_true",
+        help="only the run on all of train (the site and held-out figures), no batch runs",
+    )
     args, passed_on = parser.parse_known_args()  # other flags go to every pipeline run
     if not (DATA / "train").is_dir():
         print(f"skipped: no data at {DATA}")
@@ -354,7 +398,8 @@ def main() -> int:
     extra = (["--epochs", str(args.epochs)] if args.epochs else []) + passed_on
     results = {}
     for config in args.configs.split(","):
-        results[config] = measure(config, args.out.resolve(), extra)
+        scenarios = ("all",) if args.site_only else SCENARIOS
+        results[config] = measure(config, args.out.resolve(), extra, scenarios)
         print(f"{config}: {json.dumps(results[config])}", flush=True)
     print(
         f"{time.strftime('%Y-%m-%d')}, {cpu_name()}, {os.cpu_count()} cores"

@@ -13,6 +13,8 @@ import numpy as np
 
 # The input pipeline's dtype: pixel values 0-255 with sub-grey-level noise need float32.
 INPUT_DTYPE = "float32"
+# --acquisition_augmentation's default: the block on at its measured range.
+DEFAULT_ACQUISITION = 1.0
 
 
 class RandomAffine(keras.layers.RandomRotation):

@@ -16,6 +16,11 @@ from keras import layers
 
 from models.layers import PerImageStandardization
 
+NORMALIZATIONS = ("rescale", "standardize")
+# Each image by its own mean and deviation: exposure differs between acquisitions
+# (benchmarks/shift.py, README); --normalization's default.
+DEFAULT_NORMALIZATION = "standardize"
+
 if TYPE_CHECKING:  # keras_tuner is imported only where a search runs or its result is read
     import keras_tuner
 
@@ -47,7 +52,7 @@ def build_cnn(
     dropout: float = 0.4,
     l2: float = 1e-4,
     convs_per_block: int = 1,
-    normalization: str = "rescale",
+    normalization: str = DEFAULT_NORMALIZATION,
 ) -> keras.Model:
     """Input: (image_size, image_size, channels) raw pixels in [0, 255].
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import keras
 
+LOSSES = ("focal", "cross_entropy")
+DEFAULT_LOSS = "cross_entropy"
+
 
 def make_loss(
-    num_classes: int, kind: str = "focal", gamma: float = 2.0, alpha: float = 0.5
+    num_classes: int, kind: str = DEFAULT_LOSS, gamma: float = 2.0, alpha: float = 0.5
 ) -> keras.losses.Loss:
     """Binary (sigmoid, 1 unit) or categorical (softmax, one-hot labels) loss."""
-    if kind not in {"focal", "cross_entropy"}:
+    if kind not in LOSSES:
         raise ValueError(f"unknown loss {kind!r} (focal or cross_entropy)")
     if num_classes == 2:
         if kind == "cross_entropy":

@@ -34,6 +34,10 @@ import numpy as np
 import tensorflow as tf
 
 NO_PSEUDO_LABEL = -1
+# The defaults of the Trainer's parameters and of pipelines.pneumonia's --adapt_* flags.
+ADAPT_EPOCHS = 3
+ADAPT_FRACTION = 0.5
+ADAPT_ROUNDS = 1
 RULE = (
     "per class, the most confident `fraction` (rounded up) of the images the model "
     "predicts in that class (argmax; binary: score >= 0.5) take it as pseudo-label, the "

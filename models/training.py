@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
-from models.losses import make_loss
+from models.losses import DEFAULT_LOSS, make_loss
 
 
 def class_weights(class_counts: Sequence[int]) -> dict[int, float]:
@@ -43,7 +43,7 @@ def compile_for_training(
     model: keras.Model,
     num_classes: int,
     learning_rate: float,
-    loss: str = "focal",
+    loss: str = DEFAULT_LOSS,
     focal_gamma: float = 2.0,
     focal_alpha: float = 0.5,
 ) -> keras.Model:

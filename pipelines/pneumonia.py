@@ -17,10 +17,17 @@ from absl import flags, logging
 
 from components import distribution
 from components.artifacts import read_json
+from components.augmentation import DEFAULT_ACQUISITION
 from components.errors import DataError
+from components.explain.integrated_gradients import BASELINES
+from components.explain.methods import DEFAULT_IG_BASELINE, DEFAULT_METHODS, METHODS
+from components.pneumonia.trainer import EPOCHS
 from components.reporting.hparams import numeric_leaves
 from components.reporting.model_card import write_model_card
 from models import MODEL_NAMES
+from models.cnn import DEFAULT_NORMALIZATION, NORMALIZATIONS
+from models.losses import DEFAULT_LOSS, LOSSES
+from models.self_training import ADAPT_EPOCHS, ADAPT_FRACTION, ADAPT_ROUNDS
 from pipelines import cli
 from pipelines.cli import data_fingerprint, log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_as_worker, run_pipeline
@@ -37,6 +44,14 @@ flags.DEFINE_string(
 flags.DEFINE_string("csv", None, "NIH ChestX-ray14-style CSV with image_path,label columns.")
 flags.DEFINE_boolean(
     "balance", False, "With --csv: downsample the larger class (seeded) to balance classes."
+)
+flags.DEFINE_enum(
+    "near_duplicates",
+    "report",
+    ["report", "remove"],
+    "Val/test images that look like a train image resized, re-encoded, slightly cropped "
+    "or re-exposed (perceptual hash): report them in example_gen/stats.json and keep them, "
+    "or remove them from val/test. Byte-identical copies are always removed.",
 )
 flags.DEFINE_enum(
     "task",
@@ -62,15 +77,15 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer(
     "epochs",
-    15,
+    EPOCHS,
     "Maximum training epochs; the model kept is the epoch of best validation AUC "
     "(benchmarks/shift.py compares configurations at 15).",
 )
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_enum(
     "loss",
-    "cross_entropy",
-    ["focal", "cross_entropy"],
+    DEFAULT_LOSS,
+    list(LOSSES),
     "Training loss (models/losses.py); cross-entropy keeps scores calibrated (README: "
     "Generalizing to a new acquisition).",
 )
@@ -121,14 +136,14 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_enum(
     "normalization",
-    "standardize",
-    ["rescale", "standardize"],
+    DEFAULT_NORMALIZATION,
+    list(NORMALIZATIONS),
     "CNN input: divide by 255, or standardize each image by its own mean and deviation "
     "(inside the model).",
 )
 flags.DEFINE_float(
     "acquisition_augmentation",
-    1.0,
+    DEFAULT_ACQUISITION,
     "Strength of the acquisition augmentation (gamma, brightness, blur, sharpening, pixel "
     "noise); 0 turns it off.",
 )
@@ -148,14 +163,14 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer(
     "adapt_epochs",
-    3,
+    ADAPT_EPOCHS,
     "--adapt_to: epochs of each self-training round (train + pseudo-labelled site images, "
     "a tenth of the learning rate; the epoch kept is chosen on validation as before).",
     lower_bound=1,
 )
 flags.DEFINE_float(
     "adapt_fraction",
-    0.5,
+    ADAPT_FRACTION,
     "--adapt_to: share of the site images predicted in each class that get that class as "
     "pseudo-label, most confident first (class-balanced: per predicted class).",
     lower_bound=0.01,
@@ -163,24 +178,17 @@ flags.DEFINE_float(
 )
 flags.DEFINE_integer(
     "adapt_rounds",
-    1,
+    ADAPT_ROUNDS,
     "--adapt_to: self-training rounds; round r of R pseudo-labels adapt_fraction * r / R, "
     "rescored by the model of the round before.",
     lower_bound=1,
 )
 flags.DEFINE_integer("seed", 42, "Seed for splits, shuffling, augmentation and initialization.")
 flags.DEFINE_string("run_dir", None, "Run folder (default: runs/pneumonia-<timestamp>).")
-EXPLAIN_METHODS = (
-    "gradcam",
-    "gradcam_plus_plus",
-    "integrated_gradients",
-    "lime",
-    "shap",
-    "occlusion",
-)
+EXPLAIN_METHODS = tuple(METHODS)
 flags.DEFINE_list(
     "explain",
-    ["gradcam", "integrated_gradients"],
+    list(DEFAULT_METHODS),
     f"Explanation methods, comma-separated: {', '.join(EXPLAIN_METHODS)}.",
 )
 flags.register_validator(
@@ -206,8 +214,8 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_enum(
     "ig_baseline",
-    "blur",
-    ["black", "blur", "uniform"],
+    DEFAULT_IG_BASELINE,
+    list(BASELINES),
     "Integrated Gradients' reference input: a blurred copy of the image, black, or "
     "uniform noise (averaged over 4 draws). README: the measured comparison "
     "(benchmarks/ig_baselines.py).",
@@ -310,6 +318,7 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             task=FLAGS.task,
             seed=FLAGS.seed,
             balance=FLAGS.balance,
+            near_duplicates=FLAGS.near_duplicates,
             progress=progress_bars(),
         ),
         Component(

@@ -95,6 +95,7 @@ def pneumonia_source(run_dir: Path | None) -> dict[str, Any]:
             "use --run_dir with a finished run, or another method"
         )
     return {
+        "ig_baseline": run_ig_baseline(home),
         "model_path": str(model_path.resolve()),
         "threshold": threshold,
         "threshold_source": source,
@@ -102,6 +103,17 @@ def pneumonia_source(run_dir: Path | None) -> dict[str, Any]:
         "methods": methods,
         "transform_dir": str(home / "transform") if has_train else None,
     }
+
+
+def run_ig_baseline(run_dir: Path) -> str:
+    """The IG baseline the run's Explainer used (its recorded parameters), so predict
+    draws the run's own maps; the Explainer's default outside a run folder."""
+    from components.explain.methods import DEFAULT_IG_BASELINE
+
+    metadata = run_dir / "explainer" / "metadata.json"
+    if metadata.is_file():
+        return read_json(metadata).get("params", {}).get("ig_baseline", DEFAULT_IG_BASELINE)
+    return DEFAULT_IG_BASELINE
 
 
 def is_heart_run(run_dir: Path) -> bool:

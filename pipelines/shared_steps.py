@@ -17,11 +17,14 @@ def example_gen_component(
     seed: int,
     balance: bool,
     external: str | None = None,
+    near_duplicates: str = "report",
     progress: bool = False,
 ) -> Component:
     """ExampleGen on a Kaggle folder, an NIH-style CSV or (neither) the synthetic builder;
     the files' names, sizes and times key its cache. `external` ("test" or "all"):
-    every image is a test image (pipelines.evaluate at a frozen threshold)."""
+    every image is a test image (pipelines.evaluate at a frozen threshold).
+    `near_duplicates` ("report" or "remove"): the fate of val/test images that look like
+    an earlier split's image."""
     from components.pneumonia import example_gen
 
     return Component(
@@ -34,6 +37,7 @@ def example_gen_component(
             seed=seed,
             balance=balance,
             external=external,
+            near_duplicates=near_duplicates,
         ),
         cache_key={"data_fingerprint": data_fingerprint(data_dir, csv)},
         display={"progress": progress},

@@ -12,6 +12,7 @@ from components.errors import DataError
 from components.pneumonia.example_gen import (
     assign_csv_splits,
     read_nih_csv,
+    remove_cross_split_patients,
     scan_kaggle_folder,
     split_by_patient,
 )
@@ -173,33 +174,76 @@ def test_external_mode_makes_every_image_a_test_image(tmp_path, layout):
     assert len(examples) == (12 if layout == "kaggle_all" else 6)
 
 
-def test_val_and_test_images_of_training_patients_are_moved_out(tmp_path, caplog):
+def test_kaggle_test_folder_keeps_every_image_whose_person_number_is_also_in_train(
+    tmp_path, caplog
+):
+    """The real download numbers patients anew in each split: test/person3 is not train's
+    person3, and a given test/ (or val/) is never pruned by a file-name number."""
     data = make_drawn_folder(tmp_path / "data", 15, 2, splits=("train", "test"))
-    # Other images (not byte copies) of training patients 3 and 4 in test/ and val/.
-    leaked = [
-        data / "test" / "NORMAL" / "IM-0003-0009.jpeg",
-        data / "test" / "PNEUMONIA" / "person4_bacteria_9999.jpeg",
-        data / "val" / "PNEUMONIA" / "person3_virus_9998.jpeg",
-    ]
-    for seed, path in enumerate(leaked, start=9100):
-        draw_image(path, seed)
-    draw_image(data / "val" / "NORMAL" / "NORMAL2-IM-9999-0001.jpeg", 9200)  # a new patient
+    draw_image(data / "val" / "PNEUMONIA" / "person3_virus_9998.jpeg", 9100)  # number in train
+    draw_image(data / "val" / "NORMAL" / "IM-0004-0001.jpeg", 9101)  # a file name train has too
     out = tmp_path / "out"
     out.mkdir()
     with caplog.at_level("WARNING"):
         example_gen(out, data_dir=str(data), seed=0)
     frame = pd.read_csv(out / "examples.csv", keep_default_na=False)
     stats = json.loads((out / "stats.json").read_text())
-    assert not {str(p.resolve()) for p in leaked} & set(frame["path"])
+    given = sorted(str(p.resolve()) for p in (data / "test").rglob("*.jpeg"))
+    given += sorted(str(p.resolve()) for p in (data / "val").rglob("*.jpeg"))
+    assert sorted(frame.loc[frame["split"] == "test", "path"]) == sorted(given)  # all 62
+    assert (frame["path"].str.contains("/train/")).sum() == 60  # training keeps all too
+    test_ids = set(frame.loc[frame["split"] == "test", "patient_id"])
+    assert {"test/person3", "test/IM-0003", "val/person3", "val/IM-0004"} <= test_ids
+    assert "person3" in set(frame.loc[frame["split"] != "test", "patient_id"])
     assert all(v["patients"] == 0 for v in stats["patient_overlap"].values())
-    shared = stats["patients_shared_with_train"]
-    assert shared["removed"] == 3 and shared["patients"] == ["IM-0003", "person3", "person4"]
-    assert sorted(i["path"] for i in shared["images"]) == sorted(str(p.resolve()) for p in leaked)
-    assert shared["by_split"] == {"test": 3}  # the tiny val/ joined test first
-    # The new patient's val/ image still joins test; training kept all its images.
-    assert frame["path"].str.endswith("NORMAL2-IM-9999-0001.jpeg").sum() == 1
-    assert (frame["path"].str.contains("/train/")).sum() == 60
+    assert stats["cross_split_patients"]["removed"] == 0
+    assert stats["near_duplicates"]["found"] == 0 and stats["leakage"]["removed"] == 0
+    assert any("never pruned by a file-name number" in x for x in stats["leakage"]["summary"])
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def write_nih_patients(tmp_path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    """An NIH-style CSV with a patient_id column (blank: the file name says the patient)."""
+    for i, (name, _, _) in enumerate(rows):
+        draw_image(tmp_path / "images" / name, 500 + i)
+    csv = tmp_path / "nih.csv"
+    lines = [f"images/{name},{label},{patient}" for name, label, patient in rows]
+    csv.write_text("image_path,label,patient_id\n" + "\n".join(lines) + "\n")
+    return csv
+
+
+def test_nih_csv_patient_in_two_splits_stays_on_one_side(tmp_path, caplog):
+    """NIH patient ids name real patients in every split: one patient's images, named by
+    the patient_id column or by the NIH file name, all land on one side; a frame that
+    still has a training patient in test loses those test images, with one warning."""
+    rows = [
+        (f"{p:08d}_{v:03d}.png", "Pneumonia" if p % 2 else "No Finding", "")
+        for p in range(1, 31)
+        for v in range(2)
+    ]
+    # Patient 13 with both labels, five of the rows saying so by patient_id only.
+    rows += [
+        (f"scan_13_{v}.png", "Pneumonia" if v % 2 else "No Finding", "00000013") for v in range(5)
+    ]
+    out = tmp_path / "out"
+    out.mkdir()
+    example_gen(out, csv=str(write_nih_patients(tmp_path, rows)), seed=0)
+    frame = pd.read_csv(out / "examples.csv", keep_default_na=False, dtype=str)
+    stats = json.loads((out / "stats.json").read_text())
+    assert (frame["patient_id"] == "00000013").sum() == 7
+    assert frame.groupby("patient_id")["split"].nunique().max() == 1
+    assert all(v["patients"] == 0 for v in stats["patient_overlap"].values())
+    assert stats["cross_split_patients"]["removed"] == 0
+    # The guard itself: a split made some other way, patient 13 in train and in test.
+    moved = frame.copy()
+    rows_13 = moved.index[moved["patient_id"] == "00000013"]
+    moved.loc[rows_13, "split"] = "test"
+    moved.loc[rows_13[:2], "split"] = "train"
+    with caplog.at_level("WARNING"):
+        kept, report = remove_cross_split_patients(moved)
+    assert report["removed"] == 5 and report["patients"] == ["00000013"]
+    assert kept.loc[kept["patient_id"] == "00000013", "split"].tolist() == ["train", "train"]
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
-        "removed 3 val/test image(s) of 3 patient(s) who also have images in train "
-        "(listed in stats.json patients_shared_with_train)"
+        "example_gen: removed 5 val/test image(s) of 1 patient(s) who also "
+        "have images in train (listed in stats.json cross_split_patients)"
     ]

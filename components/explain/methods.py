@@ -7,16 +7,19 @@ Every entry keeps the contract of this package (components/explain/__init__.py):
 
 from __future__ import annotations
 
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Sequence
 
 import keras
 import numpy as np
 
 from components.explain.gradcam import grad_cam, grad_cam_plus_plus
+from components.explain.integrated_gradients import DEFAULT_BASELINE as DEFAULT_IG_BASELINE
 from components.explain.integrated_gradients import integrated_gradients
 from components.explain.lime_heatmaps import lime_heatmaps
 from components.explain.occlusion import occlusion
 from components.explain.shap_heatmaps import shap_heatmaps
+from components.saved_splits import split_sample
 
 Method = Callable[[keras.Model, np.ndarray], np.ndarray]
 
@@ -30,3 +33,32 @@ METHODS: dict[str, Method] = {
 }
 # Methods cheap enough to recompute for every randomized layer in the sanity checks.
 GRADIENT_METHODS = ("gradcam", "gradcam_plus_plus", "integrated_gradients")
+# What a pipeline run explains unless told otherwise (--explain).
+DEFAULT_METHODS = ("gradcam", "integrated_gradients")
+SHAP_BACKGROUND_IMAGES = 16
+
+
+def method_options(
+    methods: Sequence[str],
+    transform: Path | None,
+    seed: int,
+    ig_baseline: str = DEFAULT_IG_BASELINE,
+) -> dict[str, dict]:
+    """Keyword arguments each method needs beyond (model, images): the Explainer's and
+    pipelines.predict's alike, so a run and predict draw the same map for an image.
+
+    SHAP's expected gradients integrate from reference images: a fixed, seeded sample of
+    training images (the run's saved train split in `transform`), never the explained
+    images themselves (an image in its own background is partly explained away against
+    itself). Integrated Gradients takes its baseline (--ig_baseline; "uniform" draws its
+    noise baselines with `seed`).
+    """
+    options: dict[str, dict] = {}
+    if "integrated_gradients" in methods:
+        options["integrated_gradients"] = {"baseline": ig_baseline}
+        if ig_baseline == "uniform":
+            options["integrated_gradients"]["seed"] = seed
+    if "shap" in methods and transform is not None:
+        background, _ = split_sample(transform, "train", SHAP_BACKGROUND_IMAGES, seed)
+        options["shap"] = {"background": background}
+    return options

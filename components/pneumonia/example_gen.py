@@ -3,8 +3,9 @@
 Three sources: a Kaggle-layout folder, an NIH ChestX-ray14-style CSV, or a TFDS builder
 (synthetic_cxr, exported to PNG files so every source looks the same downstream).
 Writes `examples.csv` and `stats.json` (counts per split and class, patient overlap
-between splits, skipped files and CSV rows with reasons, duplicate images, and the
-val/test images removed because their patient is in train).
+between splits, skipped files and CSV rows with reasons, and the leakage checks: byte-
+identical and near-duplicate images across splits, and patients in two splits where a
+patient id names the same person everywhere).
 
 Bad items (unreadable, empty, too large or undecodable images, broken links, unknown
 label strings, missing values, duplicates) are skipped and listed; problems that leave
@@ -26,6 +27,7 @@ from PIL import Image
 from sklearn.model_selection import StratifiedGroupKFold
 from tqdm import tqdm
 
+from components import near_duplicates as phash
 from components.artifacts import SPLITS, atomic_path, file_sha256, write_csv, write_json
 from components.errors import DataError
 from components.images import check_image, is_dicom_file
@@ -36,6 +38,9 @@ CLASS_FOLDERS = file_names.CLASS_FOLDERS
 # Kaggle's val/ has 16 images: too few to choose a threshold or stop early on.
 MIN_VAL_IMAGES = 100
 COLUMNS = ["path", "label", "patient_id", "split", "pathogen"]
+# Earlier splits keep an image that leaks into a later one: training keeps all its data.
+SPLIT_RANK = {"train": 0, "val": 1, "test": 2}
+NEAR_DUPLICATE_ACTIONS = ("report", "remove")
 
 
 def split_by_patient(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
@@ -78,9 +83,25 @@ def scan_kaggle_folder(
     for split_folder in folders:
         if (data_dir / split_folder).is_dir():
             found, lost = scan_class_folders(data_dir / split_folder, split_folder, progress)
-            rows += found
+            rows += scoped_to_folder(found, split_folder)
             skipped += lost
     return pd.DataFrame(rows, columns=COLUMNS), skipped
+
+
+def scoped_to_folder(rows: list[dict[str, Any]], split_folder: str) -> list[dict[str, Any]]:
+    """Patient ids of a given val/ or test/ folder, prefixed with the folder (test/person90).
+
+    Kaggle's `personN` numbers restart in each split folder: 170 numbers occur in both
+    train/ and the official test/, and for every one of them the pathogen differs
+    (person90 is viral in train, bacterial in test); the test split is 624 separate
+    patients (Kermany et al. 2018). Within a folder the file name still groups images;
+    across folders it names nobody, so a user's val/ or test/ is never pruned, nor its
+    intervals merged with another folder's, by a file-name number. train/ keeps its own
+    ids: validation and test held out of it are cut by them.
+    """
+    if split_folder == "train":
+        return rows
+    return [{**row, "patient_id": f"{split_folder}/{row['patient_id']}"} for row in rows]
 
 
 def scan_class_folders(
@@ -184,6 +205,7 @@ def assign_kaggle_splits(
     n_val = int((folder == "val").sum())
     if n_val < MIN_VAL_IMAGES:
         train = frame.index[folder == "train"]
+        # By train/'s file-name ids: conservative (file_names.patient_id says why).
         held = split_by_patient(frame.loc[train], val_fraction, seed)
         split[train[held]] = "val"
         notes.append(
@@ -478,7 +500,7 @@ def remove_cross_split_duplicates(
     """
     if frame.empty:
         return frame, [], {"removed_across_splits": 0, "within_split": {}}
-    rank = frame["split"].map({"train": 0, "val": 1, "test": 2}).fillna(3)
+    rank = frame["split"].map(SPLIT_RANK).fillna(3)
     digests = [
         file_sha256(path)
         for path in tqdm(
@@ -510,14 +532,16 @@ def remove_cross_split_duplicates(
     return frame.drop(index=across.index), skipped, report
 
 
-def remove_patients_shared_with_train(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+def remove_cross_split_patients(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Drops val and test images of patients who also have images in train.
 
-    A user-supplied val/ or test/ can hold other images of a training patient (the
-    held-out splits never do: they are cut by patient): scoring them measures how well
-    the model recognizes that patient, not how it generalizes. Like a byte duplicate,
-    such an image leaves val/test and training keeps all its data. They are listed in
-    the returned report (stats.json), with one warning line for all of them.
+    Only where a patient id names the same person in every split: an NIH-style CSV's
+    `patient_id` column or NIH file names (00000013_005.png), and train/'s file names in
+    the splits held out of it. Those splits are cut by patient, so this is a guard that
+    finds nothing unless a split was made some other way; a Kaggle val/ or test/ folder's
+    ids carry the folder (`scoped_to_folder`) and never meet train's. Like a byte
+    duplicate, such an image leaves val/test and training keeps all its data; listed in
+    the returned report (stats.json `cross_split_patients`) with one warning line.
     """
     train_patients = set(frame.loc[frame["split"] == "train", "patient_id"])
     shared = frame["split"].isin(["val", "test"]) & frame["patient_id"].isin(train_patients)
@@ -533,12 +557,132 @@ def remove_patients_shared_with_train(frame: pd.DataFrame) -> tuple[pd.DataFrame
     }
     if len(leaked):
         logging.warning(
-            "removed %d val/test image(s) of %d patient(s) who also have images in train "
-            "(listed in stats.json patients_shared_with_train)",
+            "example_gen: removed %d val/test image(s) of %d patient(s) who also have images "
+            "in train (listed in stats.json cross_split_patients)",
             len(leaked),
             len(report["patients"]),
         )
     return frame[~shared], report
+
+
+def closest_earlier_images(
+    frame: pd.DataFrame, signatures: np.ndarray, hashed: np.ndarray
+) -> pd.DataFrame:
+    """For each val/test image within phash.MAX_DISTANCE of an image of an
+    earlier split (train < val < test), that image: columns query, match, distance
+    (positions in `frame`)."""
+    rank = frame["split"].map(SPLIT_RANK).fillna(3).to_numpy()
+    found = []
+    for split in ("val", "test"):
+        queries = np.flatnonzero((rank == SPLIT_RANK[split]) & hashed)
+        references = np.flatnonzero((rank < SPLIT_RANK[split]) & hashed)
+        if len(queries) and len(references):
+            hits = phash.close_pairs(signatures[queries], signatures[references])
+            found.append(
+                pd.DataFrame(
+                    {
+                        "query": queries[hits[:, 0]],
+                        "match": references[hits[:, 1]],
+                        "distance": hits[:, 2],
+                    }
+                )
+            )
+    if not found:
+        return pd.DataFrame({"query": [], "match": [], "distance": []}, dtype=int)
+    pairs = pd.concat(found).sort_values(["query", "distance", "match"])
+    return pairs.drop_duplicates("query").reset_index(drop=True)
+
+
+def find_near_duplicates(
+    frame: pd.DataFrame, action: str, progress: bool = False
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Val/test images that look like an earlier split's image, reported or removed.
+
+    The same radiograph exported twice (resized, re-encoded, slightly cropped or with
+    another exposure) has other bytes, so the byte check misses it; a perceptual hash
+    (components/near_duplicates.py) does not. Every image is decoded once at 64 px and
+    hashed; hashes are compared in bulk. `action` "report" keeps the images (a match is
+    strong evidence, not proof, and the user's test split stays whole), "remove" drops
+    them from val/test like a byte duplicate. One warning line either way.
+    """
+    frame = frame.reset_index(drop=True)
+    stack, hashed = phash.thumbnails(frame["path"].tolist(), progress)
+    pairs = closest_earlier_images(frame, phash.signatures(stack), hashed)
+    query, match = frame.loc[pairs["query"]], frame.loc[pairs["match"]]
+    report: dict[str, Any] = {
+        "checked": True,
+        "action": action,
+        "rule": f"perceptual hash (pHash, {phash.BITS} bits, with 2% and 4% crops) "
+        f"within {phash.MAX_DISTANCE} bits of an image of an earlier split",
+        "max_distance": phash.MAX_DISTANCE,
+        "bits": phash.BITS,
+        "not_hashed": int((~hashed).sum()),
+        "found": int(len(pairs)),
+        "removed": int(len(pairs)) if action == "remove" else 0,
+        "by_split": {str(k): int(v) for k, v in query["split"].value_counts().items()},
+        "pairs": [
+            {
+                "path": path,
+                "split": split,
+                "closest": closest,
+                "closest_split": closest_split,
+                "distance": int(distance),
+            }
+            for path, split, closest, closest_split, distance in zip(
+                query["path"], query["split"], match["path"], match["split"], pairs["distance"]
+            )
+        ],
+    }
+    if len(pairs):
+        fate = (
+            "removed from val/test (--near_duplicates report keeps them)"
+            if action == "remove"
+            else "kept (--near_duplicates remove drops them)"
+        )
+        logging.warning(
+            "example_gen: %d val/test image(s) look like a resized, re-encoded, cropped or "
+            "re-exposed copy of an image of an earlier split (perceptual hash within %d of "
+            "%d bits): %s; pairs in stats.json near_duplicates",
+            len(pairs),
+            phash.MAX_DISTANCE,
+            phash.BITS,
+            fate,
+        )
+    if action == "remove":
+        frame = frame.drop(index=pairs["query"])
+    return frame, report
+
+
+def leakage_summary(
+    duplicates: dict[str, Any], near: dict[str, Any], patients: dict[str, Any], source: str
+) -> dict[str, Any]:
+    """What the leakage checks removed, why and how many, in plain sentences (stats.json
+    and the model card)."""
+    lines = [
+        f"byte-identical copies: {duplicates['removed_across_splits']} val/test image(s) "
+        "with the same bytes as an image of an earlier split, removed",
+    ]
+    if near.get("checked"):
+        fate = "removed" if near["action"] == "remove" else "kept"
+        lines.append(
+            f"near-duplicates: {near['found']} val/test image(s) within "
+            f"{near['max_distance']} of {near['bits']} perceptual-hash bits of an image of "
+            f"an earlier split, {fate} (--near_duplicates {near['action']})"
+        )
+    else:
+        lines.append(f"near-duplicates: not checked ({near['reason']})")
+    if source.startswith("kaggle folder"):
+        lines.append(
+            "patients: validation and test held out of train/ are cut by the file names' "
+            "patient ids; a given val/ or test/ folder is never pruned by a file-name "
+            "number (Kaggle's personN numbers restart in each split)"
+        )
+    lines.append(
+        f"patients in two splits: {patients['removed']} val/test image(s) of "
+        f"{len(patients['patients'])} training patient(s), removed"
+    )
+    removed = duplicates["removed_across_splits"] + near.get("removed", 0) + patients["removed"]
+    return {"removed": int(removed), "summary": lines}
 
 
 def summarize(frame: pd.DataFrame) -> dict[str, Any]:
@@ -581,6 +725,7 @@ def run(
     test_fraction: float = 0.1,
     balance: bool = False,
     external: str | None = None,
+    near_duplicates: str = "report",
     progress: bool = False,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
@@ -588,7 +733,14 @@ def run(
 
     `external` ("test" or "all") is external validation (pipelines.evaluate at a frozen
     threshold): every image of the data is a test image, and no train/ is needed.
+    `near_duplicates` ("report" or "remove"): what happens to val/test images that look
+    like an earlier split's image (`find_near_duplicates`).
     """
+    if near_duplicates not in NEAR_DUPLICATE_ACTIONS:
+        raise DataError(
+            f"--near_duplicates {near_duplicates!r}: expected one of "
+            + ", ".join(NEAR_DUPLICATE_ACTIONS)
+        )
     skipped: list[dict[str, str]] = []
     extra: dict[str, Any] = {}
     if data_dir and external:
@@ -629,7 +781,18 @@ def run(
         frame = frame[~unknown]
     frame, leaked, extra["duplicate_images"] = remove_cross_split_duplicates(frame, progress)
     skipped += leaked
-    frame, extra["patients_shared_with_train"] = remove_patients_shared_with_train(frame)
+    if external:
+        extra["near_duplicates"] = {"checked": False, "reason": "every image is a test image"}
+    elif not (data_dir or csv):
+        # Each generated phantom comes from its own seed: no image can be re-used, and
+        # phantoms drawn from one template are alike enough to match by chance.
+        extra["near_duplicates"] = {"checked": False, "reason": f"images generated by {source}"}
+    else:
+        frame, extra["near_duplicates"] = find_near_duplicates(frame, near_duplicates, progress)
+    frame, extra["cross_split_patients"] = remove_cross_split_patients(frame)
+    extra["leakage"] = leakage_summary(
+        extra["duplicate_images"], extra["near_duplicates"], extra["cross_split_patients"], source
+    )
     for split in ("test",) if external else SPLITS:
         if not (frame["split"] == split).any():
             raise DataError(f"the {split} split is empty ({source})")

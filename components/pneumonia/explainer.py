@@ -24,7 +24,13 @@ from components.explain.faithfulness import (
     plot_faithfulness,
 )
 from components.explain.localization import load_masks, localization_report
-from components.explain.methods import GRADIENT_METHODS, METHODS
+from components.explain.methods import (
+    DEFAULT_IG_BASELINE,
+    DEFAULT_METHODS,
+    GRADIENT_METHODS,
+    METHODS,
+    method_options,
+)
 from components.explain.sanity_checks import data_randomization, sanity_report
 from components.reporting.explanation_report import write_explanation_report
 from components.reporting.figures import log_images, overlay, save_figure
@@ -171,30 +177,6 @@ def check_faithfulness(
     return report
 
 
-SHAP_BACKGROUND_IMAGES = 16
-
-
-def method_options(
-    methods: tuple[str, ...], transform: Path, seed: int, ig_baseline: str = "blur"
-) -> dict[str, dict]:
-    """Keyword arguments each method needs beyond (model, images).
-
-    SHAP's expected gradients integrate from reference images: a fixed, seeded sample of
-    training images, never the explained test images themselves (an image in its own
-    background is partly explained away against itself). Integrated Gradients takes its
-    baseline (--ig_baseline; "uniform" draws its noise baselines with `seed`).
-    """
-    options: dict[str, dict] = {}
-    if "integrated_gradients" in methods:
-        options["integrated_gradients"] = {"baseline": ig_baseline}
-        if ig_baseline == "uniform":
-            options["integrated_gradients"]["seed"] = seed
-    if "shap" in methods:
-        background, _ = split_sample(transform, "train", SHAP_BACKGROUND_IMAGES, seed)
-        options["shap"] = {"background": background}
-    return options
-
-
 def bound_methods(names, options: dict[str, dict]) -> dict[str, Any]:
     """name -> method(model, images) with its options bound (what the checks call)."""
     return {m: functools.partial(METHODS[m], **options.get(m, {})) for m in names}
@@ -285,13 +267,13 @@ def run(
     transform: Path,
     trainer: Path,
     evaluator: Path,
-    methods: tuple[str, ...] = ("gradcam",),
+    methods: tuple[str, ...] = DEFAULT_METHODS,
     per_outcome: int = 2,
     faithfulness: bool = True,
     sanity_checks: bool = False,
     sanity_images: int = 32,
     sanity_draws: int = 3,
-    ig_baseline: str = "blur",
+    ig_baseline: str = DEFAULT_IG_BASELINE,
     data_randomization_images: int = 256,
     data_randomization_epochs: int = 10,
     localization_images: int = 64,

@@ -22,19 +22,17 @@ from PIL import Image
 from tqdm import tqdm
 
 from components.artifacts import atomic_path, write_csv, write_json
-from components.explain.methods import METHODS
+from components.explain.methods import DEFAULT_IG_BASELINE, METHODS, method_options
 from components.images import check_image, decode_problem, decoded_files, is_dicom_file
 from components.reporting import html_page
 from components.reporting.figures import overlay
 from components.saved_model import load_keras_model
-from components.saved_splits import split_sample
 from datasets.chest_xray_pneumonia import file_names
 from models.training import float32_copy
 
 # Overlays embedded in the page (all are written as PNGs): a page of thousands of
 # base64 images would not open; the table lists every image.
 PAGE_IMAGES = 100
-SHAP_BACKGROUND_IMAGES = 16  # as the Explainer: a seeded sample of training images
 
 
 def image_files(paths: list[str]) -> tuple[list[Path], list[dict[str, str]]]:
@@ -165,6 +163,7 @@ def run(
     class_names: list[str],
     methods: tuple[str, ...] = ("gradcam",),
     transform_dir: str | None = None,
+    ig_baseline: str = DEFAULT_IG_BASELINE,
     batch_size: int = 32,
     seed: int = 42,
     progress: bool = False,
@@ -173,10 +172,10 @@ def run(
     """Scores `paths` (files or folders) with the model at `model_path`."""
     model = load_keras_model(Path(model_path))
     image_size = int(model.inputs[0].shape[1])
-    options: dict[str, dict] = {}
-    if "shap" in methods and transform_dir:
-        background, _ = split_sample(Path(transform_dir), "train", SHAP_BACKGROUND_IMAGES, seed)
-        options["shap"] = {"background": background}
+    # The Explainer's options (IG's baseline, SHAP's background): the run's maps.
+    options = method_options(
+        methods, Path(transform_dir) if transform_dir else None, seed, ig_baseline
+    )
     files, skipped = image_files(paths)
     scores: dict[int, np.ndarray] = {}
     # One traced function for every batch: model.predict sets up its data adapter on each

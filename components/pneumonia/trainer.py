@@ -41,9 +41,13 @@ from components.saved_splits import (
     split_rows,
 )
 from models import build_model, distributed_fit
-from models.cnn import tuned_settings
+from models.cnn import DEFAULT_NORMALIZATION, tuned_settings
 from models.distributed_fit import ResumableState
+from models.losses import DEFAULT_LOSS
 from models.self_training import (
+    ADAPT_EPOCHS,
+    ADAPT_FRACTION,
+    ADAPT_ROUNDS,
     NO_PSEUDO_LABEL,
     RULE,
     class_balanced_pseudo_labels,
@@ -62,6 +66,8 @@ from models.training import (
 from models.transfer import fine_tune_layers as unfreeze_top
 
 HISTORY_METRICS = ("loss", "accuracy", "auc", "precision", "recall")
+# Maximum epochs (--epochs); the model kept is the epoch of best validation AUC.
+EPOCHS = 15
 EPOCH_HEATMAPS_PER_CLASS = 4
 ADAPT_METHOD = (
     "class-balanced self-training with confident pseudo-labels "
@@ -393,10 +399,10 @@ def run(
     tuner: Path | None = None,
     model: str = "cnn",
     weights: str = "none",
-    epochs: int = 30,
+    epochs: int = EPOCHS,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
-    loss: str = "focal",
+    loss: str = DEFAULT_LOSS,
     focal_gamma: float = 2.0,
     focal_alpha: float = 0.5,
     use_class_weights: bool = True,
@@ -407,10 +413,10 @@ def run(
     chief_backup: Path | None = None,
     precision: str = "auto",
     epoch_heatmaps: bool = True,
-    normalization: str = "rescale",
-    adapt_epochs: int = 3,
-    adapt_fraction: float = 0.5,
-    adapt_rounds: int = 1,
+    normalization: str = DEFAULT_NORMALIZATION,
+    adapt_epochs: int = ADAPT_EPOCHS,
+    adapt_fraction: float = ADAPT_FRACTION,
+    adapt_rounds: int = ADAPT_ROUNDS,
     seed: int = 42,
     verbose: int = 2,
     tensorboard_dir: Path | None = None,

@@ -25,6 +25,7 @@ from absl import logging
 from tqdm import tqdm
 
 from components.artifacts import SPLITS, file_sha256, fingerprint, write_csv, write_json
+from components.augmentation import DEFAULT_ACQUISITION
 from components.errors import DataError
 from components.images import check_image, decode_file, decode_problem, image_files_below
 from components.reporting.figures import log_images
@@ -168,7 +169,7 @@ def run(
     translation: float = 0.05,
     contrast: float = 0.1,
     horizontal_flip: bool = False,
-    acquisition: float = 0.0,
+    acquisition: float = DEFAULT_ACQUISITION,
     adapt_to: str | None = None,
     progress: bool = False,
     tensorboard_dir: Path | None = None,

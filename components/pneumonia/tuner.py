@@ -28,7 +28,8 @@ import pandas as pd
 from components.artifacts import write_csv, write_json
 from components.distribution import tuner_worker_id
 from components.saved_splits import input_fn, load_spec
-from models.cnn import build_cnn, search_space
+from models.cnn import DEFAULT_NORMALIZATION, build_cnn, search_space
+from models.losses import DEFAULT_LOSS
 from models.training import (
     class_weights,
     compile_for_training,
@@ -57,8 +58,8 @@ class CnnHyperModel(keras_tuner.HyperModel):
         image_size: int,
         num_classes: int,
         focal_alpha: float,
-        loss: str = "focal",
-        normalization: str = "rescale",
+        loss: str = DEFAULT_LOSS,
+        normalization: str = DEFAULT_NORMALIZATION,
         class_weight: dict[int, float] | None = None,
         policy: str = "float32",
     ):
@@ -136,9 +137,9 @@ def run(
     epochs: int = 5,
     batch_size: int = 32,
     focal_alpha: float = 0.5,
-    loss: str = "focal",
+    loss: str = DEFAULT_LOSS,
     use_class_weights: bool = True,
-    normalization: str = "rescale",
+    normalization: str = DEFAULT_NORMALIZATION,
     precision: str = "auto",
     seed: int = 42,
     tensorboard_dir: Path | None = None,

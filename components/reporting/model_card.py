@@ -42,6 +42,8 @@ def data_section(run_dir: Path) -> dict[str, Any]:
         "acquisition_batches": {s: {b: int(n) for b, n in v.items()} for s, v in by_batch.items()},
         "skipped_files": stats.get("skipped_count", 0),
         "notes": stats.get("notes", []),
+        # What the leakage checks removed or kept, why and how many (ExampleGen's words).
+        "leakage": stats.get("leakage", {}).get("summary", []),
     }
 
 
@@ -186,7 +188,11 @@ def markdown(card: dict[str, Any]) -> str:
         )
         classes = ", ".join(f"{c} {n}" for c, n in counts.items())
         lines.append(f"| {split} | {classes} | {data['patients'].get(split, '')} | {batches} |")
-    lines += [*(f"- {note}" for note in data["notes"]), "", "## Model and training", ""]
+    lines += [f"- {note}" for note in data["notes"]]
+    if data.get("leakage"):
+        lines += ["", "Leakage checks (val/test against earlier splits):", ""]
+        lines += [f"- {line}" for line in data["leakage"]]
+    lines += ["", "## Model and training", ""]
     lines += [f"- {k}: {v}" for k, v in card["training"]["settings"].items()]
     lines += [f"- {k}: {v}" for k, v in card["training"]["outputs"].items()]
     lines += ["", "## Adaptation to a deployment site", ""]

@@ -21,6 +21,11 @@ CLASS_FOLDERS = ("NORMAL", "PNEUMONIA")
 # What PIL and TensorFlow's decoder both read (the Kaggle download holds only .jpeg).
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".gif")
 
+# personN_bacteria_* and personN_virus_* get one id, personN. They are probably different
+# children (the trailing counter runs separately per pathogen, and 808 of train's 1,635
+# person numbers carry both), but grouping them only makes the groups coarser when
+# validation is split off train by patient: harmless, never a leak. The numbers restart
+# in each split folder, so they name nobody across folders (ExampleGen scopes them).
 _PERSON = re.compile(r"^(person\d+)_(bacteria|virus)(?:_\d+)+$", re.IGNORECASE)
 _IM = re.compile(r"^((?:NORMAL\d*-)?IM-\d+)(?:-\d+)+$", re.IGNORECASE)
 

@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+# Offset of the PNEUMONIA images' pixel seeds, clear of the NORMAL images' seeds.
+PNEUMONIA_SEEDS = 100_000
+
 
 def draw_image(path: Path, seed: int, size: tuple[int, int] = (40, 32), mode: str = "L") -> None:
     rng = np.random.default_rng(seed)
@@ -23,18 +26,23 @@ def make_drawn_folder(
     images_per_patient: int = 2,
     splits: tuple[str, ...] = ("train",),
 ) -> Path:
-    """Random-pixel images with Kaggle file names (patient ids, pathogens)."""
+    """Random-pixel images with Kaggle file names (patient ids, pathogens).
+
+    Every split numbers its patients from 0, as the real download does (its person
+    numbers restart per split): test/ holds person3 and IM-0003 as train/ does, and
+    they are other patients. Every image has its own pixels (NORMAL and PNEUMONIA draw
+    from separate seeds), so no two are near-duplicates.
+    """
     seed = 0
     for split in splits:
         for p in range(patients_per_class):
             for i in range(images_per_patient):
                 seed += 1
-                pid = p + (1000 if split == "test" else 0)
-                draw_image(root / split / "NORMAL" / f"IM-{pid:04d}-{i + 1:04d}.jpeg", seed)
+                draw_image(root / split / "NORMAL" / f"IM-{p:04d}-{i + 1:04d}.jpeg", seed)
                 kind = "bacteria" if p % 2 else "virus"
                 draw_image(
-                    root / split / "PNEUMONIA" / f"person{pid}_{kind}_{seed}.jpeg",
-                    seed + 7,
+                    root / split / "PNEUMONIA" / f"person{p}_{kind}_{seed}.jpeg",
+                    PNEUMONIA_SEEDS + seed,
                     mode="RGB",
                 )
     return root

@@ -91,17 +91,17 @@ def pseudo_labelled_input_fn(
 ) -> tf.data.Dataset:
     """Training batches of the train split together with the adapt split's images that
     have a pseudo-label: `pseudo_labels[row]` is the class given to the adapt image of
-    row index `row` (adapt.csv's order), UNLABELLED for those left out. Shuffled together,
+    row index `row` (adapt.csv's order), negative for those left out. Shuffled together,
     augmented as training is, so a batch mixes both sites."""
     spec = load_spec(transform_dir)
     table = tf.constant(np.asarray(pseudo_labels, dtype=np.int32))
     adapt = (
         _saved(transform_dir, ADAPT_SPLIT)
         .map(lambda image, label, index: (image, tf.gather(table, index)))
-        .filter(lambda image, label: label != UNLABELLED)
+        .filter(lambda image, label: label >= 0)
     )
     train = _saved(transform_dir, "train").map(lambda image, label, index: (image, label))
-    count = spec["counts"]["train"] + int(np.sum(pseudo_labels != UNLABELLED))
+    count = spec["counts"]["train"] + int(np.sum(np.asarray(pseudo_labels) >= 0))
     return _batches(
         train.concatenate(adapt),
         spec,

@@ -8,6 +8,11 @@ and histograms, and a CSV log that becomes history.png. They are driven by
 models/distributed_fit.fit, one loop for every --strategy (Keras' model.fit fails under
 MultiWorkerMirroredStrategy; the reason is there).
 
+With `--adapt_to` (the Transform saved a deployment site's unlabelled images), a last
+phase adapts the model to them by self-training on class-balanced confident
+pseudo-labels (`self_train`; the rule in models/self_training.py), and the outputs
+record it under `adaptation`.
+
 Several workers (--strategy multi_worker): every worker trains; only the chief writes
 into the run folder. The others write to a temporary folder of their own, which they
 delete at the end, as TensorFlow's multi-worker guide prescribes, and start from a copy

@@ -146,7 +146,8 @@ def adaptation_split(out_dir: Path, folder: str, image_size: int, progress: bool
     )
     skipped += [{"path": path, "reason": decode_problem(path, image_size)} for path in lost]
     write_csv(out_dir / "adapt.csv", pd.DataFrame({"path": paths}))
-    kept = [path for path in usable if str(path) not in set(lost)]
+    undecoded = set(lost)
+    kept = [path for path in usable if str(path) not in undecoded]
     for item in skipped:
         logging.warning("transform: --adapt_to file %s skipped (%s)", item["path"], item["reason"])
     return {

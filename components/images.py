@@ -28,6 +28,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from datasets.chest_xray_pneumonia import file_names
+
 # PIL's decompression-bomb limit (about 89 megapixels); a 6000 x 6000 radiograph is 36.
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 # Formats TensorFlow's decode_image reads (MPO: multi-picture JPEGs from cameras).
@@ -58,6 +60,21 @@ def is_dicom_file(path: Path) -> bool:
             return is_dicom_bytes(handle.read(132))
     except OSError:
         return False
+
+
+def image_files_below(folder: Path) -> list[Path]:
+    """Every file at any depth below `folder` that may be an image (an image suffix, or the
+    DICOM marker, which many DICOM files carry without a suffix), sorted; hidden files
+    (.DS_Store) left out. Cheap: names and four bytes, nothing decoded (`check_image` says
+    which of them cannot be used). Folder names mean nothing here, class folders
+    included, and symbolic links to folders are not followed (no loops)."""
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and not file_names.is_hidden(path.name)
+        and (file_names.has_image_suffix(path.name) or is_dicom_file(path))
+    )
 
 
 def too_large(width: int, height: int) -> str:

@@ -4,7 +4,9 @@
 per decodable image, in examples.csv's order within the split; `transform/transform.json`
 holds the image size, class names, counts and augmentation settings. `input_fn` turns a
 split into batches for Keras: cache, seeded shuffle, batch, augmentation on whole
-batches, prefetch.
+batches, prefetch. With `--adapt_to`, `transform/adapt/` holds the deployment site's
+images with the label UNLABELLED (their files in `transform/adapt.csv`), and
+`pseudo_labelled_input_fn` trains on train plus those of them given a pseudo-label.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from components.artifacts import read_json
 from components.augmentation import augmentation_layers
 
 AUTOTUNE = tf.data.AUTOTUNE
+# The deployment site's unlabelled images (pipelines.pneumonia --adapt_to), and the label
+# they are saved with: none is known.
+ADAPT_SPLIT = "adapt"
+UNLABELLED = -1
 
 
 def _saved(transform_dir: Path, split: str) -> tf.data.Dataset:
@@ -61,10 +67,70 @@ def input_fn(
     replica with no image, and batch normalization's statistics of none are NaN.
     """
     spec = load_spec(transform_dir)
-    ds = _saved(transform_dir, split)
-    ds = ds.map(lambda image, label, index: (image, label)).cache()
+    ds = _saved(transform_dir, split).map(lambda image, label, index: (image, label))
+    return _batches(
+        ds,
+        spec,
+        spec["counts"][split],
+        batch_size,
+        training=training,
+        seed=seed,
+        augment=augment,
+        one_hot=one_hot,
+        drop_remainder=drop_remainder,
+    )
+
+
+def pseudo_labelled_input_fn(
+    transform_dir: Path,
+    pseudo_labels: np.ndarray,
+    batch_size: int,
+    seed: int,
+    one_hot: bool = False,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
+    """Training batches of the train split together with the adapt split's images that
+    have a pseudo-label: `pseudo_labels[row]` is the class given to the adapt image of
+    row index `row` (adapt.csv's order), negative for those left out. Shuffled together,
+    augmented as training is, so a batch mixes both sites."""
+    spec = load_spec(transform_dir)
+    table = tf.constant(np.asarray(pseudo_labels, dtype=np.int32))
+    adapt = (
+        _saved(transform_dir, ADAPT_SPLIT)
+        .map(lambda image, label, index: (image, tf.gather(table, index)))
+        .filter(lambda image, label: label >= 0)
+    )
+    train = _saved(transform_dir, "train").map(lambda image, label, index: (image, label))
+    count = spec["counts"]["train"] + int(np.sum(np.asarray(pseudo_labels) >= 0))
+    return _batches(
+        train.concatenate(adapt),
+        spec,
+        count,
+        batch_size,
+        training=True,
+        seed=seed,
+        augment=True,
+        one_hot=one_hot,
+        drop_remainder=drop_remainder,
+    )
+
+
+def _batches(
+    ds: tf.data.Dataset,
+    spec: dict[str, Any],
+    count: int,
+    batch_size: int,
+    *,
+    training: bool,
+    seed: int,
+    augment: bool,
+    one_hot: bool,
+    drop_remainder: bool,
+) -> tf.data.Dataset:
+    """(uint8 image, label) pairs -> cached, (shuffled,) batched, float, (augmented) batches."""
+    ds = ds.cache()
     if training:
-        ds = ds.shuffle(spec["counts"][split], seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     classes = len(spec["class_names"])
 

@@ -27,8 +27,9 @@ from components.reporting.model_card import write_model_card
 from models import MODEL_NAMES, min_image_size
 from models.cnn import DEFAULT_NORMALIZATION, NORMALIZATIONS
 from models.losses import DEFAULT_LOSS, LOSSES
+from models.self_training import ADAPT_EPOCHS, ADAPT_FRACTION, ADAPT_ROUNDS
 from pipelines import cli
-from pipelines.cli import log_to_run_folder, summary
+from pipelines.cli import data_fingerprint, log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_as_worker, run_pipeline
 from pipelines.shared_steps import evaluator_component, example_gen_component
 
@@ -167,6 +168,37 @@ flags.DEFINE_boolean(
     False,
     "Augment with horizontal flips (a mirrored chest is not a real chest).",
 )
+flags.DEFINE_string(
+    "adapt_to",
+    None,
+    "A folder of the deployment site's unlabelled images (any layout; every image file "
+    "below it; class folder names, if any, are ignored: no label is read). After the "
+    "normal training the model adapts to them by class-balanced self-training with "
+    "confident pseudo-labels; the run reports it as adapted (trainer/metadata.json, model "
+    "card).",
+)
+flags.DEFINE_integer(
+    "adapt_epochs",
+    ADAPT_EPOCHS,
+    "--adapt_to: epochs of each self-training round (train + pseudo-labelled site images, "
+    "a tenth of the learning rate; the epoch kept is chosen on validation as before).",
+    lower_bound=1,
+)
+flags.DEFINE_float(
+    "adapt_fraction",
+    ADAPT_FRACTION,
+    "--adapt_to: share of the site images predicted in each class that get that class as "
+    "pseudo-label, most confident first (class-balanced: per predicted class).",
+    lower_bound=0.01,
+    upper_bound=1.0,
+)
+flags.DEFINE_integer(
+    "adapt_rounds",
+    ADAPT_ROUNDS,
+    "--adapt_to: self-training rounds; round r of R pseudo-labels adapt_fraction * r / R, "
+    "rescored by the model of the round before.",
+    lower_bound=1,
+)
 flags.DEFINE_integer(
     "seed", 42, "Seed for splits, shuffling, augmentation and initialization.", lower_bound=0
 )
@@ -257,6 +289,42 @@ def progress_bars() -> bool:
     return sys.stderr.isatty() and not FLAGS.quiet
 
 
+def adapt_folder() -> dict[str, str]:
+    """The Transform's `adapt_to` (absolute), only when given: runs without it keep their
+    fingerprints."""
+    return {"adapt_to": str(Path(FLAGS.adapt_to).resolve())} if FLAGS.adapt_to else {}
+
+
+def adapt_settings() -> dict[str, Any]:
+    """The Trainer's self-training settings, only with --adapt_to (without it they change
+    nothing, so they must not rerun the Trainer)."""
+    if not FLAGS.adapt_to:
+        return {}
+    return dict(
+        adapt_epochs=FLAGS.adapt_epochs,
+        adapt_fraction=FLAGS.adapt_fraction,
+        adapt_rounds=FLAGS.adapt_rounds,
+    )
+
+
+def check_adapt_folder() -> None:
+    """--adapt_to must be a folder with at least one image file below it (names and DICOM
+    markers only; the Transform checks each image). Bad input otherwise, before any step."""
+    if FLAGS.adapt_to is None:
+        return
+    if not FLAGS.adapt_to.strip():
+        raise DataError("--adapt_to is empty: give the folder of the site's unlabelled images")
+    from components.images import image_files_below
+
+    folder = Path(FLAGS.adapt_to)
+    if not folder.is_dir():
+        raise DataError(f"--adapt_to {folder} is not a folder (the site's unlabelled images)")
+    if not image_files_below(folder):
+        raise DataError(
+            f"--adapt_to {folder} has no image files (JPEG, PNG, BMP, GIF or DICOM) at any depth"
+        )
+
+
 def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
     from components.pneumonia import (
         eda,
@@ -292,9 +360,17 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
                 task=FLAGS.task,
                 horizontal_flip=FLAGS.horizontal_flip,
                 acquisition=FLAGS.acquisition_augmentation,
+                **adapt_folder(),
             ),
             display={"progress": progress_bars()},
             inputs={"examples": "example_gen"},
+            # The site's files (names, sizes, times), as ExampleGen's data: a changed
+            # folder reruns the Transform, so the Trainer and all after it.
+            cache_key=(
+                {"adapt_fingerprint": data_fingerprint(FLAGS.adapt_to, None)}
+                if FLAGS.adapt_to
+                else {}
+            ),
         ),
         *(
             [
@@ -338,11 +414,12 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
                 precision=FLAGS.precision,
                 normalization=FLAGS.normalization,
                 seed=FLAGS.seed,
+                **adapt_settings(),
             ),
             # Keras' progress bar at a terminal, one line an epoch in a log, nothing if quiet.
             display={"verbose": 0 if FLAGS.quiet else (1 if sys.stderr.isatty() else 2)},
             inputs={"transform": "transform", **({"tuner": "tuner"} if FLAGS.tune else {})},
-            keep_on_rerun=("backup", "history.csv", "model.keras"),
+            keep_on_rerun=("backup", "adapt_backup", "history.csv", "model.keras"),
         ),
         evaluator_component(
             threshold_rule=FLAGS.threshold_rule,
@@ -409,6 +486,21 @@ def check_flag_combinations() -> None:
         )
 
 
+def adaptation_summary(run_dir: Path) -> str:
+    """A closing line when the model was adapted to a site's unlabelled images."""
+    adaptation = read_json(run_dir / "trainer" / "metadata.json")["outputs"].get("adaptation")
+    if not adaptation:
+        return ""
+    if not adaptation["adapted"]:
+        return f"\n  not adapted to {adaptation['folder']}: stopped at {adaptation['stopped']}"
+    pseudo = ", ".join(f"{name} {n}" for name, n in adaptation["pseudo_labels"].items())
+    return (
+        f"\n  adapted without labels to {adaptation['folder']} ({adaptation['images']} images, "
+        f"fingerprint {adaptation['fingerprint']}); pseudo-labels {pseudo}; validation AUC "
+        f"{adaptation['val_auc_before']:.3f} -> {adaptation['val_auc_after']:.3f}"
+    )
+
+
 def run_worker(data_dir: str | None, csv: str | None, run_dir: Path, step: str) -> int:
     """A worker that is not the chief runs one step with the chief (the Trainer under
     --strategy multi_worker, the Tuner as a keras-tuner worker), on the chief's Transform
@@ -438,6 +530,7 @@ def run_worker(data_dir: str | None, csv: str | None, run_dir: Path, step: str) 
 
 def main() -> int:
     check_flag_combinations()
+    check_adapt_folder()
     # Next, before any TensorFlow op: multi_worker configures collective ops, which
     # TensorFlow allows only at program start.
     distribution.start(FLAGS.strategy, FLAGS.cpu_replicas)
@@ -457,11 +550,10 @@ def main() -> int:
     run_pipeline(build_components(data_dir, csv), run_dir, flag_values, force=FLAGS.force)
     metrics = read_json(run_dir / "evaluator" / "metrics.json")
     cli.log_hparams(run_dir, flag_values, numeric_leaves(metrics, [(), ("val",), ("test",)]))
+    closing = summary(run_dir) + adaptation_summary(run_dir)
     if FLAGS.task == "binary":
-        card = write_model_card(run_dir)
-        print(summary(run_dir) + f"\nModel card: {card}")
-    else:
-        print(summary(run_dir))
+        closing += f"\nModel card: {write_model_card(run_dir)}"
+    print(closing)
     return 0
 
 

@@ -8,6 +8,11 @@ and histograms, and a CSV log that becomes history.png. They are driven by
 models/distributed_fit.fit, one loop for every --strategy (Keras' model.fit fails under
 MultiWorkerMirroredStrategy; the reason is there).
 
+With `--adapt_to` (the Transform saved a deployment site's unlabelled images), a last
+phase adapts the model to them by self-training on class-balanced confident
+pseudo-labels (`self_train`; the rule in models/self_training.py), and the outputs
+record it under `adaptation`.
+
 Several workers (--strategy multi_worker): every worker trains; only the chief writes
 into the run folder. The others write to a temporary folder of their own, which they
 delete at the end, as TensorFlow's multi-worker guide prescribes, and start from a copy
@@ -21,7 +26,7 @@ import functools
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -30,13 +35,33 @@ import tensorflow as tf
 from absl import logging
 
 from components import distribution
-from components.artifacts import atomic_path, read_json
+from components.artifacts import atomic_path, read_json, write_csv
 from components.reporting.figures import save_figure
-from components.saved_splits import class_balanced_sample, input_fn, load_spec
+from components.saved_splits import (
+    ADAPT_SPLIT,
+    class_balanced_sample,
+    input_fn,
+    load_spec,
+    pseudo_labelled_input_fn,
+    split_rows,
+)
 from models import build_model, distributed_fit
 from models.cnn import DEFAULT_NORMALIZATION, tuned_settings
 from models.distributed_fit import ResumableState
 from models.losses import DEFAULT_LOSS
+from models.self_training import (
+    ADAPT_EPOCHS,
+    ADAPT_FRACTION,
+    ADAPT_ROUNDS,
+    NO_PSEUDO_LABEL,
+    RULE,
+    class_balanced_pseudo_labels,
+    class_probabilities,
+    counts_by_class,
+    predicted_class,
+    predicted_scores,
+    round_fractions,
+)
 from models.training import (
     class_weights,
     compile_for_training,
@@ -49,12 +74,23 @@ HISTORY_METRICS = ("loss", "accuracy", "auc", "precision", "recall")
 # Maximum epochs (--epochs); the model kept is the epoch of best validation AUC.
 EPOCHS = 15
 EPOCH_HEATMAPS_PER_CLASS = 4
+ADAPT_METHOD = (
+    "class-balanced self-training with confident pseudo-labels "
+    "(Lee 2013 Pseudo-Label; Zou et al. 2018 CBST)"
+)
+# A tenth of the learning rate, as fine-tuning: adjust what was learnt, not relearn it
+# from labels that are the model's own guesses.
+ADAPT_LEARNING_RATE_FACTOR = 0.1
 
 
 def training_callbacks(
-    out_dir: Path, tensorboard_dir: Path | None, patience: int
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+    patience: int,
+    backup: Path | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """Early stopping, LR decay, checkpoint, CSV log, TensorBoard, then the backup.
+    """Early stopping, LR decay, checkpoint, CSV log, TensorBoard, then the backup (in
+    `backup`, default out_dir/backup).
 
     The backup comes last, so that what it saves after an epoch includes that epoch's
     learning-rate decay and the other callbacks' updated state.
@@ -73,7 +109,7 @@ def training_callbacks(
     ]
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(os.fspath(tensorboard_dir), histogram_freq=1))
-    backup = out_dir / "backup"
+    backup = backup or out_dir / "backup"
     return [
         *callbacks,
         ResumableState(backup, callbacks),
@@ -176,9 +212,18 @@ def fit_phase(
     tensorboard_dir: Path | None,
     patience: int,
     verbose: int,
+    backup: Path | None = None,
 ) -> Phase:
-    """Epochs `initial_epoch` up to `epochs` (fewer if stopped early, later if resumed)."""
-    callbacks = [*training_callbacks(out_dir, tensorboard_dir, patience), *extra_callbacks]
+    """Epochs `initial_epoch` up to `epochs` (fewer if stopped early, later if resumed).
+
+    `backup`: where this phase keeps its resume state (default out_dir/backup). Keras
+    deletes a phase's backup when the phase ends, so a phase that resumes from its own
+    folder never mistakes another phase's state for its own.
+    """
+    callbacks = [
+        *training_callbacks(out_dir, tensorboard_dir, patience, backup),
+        *extra_callbacks,
+    ]
     history = distributed_fit.fit(
         net,
         train,
@@ -196,6 +241,148 @@ def fit_phase(
     stopper = next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping))
     best_epoch = stopper.best_epoch if stopper.best_weights is not None else None
     return Phase(list(phase.get("val_auc", [])), end, best_epoch)
+
+
+@dataclasses.dataclass(frozen=True)
+class SelfTraining:
+    """--adapt_to's settings: `rounds` of `epochs` each, pseudo-labelling up to `fraction`
+    of each predicted class (models/self_training.py: RULE)."""
+
+    epochs: int
+    fraction: float
+    rounds: int
+
+
+def pseudo_label_round(
+    net: keras.Model, transform: Path, fraction: float, batch_size: int
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Scores the adapt split with `net` and applies the rule: (a pseudo-label for every
+    row of adapt.csv, NO_PSEUDO_LABEL for images left out or undecodable; a table of the
+    images with their predicted class, confidence and pseudo-label)."""
+    class_names = load_spec(transform)["class_names"]
+    rows = split_rows(transform, ADAPT_SPLIT)
+    probabilities = class_probabilities(
+        predicted_scores(net, input_fn(transform, ADAPT_SPLIT, batch_size))
+    )
+    chosen = class_balanced_pseudo_labels(probabilities, fraction)
+    predicted = predicted_class(probabilities)
+    paths = pd.read_csv(transform / "adapt.csv")["path"]
+    by_row = np.full(len(paths), NO_PSEUDO_LABEL, dtype=np.int64)
+    by_row[rows] = chosen
+    table = pd.DataFrame(
+        {
+            "path": paths.iloc[rows].to_numpy(),
+            "predicted": [class_names[c] for c in predicted],
+            "confidence": probabilities[np.arange(len(predicted)), predicted].round(6),
+            "pseudo_label": [class_names[c] if c != NO_PSEUDO_LABEL else "" for c in chosen],
+        }
+    )
+    return by_row, table
+
+
+def round_record(
+    number: int,
+    fraction: float,
+    table: pd.DataFrame,
+    class_names: list[str],
+    phase: Phase | None,
+) -> dict[str, Any]:
+    """What one self-training round did, for trainer/metadata.json (`phase` None: the
+    round chose its pseudo-labels but did not train)."""
+    chosen = table[table["pseudo_label"] != ""]
+    return {
+        "round": number,
+        "fraction": fraction,
+        "trained": phase is not None,
+        "predicted": {c: int((table["predicted"] == c).sum()) for c in class_names},
+        "pseudo_labels": {c: int((chosen["pseudo_label"] == c).sum()) for c in class_names},
+        # The confidence the least confident chosen image of each class had: the
+        # per-class threshold the rule amounted to.
+        "min_confidence": {
+            c: float(chosen.loc[chosen["pseudo_label"] == c, "confidence"].min())
+            for c in class_names
+            if (chosen["pseudo_label"] == c).any()
+        },
+        "best_val_auc": (
+            float(np.nanmax(phase.val_auc)) if phase and phase.val_auc else float("nan")
+        ),
+    }
+
+
+def self_train(
+    net: keras.Model,
+    transform: Path,
+    settings: SelfTraining,
+    train_round: Callable[[tf.data.Dataset, dict[int, float] | None, int, Path], Phase],
+    *,
+    first_epoch: int,
+    batch_size: int,
+    seed: int,
+    one_hot: bool,
+    drop_remainder: bool,
+    use_class_weights: bool,
+    out_dir: Path,
+) -> tuple[Phase | None, dict[str, Any]]:
+    """Adapts `net` to the adapt split without its labels (there are none): every round
+    scores the site's images, pseudo-labels the confident ones (models/self_training.py)
+    and trains `settings.epochs` more on train + them, validation unchanged. Returns the
+    last round trained (None: none was) and the record for trainer/metadata.json; writes
+    pseudo_labels.csv (every round's choices).
+
+    A round in which some class gets no pseudo-label stops the adaptation: pseudo-labels
+    of one class can only teach that the whole site is that class (a shift that moves
+    every site image to one side of 0.5 does that), so the model stays as it was.
+    """
+    spec = load_spec(transform)
+    class_names = spec["class_names"]
+    start, rounds, tables = first_epoch, [], []
+    phase, stopped = None, None
+    for number, fraction in enumerate(round_fractions(settings.fraction, settings.rounds), 1):
+        by_row, table = pseudo_label_round(net, transform, fraction, batch_size)
+        tables.append(table.assign(round=number))
+        pseudo = counts_by_class(by_row, class_names)
+        logging.info("trainer: self-training round %d, pseudo-labels %s", number, pseudo)
+        missing = [name for name, n in pseudo.items() if n == 0]
+        if missing:
+            stopped = (
+                f"round {number}: no site image predicted {' or '.join(missing)}, so the "
+                "pseudo-labels would teach that the site has none; not trained"
+            )
+            logging.warning("trainer: adaptation stopped at %s", stopped)
+            rounds.append(round_record(number, fraction, table, class_names, None))
+            break
+        counts = np.add(spec["train_class_counts"], list(pseudo.values())).tolist()
+        ds = pseudo_labelled_input_fn(
+            transform,
+            by_row,
+            batch_size,
+            seed=seed + number,
+            one_hot=one_hot,
+            drop_remainder=drop_remainder,
+        )
+        backup = out_dir / "adapt_backup" / f"round-{number}"
+        phase = train_round(ds, class_weights(counts) if use_class_weights else None, start, backup)
+        start = phase.epochs_run
+        rounds.append(round_record(number, fraction, table, class_names, phase))
+    write_csv(out_dir / "pseudo_labels.csv", pd.concat(tables, ignore_index=True))
+    site = spec["adaptation"]
+    trained = [r for r in rounds if r["trained"]]
+    return phase, {
+        "adapted": bool(trained),
+        "method": ADAPT_METHOD,
+        "folder": site["folder"],
+        "images": site["images"],
+        "fingerprint": site["fingerprint"],
+        "labels_read": False,
+        "rule": RULE,
+        "fraction": settings.fraction,
+        "rounds": settings.rounds,
+        "epochs_per_round": settings.epochs,
+        "learning_rate_factor": ADAPT_LEARNING_RATE_FACTOR,
+        "pseudo_labels": (trained or rounds)[-1]["pseudo_labels"],
+        "round_details": rounds,
+        "stopped": stopped,
+    }
 
 
 def use_op_determinism() -> bool:
@@ -232,6 +419,9 @@ def run(
     precision: str = "auto",
     epoch_heatmaps: bool = True,
     normalization: str = DEFAULT_NORMALIZATION,
+    adapt_epochs: int = ADAPT_EPOCHS,
+    adapt_fraction: float = ADAPT_FRACTION,
+    adapt_rounds: int = ADAPT_ROUNDS,
     seed: int = 42,
     verbose: int = 2,
     tensorboard_dir: Path | None = None,
@@ -241,6 +431,11 @@ def run(
     With a Tuner upstream, its best hyperparameters replace the CNN's defaults. With
     `fine_tune_layers` N > 0 (transfer backbones), a second phase unfreezes the top N
     backbone layers and trains `fine_tune_epochs` more at a tenth of the learning rate.
+    When the Transform saved a deployment site's unlabelled images (`--adapt_to`), the
+    model is then adapted to them by self-training (`self_train`): `adapt_rounds` rounds
+    of `adapt_epochs` epochs at a tenth of the learning rate (0 epochs: no adaptation),
+    pseudo-labelling up to `adapt_fraction` of each predicted class; pseudo_labels.csv
+    lists the choices.
 
     `batch_size` is per replica; the global batch is that times the replicas. A non-chief
     worker is given its own temporary `out_dir` and the chief's `chief_backup` folder.
@@ -278,6 +473,11 @@ def run(
     distribution.barrier(distribute)
     if chief_backup is not None and chief_backup.is_dir():
         shutil.copytree(chief_backup, out_dir / "backup", dirs_exist_ok=True)
+    # The self-training rounds' backups sit beside it; a worker resumes those alike.
+    if chief_backup is not None and (chief_backup.parent / "adapt_backup").is_dir():
+        shutil.copytree(
+            chief_backup.parent / "adapt_backup", out_dir / "adapt_backup", dirs_exist_ok=True
+        )
     one_hot = num_classes > 2
     train = input_fn(
         transform,
@@ -293,18 +493,14 @@ def run(
     logging.info(
         "trainer: %s, %d parameters, class weights %s", model, net.count_params(), weights_by_class
     )
-    fit = functools.partial(
-        fit_phase,
-        net,
-        train,
-        val,
+    common: dict[str, Any] = dict(
         strategy=distribute,
-        class_weight=weights_by_class,
         out_dir=out_dir,
         tensorboard_dir=tensorboard_dir,
         patience=patience,
         verbose=verbose,
     )
+    fit = functools.partial(fit_phase, net, train, val, class_weight=weights_by_class, **common)
     heatmaps = (
         epoch_heatmap_callbacks(net, transform, tensorboard_dir, seed)
         if tensorboard_dir is not None and epoch_heatmaps
@@ -324,6 +520,53 @@ def run(
         if not keep_better_phase(net, *phase_one, more.val_auc):
             best_epoch = more.best_epoch
         val_auc, epochs_run = val_auc + more.val_auc, more.epochs_run
+    best_val_auc = float(np.nanmax(val_auc)) if val_auc else float("nan")
+    adaptation: dict[str, Any] | None = None
+    if ADAPT_SPLIT in spec["counts"] and adapt_epochs > 0:
+
+        def train_round(
+            ds: tf.data.Dataset, weights: dict[int, float] | None, start: int, backup: Path
+        ) -> Phase:
+            # A fresh optimizer at a tenth of the rate each round, under the run's policy.
+            with distribute.scope(), compute_precision(policy):
+                compile_for_training(
+                    net,
+                    num_classes,
+                    learning_rate * ADAPT_LEARNING_RATE_FACTOR,
+                    loss,
+                    focal_gamma,
+                    focal_alpha,
+                )
+            return fit_phase(
+                net,
+                ds,
+                val,
+                start,
+                start + adapt_epochs,
+                **common,
+                class_weight=weights,
+                backup=backup,
+            )
+
+        last, adaptation = self_train(
+            net,
+            transform,
+            SelfTraining(adapt_epochs, adapt_fraction, adapt_rounds),
+            train_round,
+            first_epoch=epochs_run,
+            batch_size=global_batch,
+            seed=seed,
+            one_hot=one_hot,
+            drop_remainder=replicas > 1,
+            use_class_weights=use_class_weights,
+            out_dir=out_dir,
+        )
+        adaptation["val_auc_before"] = best_val_auc
+        if last is not None:
+            # The model kept is the last round's best epoch on (unchanged) validation.
+            best_val_auc = float(np.nanmax(last.val_auc)) if last.val_auc else float("nan")
+            epochs_run, best_epoch = last.epochs_run, last.best_epoch
+        adaptation["val_auc_after"] = best_val_auc
     # EarlyStopping restored the best epoch's weights; save them whole, atomically.
     with atomic_path(out_dir / "model.keras") as tmp:
         net.save(tmp)
@@ -332,7 +575,7 @@ def run(
         "model": "model.keras",
         "epochs_run": epochs_run,
         "best_epoch": best_epoch,
-        "best_val_auc": float(np.nanmax(val_auc)) if val_auc else float("nan"),
+        "best_val_auc": best_val_auc,
         "parameters": int(net.count_params()),
         "precision": policy,
         "op_determinism": deterministic,
@@ -341,4 +584,5 @@ def run(
         "batch_size_per_replica": batch_size,
         "global_batch_size": global_batch,
         "weights_sha256": distributed_fit.weights_digest(net),
+        "adaptation": adaptation,
     }

@@ -3,7 +3,8 @@
 The component decodes every image once (parallel tf.data map through components/images.py:
 JPEG/PNG/BMP/GIF, 8 or 16 bit, and DICOM -> one grayscale channel), resizes to `image_size`, and
 saves each split with `tf.data.Dataset.save`, so the Trainer, Evaluator and Explainer
-never decode again; components/saved_splits.py reads them back (`input_fn`: cache, seeded
+never decode again (with `adapt_to`, also the deployment site's unlabelled images, as the
+split "adapt"); components/saved_splits.py reads them back (`input_fn`: cache, seeded
 shuffle, batch, augmentation with Keras preprocessing layers on whole batches, prefetch).
 
 Models take one grayscale channel of float pixels in [0, 255]; each model scales (and
@@ -23,12 +24,12 @@ import tensorflow as tf
 from absl import logging
 from tqdm import tqdm
 
-from components.artifacts import SPLITS, write_json
+from components.artifacts import SPLITS, file_sha256, fingerprint, write_csv, write_json
 from components.augmentation import DEFAULT_ACQUISITION
 from components.errors import DataError
-from components.images import decode_file, decode_problem
+from components.images import check_image, decode_file, decode_problem, image_files_below
 from components.reporting.figures import log_images
-from components.saved_splits import input_fn
+from components.saved_splits import ADAPT_SPLIT, UNLABELLED, input_fn
 
 AUTOTUNE = tf.data.AUTOTUNE
 CLASS_NAMES = {"binary": ["NORMAL", "PNEUMONIA"], "three_class": ["NORMAL", "BACTERIA", "VIRUS"]}
@@ -72,6 +73,92 @@ def counted(ds: tf.data.Dataset, bar: tqdm) -> tf.data.Dataset:
     return ds.map(lambda x, y, i: (x, y, tf.ensure_shape(tf.py_function(tick, [i], tf.int64), [])))
 
 
+def save_split(
+    out_dir: Path,
+    split: str,
+    paths: list[str],
+    labels: np.ndarray,
+    image_size: int,
+    progress: bool,
+    what: str | None = None,
+) -> list[str]:
+    """Decodes `paths` into `out_dir/<split>/` (a tf.data snapshot); returns the paths that
+    did not decode. None decoding is a DataError about `what` (default: the split)."""
+    ds = decoded_dataset(paths, labels, image_size)
+    bar = tqdm(
+        total=len(paths),
+        desc=f"decoding {split}",
+        unit="image",
+        leave=False,
+        disable=not progress,
+    )
+    if progress:
+        ds = counted(ds, bar)
+    # Saved under a temporary name and renamed: a killed run never leaves a split
+    # folder that looks complete but is not.
+    target = out_dir / split
+    partial = out_dir / f".{split}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    ds.save(os.fspath(partial))
+    bar.close()
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
+    saved = tf.data.Dataset.load(os.fspath(target)).map(lambda x, y, i: i)
+    kept = set(saved.as_numpy_iterator())
+    lost = [paths[i] for i in range(len(paths)) if i not in kept]
+    if not kept:
+        what = what or f"the {split} split"
+        raise DataError(
+            f"no image of {what} could be decoded "
+            f"(e.g. {lost[0]}: {decode_problem(lost[0], image_size)})"
+            if lost
+            else f"{what} is empty"
+        )
+    return lost
+
+
+def folder_fingerprint(root: Path, files: list[Path]) -> str:
+    """A short hash of the files' names (relative to `root`) and contents: the same images
+    give the same fingerprint wherever the folder is."""
+    return fingerprint([[str(path.relative_to(root)), file_sha256(path)] for path in files])
+
+
+def adaptation_split(out_dir: Path, folder: str, image_size: int, progress: bool) -> dict[str, Any]:
+    """The deployment site's unlabelled images (`--adapt_to`) saved as the split "adapt".
+
+    Every image file at any depth below `folder` is read, and every one gets the label
+    UNLABELLED: folder names are never read, so class folders, if the site has them, say
+    nothing to training. Unusable files are skipped with the reason; adapt.csv lists the
+    files in the order of the saved split's row indices.
+    """
+    root = Path(folder).resolve()
+    candidates = image_files_below(root)
+    problems = {path: check_image(path) for path in candidates}
+    usable = [path for path in candidates if problems[path] is None]
+    skipped = [{"path": str(path), "reason": reason} for path, reason in problems.items() if reason]
+    if not usable:
+        example = f" (e.g. {skipped[0]['path']}: {skipped[0]['reason']})" if skipped else ""
+        raise DataError(f"--adapt_to {folder}: no usable image{example}")
+    paths = [str(path) for path in usable]
+    unlabelled = np.full(len(paths), UNLABELLED, dtype=np.int32)
+    lost = save_split(
+        out_dir, ADAPT_SPLIT, paths, unlabelled, image_size, progress, f"--adapt_to {folder}"
+    )
+    skipped += [{"path": path, "reason": decode_problem(path, image_size)} for path in lost]
+    write_csv(out_dir / "adapt.csv", pd.DataFrame({"path": paths}))
+    undecoded = set(lost)
+    kept = [path for path in usable if str(path) not in undecoded]
+    for item in skipped:
+        logging.warning("transform: --adapt_to file %s skipped (%s)", item["path"], item["reason"])
+    return {
+        "folder": str(root),
+        "images": len(kept),
+        "fingerprint": folder_fingerprint(root, kept),
+        "labels": "none read: unlabelled images (class folder names, if any, ignored)",
+        "skipped": skipped,
+    }
+
+
 def run(
     out_dir: Path,
     *,
@@ -84,10 +171,15 @@ def run(
     contrast: float = 0.1,
     horizontal_flip: bool = False,
     acquisition: float = DEFAULT_ACQUISITION,
+    adapt_to: str | None = None,
     progress: bool = False,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The Transform component: saves each split decoded at `image_size` plus transform.json."""
+    """The Transform component: saves each split decoded at `image_size` plus transform.json.
+
+    `adapt_to`: a folder of the deployment site's unlabelled images, saved as the split
+    "adapt" (the Trainer adapts to them; `adaptation_split`).
+    """
     frame = pd.read_csv(examples / "examples.csv", keep_default_na=False)
     labels = class_index(frame, task)
     counts: dict[str, int] = {}
@@ -96,37 +188,10 @@ def run(
     # validation (pipelines.evaluate at a frozen threshold).
     for split in [s for s in SPLITS if (frame["split"] == s).any()]:
         rows = frame.index[frame["split"] == split]
-        ds = decoded_dataset(frame.loc[rows, "path"].tolist(), labels[rows], image_size)
-        bar = tqdm(
-            total=len(rows),
-            desc=f"decoding {split}",
-            unit="image",
-            leave=False,
-            disable=not progress,
-        )
-        if progress:
-            ds = counted(ds, bar)
-        # Saved under a temporary name and renamed: a killed run never leaves a split
-        # folder that looks complete but is not.
-        target = out_dir / split
-        partial = out_dir / f".{split}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        ds.save(os.fspath(partial))
-        bar.close()
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(partial, target)
-        saved = tf.data.Dataset.load(os.fspath(target)).map(lambda x, y, i: i)
-        kept = set(saved.as_numpy_iterator())
-        lost = [frame.at[rows[i], "path"] for i in range(len(rows)) if i not in kept]
+        paths = frame.loc[rows, "path"].tolist()
+        lost = save_split(out_dir, split, paths, labels[rows], image_size, progress)
         undecodable += lost
-        counts[split] = len(kept)
-        if not kept:
-            raise DataError(
-                f"no image of the {split} split could be decoded "
-                f"(e.g. {lost[0]}: {decode_problem(lost[0], image_size)})"
-                if lost
-                else f"the {split} split is empty"
-            )
+        counts[split] = len(paths) - len(lost)
     reasons = [{"path": path, "reason": decode_problem(path, image_size)} for path in undecodable]
     for item in reasons:
         logging.warning(
@@ -152,9 +217,13 @@ def run(
         "undecodable": undecodable,
         "undecodable_reasons": reasons,
     }
+    if adapt_to is not None:
+        spec["adaptation"] = adaptation_split(out_dir, adapt_to, image_size, progress)
+        counts[ADAPT_SPLIT] = spec["adaptation"]["images"]
     write_json(out_dir / "transform.json", spec)
     if "train" in counts:
         preview = input_fn(out_dir, "train", batch_size=16, training=True, seed=0)
         images, _ = next(iter(preview))
         log_images(tensorboard_dir, "augmented_train_batch", images.numpy() / 255.0, max_outputs=16)
-    return {"counts": counts, "undecodable": len(undecodable)}
+    adapted = {"adapt_images": counts[ADAPT_SPLIT]} if ADAPT_SPLIT in counts else {}
+    return {"counts": counts, "undecodable": len(undecodable), **adapted}

@@ -1,7 +1,8 @@
 """<run_dir>/model_card.md and model_card.json: what a finished pneumonia run is and is not.
 
 After Mitchell et al., "Model Cards for Model Reporting" (2019): the data the model saw
-(by split, class and acquisition batch), how it was trained, its metrics with patient-
+(by split, class and acquisition batch), how it was trained (and whether it was adapted
+to a site's unlabelled images, to which), its metrics with patient-
 level intervals and per-slice figures, the decision threshold and how it was chosen,
 the explanation checks' verdicts, library versions, intended use, and the limitations
 this run itself measured. Built only from the run's own artifacts, at the end of a run.
@@ -64,13 +65,51 @@ def training_section(run_dir: Path) -> dict[str, Any]:
         "seed",
         "task",
     )
+    outputs = dict(trainer.get("outputs", {}))
+    outputs.pop("adaptation", None)  # a section of its own
     return {
         "settings": {k: flags[k] for k in keys if k in flags},
-        "outputs": trainer.get("outputs", {}),
+        "outputs": outputs,
     }
 
 
-def limitations(metrics: dict[str, Any]) -> list[str]:
+def adaptation_section(run_dir: Path) -> dict[str, Any] | None:
+    """What the Trainer recorded about adapting to a site's unlabelled images, or None."""
+    trainer = _read(run_dir / "trainer" / "metadata.json")
+    return trainer.get("outputs", {}).get("adaptation")
+
+
+def adaptation_markdown(adaptation: dict[str, Any] | None) -> list[str]:
+    if not adaptation:
+        return ["None: the model learnt from the labelled training images only."]
+    site = (
+        f"the {adaptation['images']} unlabelled images of `{adaptation['folder']}` "
+        f"(fingerprint {adaptation['fingerprint']}; no label was read, class folder names "
+        "included)"
+    )
+    if not adaptation["adapted"]:
+        return [
+            f"Not adapted: self-training on {site} stopped at {adaptation['stopped']}. "
+            "The model is the one trained on the labelled images only."
+        ]
+    pseudo = ", ".join(f"{name} {n}" for name, n in adaptation["pseudo_labels"].items())
+    stopped = [f"- stopped early at {adaptation['stopped']}"] if adaptation["stopped"] else []
+    return [
+        f"Adapted, without labels, to {site}.",
+        "",
+        f"- method: {adaptation['method']}",
+        f"- rule: {adaptation['rule']}",
+        f"- fraction {adaptation['fraction']}, {adaptation['rounds']} round(s) of "
+        f"{adaptation['epochs_per_round']} epochs at {adaptation['learning_rate_factor']} x "
+        "the learning rate",
+        f"- pseudo-labels (last round): {pseudo}",
+        f"- validation AUC before -> after: {adaptation['val_auc_before']:.3f} -> "
+        f"{adaptation['val_auc_after']:.3f}",
+        *stopped,
+    ]
+
+
+def limitations(metrics: dict[str, Any], adaptation: dict[str, Any] | None = None) -> list[str]:
     """What this run measured about where it is weak (slices), plus the known shift."""
     found = [
         "Validation and the held-out test images come from the same hospital and "
@@ -85,6 +124,13 @@ def limitations(metrics: dict[str, Any]) -> list[str]:
                     f"Test slice {name} (n={values['n']}): {key} {values[key]:.3f}, below the "
                     f"whole test split's {metrics['test'][key]:.3f}."
                 )
+    if adaptation and adaptation["adapted"]:
+        found.append(
+            f"Adapted to the unlabelled images of {adaptation['folder']}: the figures above "
+            "are on the training source's splits; what the adaptation does at that site "
+            "is measured by evaluating there (pipelines.evaluate), and figures on those "
+            "same images are transductive (the model has seen them, without labels)."
+        )
     return found
 
 
@@ -92,10 +138,12 @@ def build_model_card(run_dir: Path) -> dict[str, Any]:
     metrics = _read(run_dir / "evaluator" / "metrics.json")
     explainer = _read(run_dir / "explainer" / "metadata.json").get("outputs", {})
     record = _read(run_dir / "pipeline.json")
+    adaptation = adaptation_section(run_dir)
     return {
         "intended_use": INTENDED_USE,
         "data": data_section(run_dir),
         "training": training_section(run_dir),
+        "adaptation": adaptation,
         "threshold": metrics.get("threshold"),
         "threshold_rule": metrics.get("threshold_rule"),
         "metrics": {s: metrics[s] for s in ("val", "test") if s in metrics},
@@ -106,7 +154,7 @@ def build_model_card(run_dir: Path) -> dict[str, Any]:
             if k in explainer
         },
         "versions": record.get("versions", {}),
-        "limitations": limitations(metrics),
+        "limitations": limitations(metrics, adaptation),
     }
 
 
@@ -147,6 +195,8 @@ def markdown(card: dict[str, Any]) -> str:
     lines += ["", "## Model and training", ""]
     lines += [f"- {k}: {v}" for k, v in card["training"]["settings"].items()]
     lines += [f"- {k}: {v}" for k, v in card["training"]["outputs"].items()]
+    lines += ["", "## Adaptation to a deployment site", ""]
+    lines += adaptation_markdown(card.get("adaptation"))
     rule = card["threshold_rule"] or ""
     threshold = card["threshold"]
     lines += [

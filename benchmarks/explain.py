@@ -424,7 +424,7 @@ def main() -> int:
             )
 
     print(
-        f"\nREADME lines ({size} px, {which}, {os.cpu_count()} CPU cores, "
+        f"\ndocs/benchmarks.md lines ({size} px, {which}, {os.cpu_count()} CPU cores, "
         f"TensorFlow {tf.__version__}, {len(images)} images{'' if 'real' in source else ', synthetic'}):"
     )
     print("| method | ms / image |\n|---|---:|")

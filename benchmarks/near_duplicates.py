@@ -73,7 +73,7 @@ def gamma(image: Image.Image, value: float) -> Image.Image:
 
 
 # One re-export each, as the file's bytes; the first is "the planted re-encoding" the
-# README quotes.
+# docs/benchmarks.md quotes.
 CHANGES: dict[str, Callable[[Image.Image], bytes]] = {
     "resized to 200 px, JPEG quality 80": lambda im: jpeg(
         im.resize((200, 200), Image.Resampling.LANCZOS), 80

@@ -15,7 +15,7 @@ and compared in bulk. Both steps are matrix products here, so numpy's BLAS does 
 
 Chest X-rays look alike at low resolution: the usual 64-bit pHash puts thousands of
 different Kaggle radiographs within 10 bits of each other, which 256 bits do not (see
-README "Measured"). A global hash is not crop-invariant (a 2% crop all round moves it
+docs/benchmarks.md). A global hash is not crop-invariant (a 2% crop all round moves it
 about 30 bits), so each image also gets the hashes of a few crops of itself (CROPS), and
 two images match when a view of either is close to the other's full view.
 """
@@ -34,7 +34,7 @@ BITS = HASH_SIDE * HASH_SIDE
 # The views of each image hashed: (left, top, right, bottom) fractions of the side cut
 # off before hashing. The full image; crops all round by 1.5, 3 and 4.5% (a view matches
 # crops within about 1% of its own); 3% off one side (a label strip cut away shifts and
-# stretches the rest). Measured (README "Measured"): fewer views miss most copies cut by
+# stretches the rest). Measured (docs/benchmarks.md): fewer views miss most copies cut by
 # 3% on one side, and a 1% grid would double the cost for little more.
 CROPS = (
     (0.0, 0.0, 0.0, 0.0),
@@ -47,7 +47,7 @@ CROPS = (
     (0.0, 0.0, 0.0, 0.03),
 )
 # Bits that may differ in a match. Measured on real radiographs (benchmarks/
-# near_duplicates.py, README "Measured"): a re-encoded, resized, brightened or contrast-
+# near_duplicates.py, docs/benchmarks.md): a re-encoded, resized, brightened or contrast-
 # changed copy differs by at most 8 bits, a crop by up to 5% all round by 20; the closest
 # two different radiographs of the Kaggle train split differ by 32, two follow-up images
 # of one NIH patient by 28, two NIH patients by 50.

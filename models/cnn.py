@@ -18,7 +18,7 @@ from models.layers import PerImageStandardization
 
 NORMALIZATIONS = ("rescale", "standardize")
 # Each image by its own mean and deviation: exposure differs between acquisitions
-# (benchmarks/shift.py, README); --normalization's default.
+# (benchmarks/shift.py, docs/benchmarks.md); --normalization's default.
 DEFAULT_NORMALIZATION = "standardize"
 
 if TYPE_CHECKING:  # keras_tuner is imported only where a search runs or its result is read

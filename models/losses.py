@@ -3,7 +3,7 @@
 Focal loss (Lin et al., 2017) down-weights the many easy examples (clear pneumonia) so
 training attends to the hard ones, but it also pulls scores toward the middle: with class
 weights, the default CNN's held-out ECE was 0.12 against 0.03 with cross-entropy at the
-same accuracy (benchmarks/shift.py, README), so cross-entropy is the pipeline's default
+same accuracy (benchmarks/shift.py, docs/benchmarks.md), so cross-entropy is the pipeline's default
 and focal loss the option. Keras ships both; we only pick the variant for the task.
 """
 

@@ -93,7 +93,7 @@ flags.DEFINE_enum(
     "loss",
     DEFAULT_LOSS,
     list(LOSSES),
-    "Training loss (models/losses.py); cross-entropy keeps scores calibrated (README: "
+    "Training loss (models/losses.py); cross-entropy keeps scores calibrated (docs/benchmarks.md: "
     "Generalizing to a new acquisition).",
 )
 flags.DEFINE_float("focal_gamma", 2.0, "Focal loss gamma (focusing parameter).", lower_bound=0.0)
@@ -237,7 +237,7 @@ flags.DEFINE_enum(
     DEFAULT_IG_BASELINE,
     list(BASELINES),
     "Integrated Gradients' reference input: a blurred copy of the image, black, or "
-    "uniform noise (averaged over 4 draws). README: the measured comparison "
+    "uniform noise (averaged over 4 draws). docs/benchmarks.md: the measured comparison "
     "(benchmarks/ig_baselines.py).",
 )
 flags.DEFINE_enum(

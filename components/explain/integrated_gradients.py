@@ -24,10 +24,12 @@ from components.explain.scores import (
 
 # --------------------------------------------------------------------------- baselines
 
-# The baselines --ig_baseline offers (README: the measured comparison on synthetic_cxr).
+# The baselines --ig_baseline offers (docs/benchmarks.md: the measured comparison on
+# synthetic_cxr).
 BASELINES = ("black", "blur", "uniform")
 # The reference input unless told otherwise (--ig_baseline): "blur" localized best on
-# synthetic_cxr and passes both randomization checks (benchmarks/ig_baselines.py, README).
+# synthetic_cxr and passes both randomization checks (benchmarks/ig_baselines.py,
+# docs/benchmarks.md).
 DEFAULT_BASELINE = "blur"
 UNIFORM_DRAWS = 4
 

@@ -293,7 +293,7 @@ def run(
     `sanity_images` seeded test images and `sanity_draws` draws; report.html with all of
     it. `ig_baseline` (integrated_gradients.BASELINES) is IG's reference input; "blur"
     localized best on synthetic_cxr and passes both randomization checks
-    (benchmarks/ig_baselines.py, README).
+    (benchmarks/ig_baselines.py, docs/benchmarks.md).
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:

@@ -391,7 +391,7 @@ def use_op_determinism() -> bool:
     deterministic GPU implementation") and others much slower, so it stays off there:
     GPU runs are reproducible up to the order of floating-point sums."""
     if tf.config.list_physical_devices("GPU"):
-        logging.info("trainer: GPU present; op determinism off (see README, reproducibility)")
+        logging.info("trainer: GPU present; op determinism off (docs/usage.md, reproducibility)")
         return False
     tf.config.experimental.enable_op_determinism()
     return True

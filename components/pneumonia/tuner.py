@@ -6,7 +6,7 @@ the Trainer reads), and per-trial TensorBoard logs with HParams (keras-tuner wri
 when given a TensorBoard callback).
 
 Distributed tuning is keras-tuner's own chief/worker mode, set by its environment
-variables (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT; README):
+variables (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT; docs/distributed.md):
 on the chief (an id containing "chief") `search` serves the oracle on that address until
 the trials are done, and this step then writes the files above; a worker (ids tuner0,
 tuner1, ...) runs the trials the oracle hands it, in a temporary folder of its own

@@ -114,8 +114,8 @@ def limitations(metrics: dict[str, Any], adaptation: dict[str, Any] | None = Non
     found = [
         "Validation and the held-out test images come from the same hospital and "
         "acquisitions as training (split by patient); on a new acquisition accuracy is "
-        "lower, mostly through normal images flagged as pneumonia (README: 'Generalizing to "
-        "a new acquisition', benchmarks/shift.py).",
+        "lower, mostly through normal images flagged as pneumonia (docs/benchmarks.md: "
+        "'Generalizing to a new acquisition', benchmarks/shift.py).",
     ]
     for name, values in metrics.get("slices", {}).get("test", {}).items():
         for key in ("specificity", "sensitivity"):

@@ -146,8 +146,8 @@ flags.DEFINE_enum(
     "precision",
     "auto",
     ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
-    "Compute precision: auto takes mixed_bfloat16 on CPUs with AMX and on GPUs (float16 "
-    "before Ampere), float32 elsewhere.",
+    "Compute precision: auto takes float32 on CPUs (bfloat16 cost development-site AUC: "
+    "docs/benchmarks.md) and on GPUs mixed_bfloat16 from Ampere, mixed_float16 before.",
 )
 flags.DEFINE_enum(
     "normalization",

@@ -272,3 +272,32 @@ def test_mirrored_takes_every_gpu_and_splits_the_cpu_only_without_one(monkeypatc
     distribution._mirrored(cpu_replicas=2)
     # No device list: MirroredStrategy takes every visible GPU with NCCL all-reduce.
     assert made == [((), {})]
+
+
+def test_the_gpu_recipe_trains_and_explains_at_a_tiny_size():
+    """docs/usage.md's GPU configuration (a from-scratch DenseNet-121, mixed_float16 on
+    GPUs before Ampere) on the CPU at 32 px: one step of the training loop with loss
+    scaling, finite scores, and Grad-CAM through the nested backbone on the float32 copy."""
+    from components.explain.gradcam import grad_cam
+    from models import build_model
+
+    with compute_precision("mixed_float16"):
+        model = build_model("densenet121", 32, 2, weights="none")
+        training.compile_for_training(model, 2, 1e-3, "cross_entropy")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    rng = np.random.default_rng(2)
+    images = rng.uniform(0, 255, (8, 32, 32, 1)).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices((images, (np.arange(8) % 2).astype("float32")))
+    data = data.batch(8)
+    distributed_fit.fit(
+        model, data, data, epochs=1, strategy=tf.distribute.get_strategy(), verbose=0
+    )
+    # The one step was either applied, or skipped for overflowing float16 with the loss
+    # scale halved (what LossScaleOptimizer does; DenseNet's first step often overflows).
+    halvings = np.log2(2.0**15 / float(model.optimizer.dynamic_scale))
+    assert int(model.optimizer.iterations) + halvings == 1
+    assert all(np.isfinite(np.asarray(w)).all() for w in model.trainable_weights)
+    scores = model.predict(images, verbose=0)
+    assert np.isfinite(scores).all()
+    maps = grad_cam(float32_copy(model), images[:2])
+    assert maps.shape == (2, 32, 32) and np.isfinite(maps).all()

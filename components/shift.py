@@ -4,12 +4,17 @@ The Evaluator's shift report (`evaluator/shift.json`, a section of `report.html`
 compares the images of an evaluation with the validation split of the run that trained
 the model, three ways, each a two-sample test with a p-value and an effect size:
 
-- scores: the model's pneumonia scores, Kolmogorov-Smirnov (scipy); effect: the KS
-  statistic D, the largest gap between the two cumulative distributions. Beside it, the
-  share flagged at the frozen threshold on each side (a descriptive figure, not a test).
+- scores: the model's pneumonia scores, Kolmogorov-Smirnov; effect: the KS statistic D,
+  the largest gap between the two cumulative distributions. Beside it, the share flagged
+  at the frozen threshold on each side (a descriptive figure, not a test).
 - features: the pooled features the model's output layer reads (the Projector's): a
   domain classifier, how well a linear model tells the two sets apart (cross-validated
-  AUC; 0.5 = not at all), with a permutation p-value; the AUC is also the effect.
+  AUC; 0.5 = not at all); the AUC is also the effect.
+
+Both p-values come from permutations of patients between the two sets, not of images:
+a patient's images resemble each other, and tests that take them as independent (scipy's
+KS p-value, reported beside) flagged random subsets of held-out patients far more often
+than their level. Permuting whole patients keeps the level where it is stated.
 - image statistics: intensity quantiles, contrast, sharpness and border brightness of
   the decoded images the model sees, per folder and with the same classifier test; they
   describe, they do not decide (they flagged held-out patients of a development run).
@@ -42,12 +47,15 @@ MIN_KS_STATISTIC = 0.1
 MIN_DOMAIN_AUC = 0.6
 PERMUTATIONS = 2000
 # The tests' samples: at most this many images a side (seeded), which bounds the
-# kernel's memory (n^2) and already detects any shift that matters.
+# permutation tests' memory (n^2 for the classifier) and still detects any shift that
+# matters (a KS D of 0.1 between 1000 and 1000 images has p < 0.005).
 MAX_TEST_IMAGES = 1000
-# The RBF kernel on raw CNN features is dominated by many weak, noisy directions; the
-# main components (fitted on both sets together, blind to which is which, so the
-# permutation test stays exact) carry the structure.
-FEATURE_COMPONENTS = 20
+# The classifier reads the features' main components (fitted on both sets together,
+# blind to which is which, so the permutation test stays exact): with a few dozen
+# images a side, all 256 features overfit. On a development run (64 px) power on
+# 50-image subsets of the site rose up to about 40 components of 5-256 and flattened;
+# subsets of held-out patients stayed quiet at every setting.
+FEATURE_COMPONENTS = 40
 HISTOGRAM_BINS = 16
 STATISTIC_NAMES = (
     "p01",
@@ -72,6 +80,15 @@ class ImageSet:
     scores: np.ndarray  # (n,) pneumonia score
     flagged: np.ndarray  # (n,) bool: labelled pneumonia at the threshold
     features: np.ndarray  # (n, d) pooled features
+    # (n,) patient ids: the tests permute patients, not images (None: one image each).
+    patients: np.ndarray | None = None
+
+    def patient_ids(self) -> np.ndarray:
+        return (
+            np.arange(len(self.scores)).astype(str)
+            if self.patients is None
+            else np.asarray(self.patients).astype(str)
+        )
 
 
 def sharpness(images: np.ndarray) -> np.ndarray:
@@ -153,29 +170,71 @@ def auc_columns(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
 
+def clusters(reference: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """One integer per image of both sets (reference first): its patient on its side."""
+    named = np.concatenate([np.char.add("r:", reference), np.char.add("n:", new)])
+    return np.unique(named, return_inverse=True)[1].ravel()
+
+
+def permuted_sides(
+    groups: np.ndarray, new_groups: np.ndarray, permutations: int, rng: np.random.Generator
+):
+    """Blocks of (images, permutations) 0/1 side labels, patients shuffled between the
+    sides as wholes: one patient's images are alike, so shuffling images would make two
+    sets of patients look more different than chance and cry wolf."""
+    side_of_group = np.isin(np.arange(groups.max() + 1), new_groups).astype(float)
+    for done in range(0, permutations, 250):  # in blocks: bounded memory
+        block = rng.permuted(np.tile(side_of_group, (min(250, permutations - done), 1)), axis=1)
+        yield block[:, groups].T
+
+
+def permutation_p_value(observed: float, null: list[np.ndarray], permutations: int) -> float:
+    exceed = sum(int(np.sum(values >= observed - 1e-12)) for values in null)
+    return (1 + exceed) / (1 + permutations)
+
+
 def domain_classifier_test(
-    a: np.ndarray, b: np.ndarray, permutations: int, seed: int, ridge: float = 1.0
+    a: np.ndarray,
+    b: np.ndarray,
+    permutations: int,
+    seed: int,
+    groups: np.ndarray | None = None,
+    ridge: float = 1.0,
 ) -> tuple[float, float]:
     """How well a linear classifier tells `b` from `a`, and whether better than chance.
 
     The classifier is a ridge regression of the side label (0 for `a`, 1 for `b`) on the
     vectors (least squares: Fisher's discriminant direction); its statistic is the AUC of
     its out-of-fold predictions (5-fold; 0.5 = indistinguishable) and the p-value the
-    share of label permutations that reach it. Returns (AUC, p-value); NaN and 1 below
-    2 vectors a side.
+    share of permutations of the patients (`groups`, one id per row of a then b;
+    default one row each) between the sides that reach it. Returns (AUC, p-value); NaN
+    and 1 below 2 vectors a side.
     """
     if min(len(a), len(b)) < 2:
         return float("nan"), 1.0
     x = np.vstack([a, b])
     side = (np.arange(len(x)) >= len(a)).astype(float)
+    groups = np.arange(len(x)) if groups is None else groups
     operator = out_of_fold_operator(x, min(5, len(x)), ridge, seed)
     observed = float(auc_columns((operator @ side)[:, None], side[:, None])[0])
     rng = np.random.default_rng(seed)
-    exceed = 0
-    for done in range(0, permutations, 250):  # in blocks: bounded memory
-        shuffled = rng.permuted(np.tile(side, (min(250, permutations - done), 1)), axis=1).T
-        exceed += int(np.sum(auc_columns(operator @ shuffled, shuffled) >= observed - 1e-12))
-    return observed, (1 + exceed) / (1 + permutations)
+    null = [
+        auc_columns(operator @ sides, sides)
+        for sides in permuted_sides(groups, np.unique(groups[len(a) :]), permutations, rng)
+    ]
+    return observed, permutation_p_value(observed, null, permutations)
+
+
+def ks_statistics(values: np.ndarray, sides: np.ndarray) -> np.ndarray:
+    """The two-sample Kolmogorov-Smirnov statistic D of `values` split by each column of
+    0/1 `sides` (n, p): the largest gap between the two empirical distributions."""
+    order = np.argsort(values, kind="stable")
+    ordered = sides[order]
+    new = np.cumsum(ordered, axis=0) / ordered.sum(axis=0)
+    reference = np.cumsum(1.0 - ordered, axis=0) / (1.0 - ordered).sum(axis=0)
+    # Compare only after the last of equal values: ties step both curves at once.
+    last = np.r_[np.diff(values[order]) != 0, True]
+    return np.abs(new - reference)[last].max(axis=0)
 
 
 def main_components(a: np.ndarray, b: np.ndarray, components: int) -> tuple[np.ndarray, ...]:
@@ -192,21 +251,29 @@ def subsample(n: int, limit: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def multivariate_test(
-    a: np.ndarray, b: np.ndarray, name: str, seed: int, components: int | None = None
+    a: np.ndarray,
+    b: np.ndarray,
+    patients: tuple[np.ndarray, np.ndarray],
+    name: str,
+    seed: int,
+    components: int | None = None,
 ) -> dict[str, Any]:
     """The domain-classifier test of two samples of vectors (features or statistics)."""
     rng = np.random.default_rng(seed)
-    a = a[subsample(len(a), MAX_TEST_IMAGES, rng)]
-    b = b[subsample(len(b), MAX_TEST_IMAGES, rng)]
+    kept_a = subsample(len(a), MAX_TEST_IMAGES, rng)
+    kept_b = subsample(len(b), MAX_TEST_IMAGES, rng)
+    a, b = a[kept_a], b[kept_b]
     if components:
         a, b = main_components(a, b, components)
     else:
         scaler = StandardScaler().fit(np.vstack([a, b]))
         a, b = scaler.transform(a), scaler.transform(b)
-    auc, p_value = domain_classifier_test(a, b, PERMUTATIONS, seed)
+    groups = clusters(patients[0][kept_a], patients[1][kept_b])
+    auc, p_value = domain_classifier_test(a, b, PERMUTATIONS, seed, groups)
     return {
         "test": name,
-        "method": "domain classifier (ridge), 5-fold cross-validated AUC, permutation p-value",
+        "method": "domain classifier (ridge), 5-fold cross-validated AUC, p-value permuting "
+        "patients",
         "statistic": auc,
         "p_value": p_value,
         "effect": auc,
@@ -217,18 +284,33 @@ def multivariate_test(
     }
 
 
-def score_test(reference: ImageSet, new: ImageSet) -> dict[str, Any]:
-    result = stats.ks_2samp(reference.scores, new.scores)
+def score_test(reference: ImageSet, new: ImageSet, seed: int = 0) -> dict[str, Any]:
+    """Kolmogorov-Smirnov on the scores; the p-value that decides permutes patients
+    (scipy's, which takes every image as independent, is reported beside it)."""
+    rng = np.random.default_rng(seed)
+    kept_a = subsample(len(reference.scores), MAX_TEST_IMAGES, rng)
+    kept_b = subsample(len(new.scores), MAX_TEST_IMAGES, rng)
+    a, b = reference.scores[kept_a], new.scores[kept_b]
+    values = np.concatenate([a, b]).astype(float)
+    groups = clusters(reference.patient_ids()[kept_a], new.patient_ids()[kept_b])
+    side = (np.arange(len(values)) >= len(a)).astype(float)
+    observed = float(ks_statistics(values, side[:, None])[0])
+    new_groups = np.unique(groups[len(a) :])
+    null = [
+        ks_statistics(values, sides)
+        for sides in permuted_sides(groups, new_groups, PERMUTATIONS, rng)
+    ]
     return {
         "test": "scores",
-        "method": "Kolmogorov-Smirnov",
-        "statistic": float(result.statistic),
-        "p_value": float(result.pvalue),
-        "effect": float(result.statistic),
+        "method": "Kolmogorov-Smirnov, p-value permuting patients",
+        "statistic": observed,
+        "p_value": permutation_p_value(observed, null, PERMUTATIONS),
+        "p_value_images_independent": float(stats.ks_2samp(a, b).pvalue),
+        "effect": observed,
         "effect_name": "KS statistic D",
         "effect_floor": MIN_KS_STATISTIC,
-        "n_reference": int(len(reference.scores)),
-        "n_new": int(len(new.scores)),
+        "n_reference": int(len(a)),
+        "n_new": int(len(b)),
     }
 
 
@@ -253,12 +335,14 @@ def decide(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def shift_report(reference: ImageSet, new: ImageSet, seed: int = 0) -> dict[str, Any]:
     """The shift.json contents: the two deciding tests, the decision, and beside them the
     image statistics' test, the flagged shares and the per-folder figures."""
+    patients = (reference.patient_ids(), new.patient_ids())
     tests = decide(
         [
-            score_test(reference, new),
+            score_test(reference, new, seed),
             multivariate_test(
                 reference.features.reshape(len(reference.features), -1),
                 new.features.reshape(len(new.features), -1),
+                patients,
                 "features",
                 seed,
                 components=FEATURE_COMPONENTS,
@@ -283,6 +367,7 @@ def shift_report(reference: ImageSet, new: ImageSet, seed: int = 0) -> dict[str,
         "image_statistics_test": multivariate_test(
             image_statistics(reference.images),
             image_statistics(new.images),
+            patients,
             "image_statistics",
             seed,
         ),

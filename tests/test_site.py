@@ -44,18 +44,39 @@ def test_the_domain_classifier_tells_shifted_vectors_from_alike_ones():
 
 
 def test_the_effect_floor_keeps_huge_samples_from_crying_wolf():
-    """A shift of 0.02 sd in 200,000 scores is certain (p ~ 0) and does not matter."""
-    rng = np.random.default_rng(2)
-    n = 200_000
-    nothing = np.zeros((n, 1))
+    """A certain shift (p ~ 0) counts only when it is large enough to matter."""
+    certain = {"p_value": 1e-9, "effect_floor": shift.MIN_KS_STATISTIC}
+    tiny, large, undefined = shift.decide(
+        [{**certain, "effect": 0.03}, {**certain, "effect": 0.3}, {**certain, "effect": np.nan}]
+    )
+    assert not tiny["shifted"] and large["shifted"] and not undefined["shifted"]
 
-    def scores(offset: float) -> shift.ImageSet:
-        values = rng.normal(0.5 + offset, 0.1, n)
-        return shift.ImageSet(np.array([]), nothing, values, values > 0.5, nothing)
 
-    (tiny,) = shift.decide([shift.score_test(scores(0.0), scores(0.002))])
-    assert tiny["p_value"] < 1e-6 and tiny["effect"] < shift.MIN_KS_STATISTIC
-    assert not tiny["shifted"]
+def test_the_tests_permute_patients_not_images():
+    """Five patients of ten near-identical scores each, against a reference of other
+    patients from the same distribution: permuting images would call them different."""
+    rng = np.random.default_rng(0)
+
+    def images(scores: np.ndarray, patients: np.ndarray | None) -> shift.ImageSet:
+        blank = np.zeros((len(scores), 1))
+        return shift.ImageSet(np.array([]), blank, scores, scores > 0, blank, patients)
+
+    reference = images(rng.normal(size=300), None)
+    scores = np.repeat(rng.normal(size=5), 10) + rng.normal(0, 0.05, 50)
+    by_image = shift.score_test(reference, images(scores, None))
+    by_patient = shift.score_test(reference, images(scores, np.repeat(np.arange(5), 10)))
+    assert by_image["p_value"] < 0.005 < 0.05 < by_patient["p_value"]
+    assert by_patient["p_value_images_independent"] < 0.001  # scipy's takes them apart
+
+
+def test_the_ks_statistic_is_scipys():
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    a, b = np.round(rng.normal(size=80), 1), np.round(rng.normal(0.4, 1, 30), 1)  # with ties
+    sides = (np.arange(110) >= 80).astype(float)[:, None]
+    d = shift.ks_statistics(np.r_[a, b], sides)[0]
+    assert d == pytest.approx(stats.ks_2samp(a, b).statistic)
 
 
 def copy_test_images(run_dir: Path, root: Path, change=None, labelled: bool = True) -> Path:

@@ -211,12 +211,14 @@ def image_set(
     if scores is None:
         scores = predict_split(model, transform, split)
     features = feature_model(model).predict(input_fn(transform, split, 64), verbose=0)
+    rows = split_examples(examples, transform, split)
     return ImageSet(
-        paths=split_examples(examples, transform, split)["path"].to_numpy(),
+        paths=rows["path"].to_numpy(),
         images=split_images(transform, split),
         scores=pneumonia_scores(scores),
         flagged=flagged_at(scores, threshold),
         features=features.reshape(len(features), -1),
+        patients=rows["patient_id"].astype(str).to_numpy(),
     )
 
 
@@ -228,7 +230,8 @@ def shift_against_reference(
     out_dir: Path,
     tensorboard_dir: Path | None,
 ) -> dict[str, Any]:
-    """shift.json: this evaluation's test images (`new`: paths, images, scores, features)
+    """shift.json: this evaluation's test images (`new`: paths, images, scores, features,
+    patients)
     against the training run's validation split, both flagged at that run's threshold;
     or, without that run's validation split, why there is no comparison."""
     needed = [reference_run / "transform" / "val", reference_run / "evaluator" / "metrics.json"]
@@ -245,6 +248,7 @@ def shift_against_reference(
         scores=pneumonia_scores(new["scores"]),
         flagged=flagged_at(new["scores"], threshold),
         features=new["features"].reshape(len(new["features"]), -1),
+        patients=new["patients"],
     )
     report = shift_report(reference, current, seed)
     plot_shift(reference.scores, current.scores, threshold, report, out_dir, tensorboard_dir)
@@ -510,6 +514,7 @@ def run(
             "images": test_images,
             "scores": scores["test"],
             "features": features,
+            "patients": test["patient_id"].astype(str).to_numpy(),
         }
         shift = shift_against_reference(
             model, Path(reference_run), new, seed, out_dir, tensorboard_dir

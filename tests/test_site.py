@@ -174,6 +174,8 @@ def test_calibration_images_choose_the_threshold_and_never_count_in_the_metrics(
     calibration_names = {p.name for p in calibration.rglob("*.png")}
     assert not calibration_names & set(predictions["path"].map(lambda p: Path(p).name))
     assert metrics["test"]["n"] == len(predictions) == 150 - 16
+    stats = json.loads((out / "example_gen" / "stats.json").read_text())
+    assert len(stats["calibration"]["removed_from_test"]) == 16
     original = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
     assert metrics["frozen"]["threshold"] == original["threshold"]
     assert metrics["frozen"]["test"]["n"] == metrics["test"]["n"]

@@ -79,6 +79,33 @@ def test_the_ks_statistic_is_scipys():
     assert d == pytest.approx(stats.ks_2samp(a, b).statistic)
 
 
+def test_a_folder_without_class_folders_is_read_unlabelled(tmp_path):
+    from components.errors import DataError
+    from components.pneumonia.example_gen import run as example_gen
+    from datasets.chest_xray_pneumonia.small_folders import draw_image
+
+    for k in range(3):
+        draw_image(tmp_path / "site" / f"scan{k}.png", k)
+    (tmp_path / "site" / "nested").mkdir()
+    (tmp_path / "out").mkdir()
+    example_gen(tmp_path / "out", data_dir=str(tmp_path / "site"), external="test")
+    examples = pd.read_csv(tmp_path / "out" / "examples.csv", keep_default_na=False)
+    assert len(examples) == 3 and set(examples["label"]) == {""}
+    assert set(examples["split"]) == {"test"}
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert [Path(s["path"]).name for s in stats["skipped"]] == ["nested"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="has no readable images"):
+        example_gen(tmp_path / "out", data_dir=str(tmp_path / "empty"), external="test")
+    with pytest.raises(DataError, match="needs NORMAL/ and PNEUMONIA/"):
+        example_gen(
+            tmp_path / "out",
+            data_dir=str(tmp_path / "site"),
+            external="test",
+            calibration_dir=str(tmp_path / "site"),
+        )
+
+
 def copy_test_images(run_dir: Path, root: Path, change=None, labelled: bool = True) -> Path:
     """The run's test images (patients held out of training), as a hospital's folder:
     NORMAL/ and PNEUMONIA/, or (unlabelled) all in one folder; `change` edits each."""

@@ -2,7 +2,9 @@
 
 Writes evaluator/metrics.json (keys in docs/ARCHITECTURE.md), predictions.csv (path,label,score,split),
 and ROC / confusion-matrix PNGs that also go to TensorBoard; with a TensorBoard folder, the
-test images' features, thumbnails and metadata for its Projector.
+test images' features, thumbnails and metadata for its Projector. For pipelines.evaluate
+also shift.json (the test images against the training run's validation split,
+components/shift.py) and, with a site's calibration images, site.json.
 """
 
 from __future__ import annotations

@@ -117,6 +117,21 @@ def check_image(path: Path) -> str | None:
         return f"unreadable image ({error})"
 
 
+def stored_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of an image file as stored, from its header only (the shift
+    report's per-folder sizes); None when the header cannot be read."""
+    try:
+        if is_dicom_file(path):
+            import pydicom
+
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            return int(ds.Columns), int(ds.Rows)
+        with Image.open(path) as image:
+            return image.size
+    except Exception:  # any unreadable header: the size is only reported
+        return None
+
+
 def _raster_problem(image: Image.Image) -> str | None:
     if image.format not in DECODABLE_FORMATS:
         return f"unsupported image format {image.format}"

@@ -9,11 +9,21 @@ threshold: `--threshold`, or the one in `<run>/evaluator/metrics.json` when the 
 a run's `<run>/trainer/model.keras`. That is what a second hospital's evaluation means:
 the decision rule is fixed before its images are seen. `--rethreshold` instead splits the
 data as training does (validation by patient) and chooses a new threshold on its val.
+
+A folder of images without NORMAL/ and PNEUMONIA/ is read unlabelled: scores, the share
+flagged and the shift report, no metrics. Every evaluation writes `evaluator/shift.json`,
+comparing the images with the training run's validation split (components/shift.py),
+and prints one warning line when it detects drift. `--calibration_dir` (a site's
+labelled images) chooses the operating point on them instead: metrics.json's
+`threshold_rule` is then "site_calibrated", with the frozen threshold's figures on the
+same images beside; `evaluator/site.json` records it for `pipelines.predict --site`, and
+the run folder gets a site-specific `export/serving/` and a model card with the site.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 
 from absl import flags, logging
@@ -61,16 +71,26 @@ flags.DEFINE_integer(
     "seed", 42, "Seed of the splits and the bootstrap (use the training run's).", lower_bound=0
 )
 flags.DEFINE_string("run_dir", None, "Run folder (default: runs/evaluate-<timestamp>).")
+flags.DEFINE_string(
+    "calibration_dir",
+    None,
+    "Labelled images of the new site (NORMAL/ and PNEUMONIA/): the operating point is "
+    "chosen on them by the training run's --threshold_rule (threshold_rule "
+    "site_calibrated) and --data_dir is scored with it; they never count in the metrics. "
+    "Writes evaluator/site.json (pipelines.predict --site), export/serving and a model card.",
+)
 flags.DEFINE_enum(
     "threshold_rule",
     "youden",
     ["youden", "target_sensitivity"],
-    "With --rethreshold: how the decision threshold is chosen on validation.",
+    "With --rethreshold: how the decision threshold is chosen on validation; with "
+    "--calibration_dir: on the calibration images (default there: the training run's rule).",
 )
 flags.DEFINE_float(
     "target_sensitivity",
     0.95,
-    "With --rethreshold: sensitivity to reach on validation (--threshold_rule target_sensitivity).",
+    "With --rethreshold or --calibration_dir: sensitivity to reach (--threshold_rule "
+    "target_sensitivity).",
     lower_bound=0.0,
     upper_bound=1.0,
 )
@@ -100,6 +120,8 @@ def frozen_threshold(model_path: Path, task: str) -> tuple[float | None, str | N
             raise DataError(f"--threshold {FLAGS.threshold} is not between 0 and 1")
         return FLAGS.threshold, "--threshold"
     found = training_threshold(model_path)
+    if found is None and FLAGS.calibration_dir:
+        return None, None  # the site's threshold alone, with nothing frozen beside it
     if found is None:
         raise DataError(
             f"no threshold for --model {model_path}: give --threshold (a training run's is "
@@ -108,9 +130,65 @@ def frozen_threshold(model_path: Path, task: str) -> tuple[float | None, str | N
     return found
 
 
+def site_threshold_rule(model_path: Path) -> tuple[str, float]:
+    """The rule a site's threshold is chosen by: --threshold_rule when given, else the
+    training run's own (so the site's operating point means what the run's meant)."""
+    if FLAGS["threshold_rule"].present:
+        return FLAGS.threshold_rule, FLAGS.target_sensitivity
+    metrics_path = model_path.parent.parent / "evaluator" / "metrics.json"
+    metrics = read_json(metrics_path) if metrics_path.is_file() else {}
+    rule = str(metrics.get("threshold_rule", "youden_on_val")).removesuffix("_on_val")
+    if rule not in ("youden", "target_sensitivity"):
+        return FLAGS.threshold_rule, FLAGS.target_sensitivity
+    return rule, float(metrics.get("target_sensitivity", FLAGS.target_sensitivity))
+
+
+def check_site_flags(task: str) -> None:
+    if not FLAGS.calibration_dir:
+        return
+    if FLAGS.rethreshold:
+        raise DataError(
+            "give one of --calibration_dir (the site's labelled images choose the threshold) "
+            "or --rethreshold (this data's own val split chooses it)"
+        )
+    if task != "binary":
+        raise DataError(
+            "--calibration_dir chooses a binary model's threshold; this model has classes"
+        )
+
+
+def print_site_lines(run_dir: Path) -> None:
+    """What recalibration changed, and where its results are."""
+    metrics = read_json(run_dir / "evaluator" / "metrics.json")
+    calibration = metrics["calibration"]
+    low, high = calibration["threshold_ci95"]
+    print(
+        f"  site threshold {metrics['threshold']:.3f} [{low:.3f}, {high:.3f}] "
+        f"({calibration['rule']} on {calibration['n']} calibration images)"
+    )
+    frozen = metrics.get("frozen")
+    if frozen and "test" in metrics:
+        print(
+            f"  at the frozen threshold {frozen['threshold']:.3f}: sensitivity "
+            f"{frozen['test']['sensitivity']:.3f}  specificity {frozen['test']['specificity']:.3f}"
+        )
+    print(f"Site operating point: {run_dir / 'evaluator' / 'site.json'} (pipelines.predict --site)")
+    print(f"Site serving model: {run_dir / 'export' / 'serving'}")
+
+
+def print_unlabelled_lines(run_dir: Path) -> None:
+    found = read_json(run_dir / "evaluator" / "metrics.json")["unlabelled"]
+    print(
+        f"  {found['n']} unlabelled images scored, {found['flagged']} flagged "
+        f"({found['flagged_share']:.1%}); no metrics without NORMAL/ and PNEUMONIA/ folders"
+    )
+
+
 def main() -> int:
-    from components.pneumonia import model_import, transform
+    from components.pneumonia import exporter, model_import, transform
     from components.reporting.hparams import numeric_leaves
+    from components.reporting.model_card import write_site_model_card
+    from components.shift import warning_line
 
     if FLAGS.quiet:
         logging.set_verbosity(logging.WARNING)
@@ -120,7 +198,14 @@ def main() -> int:
         raise DataError("give exactly one of --data_dir or --csv")
     model_path = Path(FLAGS.model).resolve()
     image_size, task = model_geometry(model_path)
+    check_site_flags(task)
     threshold, threshold_source = frozen_threshold(model_path, task)
+    rule, target = (
+        site_threshold_rule(model_path)
+        if FLAGS.calibration_dir
+        else (FLAGS.threshold_rule, FLAGS.target_sensitivity)
+    )
+    data_name = Path(FLAGS.data_dir).resolve().name if FLAGS.data_dir else Path(FLAGS.csv).stem
     external = None if FLAGS.rethreshold else FLAGS.split
     run_dir = Path(FLAGS.run_dir or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
     flag_values = {
@@ -138,6 +223,7 @@ def main() -> int:
             seed=FLAGS.seed,
             balance=FLAGS.balance,
             external=external,
+            calibration_dir=FLAGS.calibration_dir,
         ),
         Component(
             "transform",
@@ -152,19 +238,52 @@ def main() -> int:
             cache_key={"model_sha256": file_sha256(model_path)},
         ),
         evaluator_component(
-            threshold_rule=FLAGS.threshold_rule,
-            target_sensitivity=FLAGS.target_sensitivity,
+            threshold_rule=rule,
+            target_sensitivity=target,
             bootstrap=FLAGS.bootstrap,
             seed=FLAGS.seed,
             run_flags=flag_values,
             frozen_threshold=threshold,
             threshold_source=threshold_source,
+            # The shift report's reference: the run the model was trained in (its
+            # validation split); shift.json says so when there is none.
+            site=dict(
+                reference_run=str(model_path.parent.parent),
+                **(
+                    dict(
+                        calibration_dir=str(Path(FLAGS.calibration_dir).resolve()),
+                        site_name=data_name,
+                    )
+                    if FLAGS.calibration_dir
+                    else {}
+                ),
+            ),
         ),
     ]
+    if FLAGS.calibration_dir:  # the serving model with the site's threshold in its graph
+        components.append(
+            Component(
+                "export",
+                exporter.run,
+                {},
+                inputs={"transform": "transform", "trainer": "trainer", "evaluator": "evaluator"},
+            )
+        )
     run_pipeline(components, run_dir, flag_values, force=FLAGS.force)
     metrics = read_json(run_dir / "evaluator" / "metrics.json")
     cli.log_hparams(run_dir, flag_values, numeric_leaves(metrics, [(), ("val",), ("test",)]))
     print(summary(run_dir))
+    if "unlabelled" in metrics:
+        print_unlabelled_lines(run_dir)
+    if FLAGS.calibration_dir:
+        print_site_lines(run_dir)
+        card = write_site_model_card(
+            run_dir, model_path.parent.parent, read_json(run_dir / "evaluator" / "site.json")
+        )
+        print(f"Model card: {card}")
+    shift = read_json(run_dir / "evaluator" / "shift.json")
+    if shift.get("drift_detected"):
+        print(f"warning: {warning_line(shift)}", file=sys.stderr)
     return 0
 
 

@@ -4,9 +4,10 @@
 
 A pneumonia run scores chest X-ray files and folders (JPEG, PNG, DICOM, ...) at the run's
 validation threshold, with a Grad-CAM overlay per image (components/pneumonia/predictor.py);
-`--model FILE --threshold T` does the same for a model outside a run. A heart run scores a
-CSV of patients with each of its models (components/heart/predictor.py). Results go to a
-new folder (`--out_dir`, default `<run>/predict-<timestamp>`), never over an earlier one.
+`--model FILE --threshold T` does the same for a model outside a run, and `--site
+site.json` labels at a site's recalibrated threshold (pipelines.evaluate
+--calibration_dir). A heart run scores a CSV of patients with each of its models
+(components/heart/predictor.py). Results go to a new folder (`--out_dir`, default `<run>/predict-<timestamp>`), never over an earlier one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from absl import flags, logging
 
-from components.artifacts import read_json
+from components.artifacts import file_sha256, read_json
 from components.errors import DataError
 from components.explain.methods import METHODS
 from components.saved_model import training_threshold
@@ -31,6 +32,12 @@ flags.DEFINE_string("run_dir", None, "A finished run of pipelines.pneumonia or p
 flags.DEFINE_string("model", None, "A saved pneumonia model (.keras) outside a run folder.")
 flags.DEFINE_float(
     "threshold", None, "With --model: the decision threshold (default: the model's run's)."
+)
+flags.DEFINE_string(
+    "site",
+    None,
+    "A site's site.json (pipelines.evaluate --calibration_dir writes it): label at the "
+    "site's recalibrated threshold instead of the run's.",
 )
 flags.DEFINE_string(
     "out_dir", None, "Folder for the results (new; default <run_dir>/predict-<timestamp>)."
@@ -73,6 +80,8 @@ def pneumonia_source(run_dir: Path | None) -> dict[str, Any]:
     threshold, source = FLAGS.threshold, "--threshold"
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise DataError(f"--threshold {threshold} is not between 0 and 1")
+    if FLAGS.site:
+        threshold, source = site_threshold(Path(FLAGS.site), model_path)
     if threshold is None:
         threshold, source = training_threshold(model_path) or (None, "")
     from components.pneumonia.model_import import load_model_checked
@@ -120,6 +129,26 @@ def run_ig_baseline(run_dir: Path) -> str:
     return DEFAULT_IG_BASELINE
 
 
+def site_threshold(site_path: Path, model_path: Path) -> tuple[float, str]:
+    """The threshold a site recalibrated for this very model (site.json), or a DataError."""
+    if FLAGS.threshold is not None:
+        raise DataError("give one of --site (a site's recalibrated threshold) or --threshold")
+    try:
+        site = read_json(site_path)
+        threshold, sha = float(site["threshold"]), site["model_sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DataError(
+            f"--site {site_path} is not a site.json of pipelines.evaluate --calibration_dir "
+            f"({type(error).__name__}: {error})"
+        ) from error
+    if sha != file_sha256(model_path):
+        raise DataError(
+            f"--site {site_path} was calibrated for another model ({site.get('model')}); "
+            f"its threshold does not apply to {model_path}"
+        )
+    return threshold, f"{site_path} (site_calibrated for {site.get('site')})"
+
+
 def is_heart_run(run_dir: Path) -> bool:
     """The heart Trainer lists its models in trainer/summary.json; pneumonia's saves one."""
     trainer = run_dir / "trainer"
@@ -155,6 +184,8 @@ def main(paths: list[str]) -> int:
     if run_dir and is_heart_run(run_dir):
         from components.heart import predictor as heart_predictor
 
+        if FLAGS.site:
+            raise DataError("--site recalibrates a pneumonia model's threshold, not a heart run")
         out_dir = new_out_dir(run_dir)
         log_to_run_folder(out_dir, "predict")
         with naming_failures("predictor"):

@@ -18,28 +18,35 @@ def example_gen_component(
     balance: bool,
     external: str | None = None,
     near_duplicates: str = "report",
+    calibration_dir: str | None = None,
     progress: bool = False,
 ) -> Component:
     """ExampleGen on a Kaggle folder, an NIH-style CSV or (neither) the synthetic builder;
     the files' names, sizes and times key its cache. `external` ("test" or "all"):
     every image is a test image (pipelines.evaluate at a frozen threshold).
     `near_duplicates` ("report" or "remove"): the fate of val/test images that look like
-    an earlier split's image."""
+    an earlier split's image; `calibration_dir`: a site's labelled images, the val split
+    (pipelines.evaluate)."""
     from components.pneumonia import example_gen
 
+    cache_key = {"data_fingerprint": data_fingerprint(data_dir, csv)}
+    params: dict[str, Any] = dict(
+        data_dir=str(Path(data_dir).resolve()) if data_dir else None,
+        csv=str(Path(csv).resolve()) if csv else None,
+        task=task,
+        seed=seed,
+        balance=balance,
+        external=external,
+        near_duplicates=near_duplicates,
+    )
+    if calibration_dir:  # only then, so earlier runs' fingerprints stay as they were
+        params["calibration_dir"] = str(Path(calibration_dir).resolve())
+        cache_key["calibration_fingerprint"] = data_fingerprint(calibration_dir, None)
     return Component(
         "example_gen",
         example_gen.run,
-        dict(
-            data_dir=str(Path(data_dir).resolve()) if data_dir else None,
-            csv=str(Path(csv).resolve()) if csv else None,
-            task=task,
-            seed=seed,
-            balance=balance,
-            external=external,
-            near_duplicates=near_duplicates,
-        ),
-        cache_key={"data_fingerprint": data_fingerprint(data_dir, csv)},
+        params,
+        cache_key=cache_key,
         display={"progress": progress},
     )
 
@@ -53,8 +60,11 @@ def evaluator_component(
     run_flags: Mapping[str, Any],
     frozen_threshold: float | None = None,
     threshold_source: str | None = None,
+    site: Mapping[str, Any] | None = None,
 ) -> Component:
-    """The Evaluator on the Transform's splits and the model in trainer/."""
+    """The Evaluator on the Transform's splits and the model in trainer/. `site`
+    (pipelines.evaluate): reference_run for the shift report, and calibration_dir with
+    site_name when a site recalibrates."""
     from components.pneumonia import evaluator
 
     return Component(
@@ -68,6 +78,7 @@ def evaluator_component(
             frozen_threshold=frozen_threshold,
             threshold_source=threshold_source,
             run_flags=dict(run_flags),
+            **(site or {}),
         ),
         inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"},
     )

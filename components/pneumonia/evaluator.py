@@ -2,7 +2,9 @@
 
 Writes evaluator/metrics.json (keys in docs/ARCHITECTURE.md), predictions.csv (path,label,score,split),
 and ROC / confusion-matrix PNGs that also go to TensorBoard; with a TensorBoard folder, the
-test images' features, thumbnails and metadata for its Projector.
+test images' features, thumbnails and metadata for its Projector. For pipelines.evaluate
+also shift.json (the test images against the training run's validation split,
+components/shift.py) and, with a site's calibration images, site.json.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from components.artifacts import read_json, write_csv, write_json
+from components.artifacts import file_sha256, read_json, write_csv, write_json
 from components.clinical_metrics import (
     balanced_accuracy,
     binary_metrics,
+    patient_draw_weights,
     slice_metrics,
     youden_threshold,
 )
@@ -30,11 +33,13 @@ from components.reporting.evaluation_plots import (
     plot_reliability,
     plot_roc,
     plot_score_histograms,
+    plot_shift,
 )
 from components.reporting.evaluation_report import write_evaluation_report
 from components.reporting.projector import feature_model, write_projector
 from components.saved_model import load_trained_model
 from components.saved_splits import input_fn, load_spec, split_examples, split_images, split_labels
+from components.shift import ImageSet, shift_report
 from datasets.chest_xray_pneumonia.file_names import acquisition_batch
 
 EVAL_SPLITS = ("val", "test")
@@ -187,6 +192,162 @@ def projector_metadata(test: pd.DataFrame, class_names: list[str], threshold: fl
     )
 
 
+def pneumonia_scores(scores: np.ndarray) -> np.ndarray:
+    """The pneumonia score of binary (n,) or class (n, k) scores: 1 - P(NORMAL)."""
+    return scores if scores.ndim == 1 else 1.0 - scores[:, 0]
+
+
+def flagged_at(scores: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Labelled pneumonia: at the threshold, or (three classes) any class but NORMAL."""
+    return scores >= threshold if scores.ndim == 1 else scores.argmax(axis=1) != 0
+
+
+def image_set(
+    model: keras.Model,
+    examples: Path,
+    transform: Path,
+    split: str,
+    threshold: float | None,
+    scores: np.ndarray | None = None,
+) -> ImageSet:
+    """A saved split as one side of the shift report (scores computed unless given)."""
+    if scores is None:
+        scores = predict_split(model, transform, split)
+    features = feature_model(model).predict(input_fn(transform, split, 64), verbose=0)
+    rows = split_examples(examples, transform, split)
+    return ImageSet(
+        paths=rows["path"].to_numpy(),
+        images=split_images(transform, split),
+        scores=pneumonia_scores(scores),
+        flagged=flagged_at(scores, threshold),
+        features=features.reshape(len(features), -1),
+        patients=rows["patient_id"].astype(str).to_numpy(),
+    )
+
+
+def shift_against_reference(
+    model: keras.Model,
+    reference_run: Path,
+    new: dict[str, np.ndarray],
+    seed: int,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+) -> dict[str, Any]:
+    """shift.json: this evaluation's test images (`new`: paths, images, scores, features,
+    patients)
+    against the training run's validation split, both flagged at that run's threshold;
+    or, without that run's validation split, why there is no comparison."""
+    needed = [reference_run / "transform" / "val", reference_run / "evaluator" / "metrics.json"]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        return {"drift_detected": None, "reason": f"no reference: {', '.join(missing)} missing"}
+    threshold = read_json(reference_run / "evaluator" / "metrics.json").get("threshold")
+    reference = image_set(
+        model, reference_run / "example_gen", reference_run / "transform", "val", threshold
+    )
+    current = ImageSet(
+        paths=new["paths"],
+        images=new["images"],
+        scores=pneumonia_scores(new["scores"]),
+        flagged=flagged_at(new["scores"], threshold),
+        features=new["features"].reshape(len(new["features"]), -1),
+        patients=new["patients"],
+    )
+    report = shift_report(reference, current, seed)
+    plot_shift(reference.scores, current.scores, threshold, report, out_dir, tensorboard_dir)
+    return {"reference": f"{reference_run} (validation split)", "threshold": threshold, **report}
+
+
+def split_metrics(
+    predictions: pd.DataFrame,
+    split: str,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    class_names: list[str],
+    bootstrap_resamples: int,
+    seed: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A binary split's metrics (with the classification report) and its slices."""
+    rows = predictions[predictions["split"] == split]
+    patients = rows["patient_id"].to_numpy()
+    metrics = binary_metrics(labels, scores, threshold, bootstrap_resamples, seed, patients)
+    slices = slice_metrics(
+        labels, scores, threshold, patients, slice_columns(rows), bootstrap_resamples, seed
+    )
+    metrics["classification_report"] = skm.classification_report(
+        labels,
+        (scores >= threshold).astype(int),
+        labels=[0, 1],
+        target_names=class_names,
+        output_dict=True,
+        zero_division=0,
+    )
+    return metrics, slices
+
+
+SITE_HEADLINE = ("n", "accuracy", "auc", "sensitivity", "specificity")
+
+
+def site_record(result: dict[str, Any], trainer: Path, model: str | None) -> dict[str, Any]:
+    """site.json: the operating point a site chose for one model (checked by its sha256),
+    what `pipelines.predict --site` labels with and the model card records."""
+    frozen = result.get("frozen", {})
+    return {
+        "site": result.get("site"),
+        "model": model,
+        "model_sha256": file_sha256(trainer / "model.keras"),
+        "threshold": result["threshold"],
+        "threshold_rule": "site_calibrated",
+        "calibration": result["calibration"],
+        "frozen_threshold": frozen.get("threshold"),
+        "frozen_threshold_source": frozen.get("threshold_source"),
+        "test": {k: result["test"][k] for k in SITE_HEADLINE if k in result.get("test", {})},
+        "frozen_test": {k: frozen["test"][k] for k in SITE_HEADLINE if k in frozen.get("test", {})},
+    }
+
+
+def choose_site_threshold(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    patients: np.ndarray,
+    rule: str,
+    target_sensitivity: float,
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """The operating point chosen on a site's labelled calibration images by `rule`, with
+    a percentile interval over resampled calibration patients (how much it would move
+    had another few images been labelled)."""
+    threshold = choose_threshold(labels, scores, rule, target_sensitivity)
+    draws = []
+    for weights in patient_draw_weights(patients, resamples, seed):
+        chosen = np.repeat(np.arange(len(labels)), weights.astype(int))
+        if len(np.unique(labels[chosen])) == 2:  # a rule needs both classes
+            draws.append(choose_threshold(labels[chosen], scores[chosen], rule, target_sensitivity))
+    interval = [float(v) for v in np.percentile(draws, [2.5, 97.5])] if draws else [np.nan, np.nan]
+    return {
+        "threshold": float(threshold),
+        "threshold_ci95": interval,
+        "rule": rule,
+        **({"target_sensitivity": target_sensitivity} if rule == "target_sensitivity" else {}),
+        "n": int(len(labels)),
+        "normal": int(np.sum(labels == 0)),
+        "pneumonia": int(np.sum(labels == 1)),
+        "patients": int(len(np.unique(patients))),
+    }
+
+
+def unlabelled_summary(scores: np.ndarray, threshold: float | None) -> dict[str, Any]:
+    flagged = flagged_at(scores, threshold)
+    return {
+        "n": int(len(scores)),
+        "flagged": int(flagged.sum()),
+        "flagged_share": float(flagged.mean()) if len(flagged) else float("nan"),
+        "mean_score": float(np.mean(pneumonia_scores(scores))) if len(scores) else float("nan"),
+    }
+
+
 def run(
     out_dir: Path,
     *,
@@ -199,6 +360,9 @@ def run(
     seed: int = 42,
     frozen_threshold: float | None = None,
     threshold_source: str | None = None,
+    reference_run: str | None = None,
+    calibration_dir: str | None = None,
+    site_name: str | None = None,
     run_flags: dict[str, Any] | None = None,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
@@ -207,6 +371,12 @@ def run(
     The binary threshold is chosen on val by `threshold_rule`, unless `frozen_threshold`
     is given (external validation: the training run's threshold, recorded with its
     `threshold_source`), which then applies unchanged to every split present.
+    `calibration_dir`: the val split holds a new site's labelled calibration images; the
+    threshold is chosen on them ("site_calibrated"), reported beside the frozen one's
+    figures on the same test images, and written to site.json; val gets no metrics.
+    A test split without labels (an unlabelled folder) gets scores and the share
+    flagged, no metrics. `reference_run` (the run that trained the model): shift.json
+    compares the test images with its validation images.
     """
     spec = load_spec(transform)
     eval_splits = [split for split in EVAL_SPLITS if split in spec["counts"]]
@@ -219,7 +389,10 @@ def run(
         scores[split] = predict_split(model, transform, split)
         rows = split_examples(examples, transform, split)
         table = pd.DataFrame(
-            {"path": rows["path"].to_numpy(), "label": [class_names[i] for i in labels[split]]}
+            {
+                "path": rows["path"].to_numpy(),
+                "label": [class_names[i] if i >= 0 else "" for i in labels[split]],
+            }
         )
         if scores[split].ndim == 1:
             table["score"] = scores[split]
@@ -233,13 +406,36 @@ def run(
         prediction_tables.append(table)
 
     predictions = pd.concat(prediction_tables, ignore_index=True)
+    labelled = bool(np.all(labels["test"] >= 0))
+    site = calibration_dir is not None and len(class_names) == 2
+    # Calibration images choose the threshold and never count in the reported metrics.
+    metric_splits = ["test"] if site or not labelled else eval_splits
+    if site:
+        predictions = predictions[predictions["split"] == "test"].reset_index(drop=True)
     write_csv(out_dir / "predictions.csv", predictions)
-    curves = {split: (labels[split], scores[split]) for split in eval_splits}
+    curves = {split: (labels[split], scores[split]) for split in metric_splits}
     test_images = split_images(transform, "test")
-    if len(class_names) == 2:
+    if len(class_names) == 2 and site:
+        calibration = choose_site_threshold(
+            labels["val"],
+            scores["val"],
+            split_examples(examples, transform, "val")["patient_id"].astype(str).to_numpy(),
+            threshold_rule,
+            target_sensitivity,
+            bootstrap_resamples,
+            seed,
+        )
+        threshold = calibration["threshold"]
+        result: dict[str, Any] = {
+            "threshold": threshold,
+            "threshold_rule": "site_calibrated",
+            "site": site_name,
+            "calibration": {"dir": calibration_dir, **calibration},
+        }
+    elif len(class_names) == 2:
         if frozen_threshold is not None:
             threshold = float(frozen_threshold)
-            result: dict[str, Any] = {
+            result = {
                 "threshold": threshold,
                 "threshold_rule": "frozen",
                 "threshold_source": threshold_source,
@@ -251,38 +447,47 @@ def run(
             result = {"threshold": threshold, "threshold_rule": f"{threshold_rule}_on_val"}
             if threshold_rule == "target_sensitivity":
                 result["target_sensitivity"] = target_sensitivity
+    else:
+        threshold = None
+        result = {"threshold": None, "threshold_rule": "argmax"}
+    if not labelled:
+        result["unlabelled"] = unlabelled_summary(scores["test"], threshold)
+    elif len(class_names) == 2:
         result["slices"] = {}
-        for split in eval_splits:
-            rows = predictions[predictions["split"] == split]
-            patients = rows["patient_id"].to_numpy()
-            result[split] = binary_metrics(
-                labels[split], scores[split], threshold, bootstrap_resamples, seed, patients
-            )
-            result["slices"][split] = slice_metrics(
+        for split in metric_splits:
+            result[split], result["slices"][split] = split_metrics(
+                predictions,
+                split,
                 labels[split],
                 scores[split],
                 threshold,
-                patients,
-                slice_columns(rows),
+                class_names,
                 bootstrap_resamples,
                 seed,
             )
-            result[split]["classification_report"] = skm.classification_report(
-                labels[split],
-                (scores[split] >= threshold).astype(int),
-                labels=[0, 1],
-                target_names=class_names,
-                output_dict=True,
-                zero_division=0,
-            )
-        origin = "frozen" if frozen_threshold is not None else "chosen on val"
+        if site and frozen_threshold is not None:
+            result["frozen"] = {
+                "threshold": float(frozen_threshold),
+                "threshold_source": threshold_source,
+                "test": binary_metrics(
+                    labels["test"],
+                    scores["test"],
+                    float(frozen_threshold),
+                    bootstrap_resamples,
+                    seed,
+                    predictions["patient_id"].to_numpy(),
+                ),
+            }
+        origin = {"site_calibrated": "chosen on the site", "frozen": "frozen"}.get(
+            result["threshold_rule"], "chosen on val"
+        )
         plot_roc(curves, threshold, out_dir, tensorboard_dir, origin)
         plot_precision_recall(curves, out_dir, tensorboard_dir)
         plot_reliability(curves, out_dir, tensorboard_dir)
         plot_score_histograms(curves, class_names, threshold, out_dir, tensorboard_dir)
         draw_galleries(
-            predictions,
-            {s: test_images if s == "test" else split_images(transform, s) for s in eval_splits},
+            predictions[predictions["split"].isin(metric_splits)],
+            {s: test_images if s == "test" else split_images(transform, s) for s in metric_splits},
             threshold,
             class_names,
             seed,
@@ -290,20 +495,39 @@ def run(
             tensorboard_dir,
         )
     else:
-        result = {"threshold": None, "threshold_rule": "argmax"}
-        for split in eval_splits:
+        for split in metric_splits:
             result[split] = multiclass_metrics(labels[split], scores[split], class_names)
-    for split in eval_splits:
-        plot_confusion(
-            result[split]["confusion_matrix"], class_names, split, out_dir, tensorboard_dir
-        )
-    plot_class_balance(frame, out_dir, tensorboard_dir)
-    if tensorboard_dir is not None:  # the Projector: where the errors sit among the features
+    if labelled:
+        for split in metric_splits:
+            plot_confusion(
+                result[split]["confusion_matrix"], class_names, split, out_dir, tensorboard_dir
+            )
+        plot_class_balance(frame, out_dir, tensorboard_dir)
+    test = predictions[predictions["split"] == "test"].reset_index(drop=True)
+    features = None
+    if tensorboard_dir is not None or reference_run:
         features = feature_model(model).predict(input_fn(transform, "test", 64), verbose=0)
-        test = predictions[predictions["split"] == "test"].reset_index(drop=True)
+    if tensorboard_dir is not None:  # the Projector: where the errors sit among the features
         metadata = projector_metadata(test, class_names, result["threshold"])
         write_projector(tensorboard_dir, "test_images", features, test_images, metadata)
+    shift = None
+    if reference_run:
+        new = {
+            "paths": test["path"].to_numpy(),
+            "images": test_images,
+            "scores": scores["test"],
+            "features": features,
+            "patients": test["patient_id"].astype(str).to_numpy(),
+        }
+        shift = shift_against_reference(
+            model, Path(reference_run), new, seed, out_dir, tensorboard_dir
+        )
+        write_json(out_dir / "shift.json", shift)
     write_json(out_dir / "metrics.json", result)
+    if site:
+        write_json(
+            out_dir / "site.json", site_record(result, trainer, (run_flags or {}).get("model"))
+        )
     write_evaluation_report(
         out_dir / "report.html",
         "Pneumonia classifier: evaluation",
@@ -311,11 +535,13 @@ def run(
         read_json(examples / "stats.json"),
         dict(run_flags or {}),
         sorted(out_dir.glob("*.png")),
+        shift=shift,
     )
-    headline = result["test"]
+    headline = result.get("test", {})
     return {
         "metrics": "metrics.json",
         "test_auc": headline.get("auc", headline.get("auc_macro")),
-        "test_accuracy": headline["accuracy"],
+        "test_accuracy": headline.get("accuracy"),
         "threshold": result["threshold"],
+        "drift_detected": None if shift is None else shift.get("drift_detected"),
     }

@@ -182,6 +182,8 @@ def scan_external_folder(
         rows, skipped = scan_class_folders(data_dir, "test", progress)
         return pd.DataFrame(rows, columns=COLUMNS), skipped
     folders = file_names.SPLIT_FOLDERS if scope == "all" else ("test",)
+    if not any((data_dir / folder).is_dir() for folder in file_names.SPLIT_FOLDERS):
+        return scan_unlabelled_folder(data_dir)
     if not any((data_dir / folder).is_dir() for folder in folders):
         raise DataError(
             f"--data_dir {data_dir} has neither NORMAL/ and PNEUMONIA/ nor "
@@ -193,6 +195,71 @@ def scan_external_folder(
         )
     frame, skipped = scan_kaggle_folder(data_dir, progress, folders)
     return frame.assign(split="test"), skipped
+
+
+def scan_unlabelled_folder(data_dir: Path) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Every image directly in `data_dir` (no class folders: labels unknown), as `test`
+    with an empty label; nested folders are listed as skipped, not read."""
+    rows: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    for path in list_folder(data_dir):
+        if file_names.is_hidden(path.name):
+            continue
+        problem = (
+            "a folder inside an unlabelled folder (not read; give NORMAL/ and PNEUMONIA/ "
+            "for labelled images)"
+            if path.is_dir()
+            else unusable_file(path)
+        )
+        if problem:
+            skipped.append({"path": str(path), "reason": problem})
+            continue
+        rows.append(
+            {
+                "path": str(path.resolve()),
+                "label": "",
+                "patient_id": file_names.patient_id(path.name),
+                "split": "test",
+                "pathogen": "",
+            }
+        )
+    if not rows:
+        raise DataError(
+            f"--data_dir {data_dir} has no readable images: give images directly in it "
+            "(unlabelled), NORMAL/ and PNEUMONIA/ folders, or a Kaggle layout with test/"
+        )
+    return pd.DataFrame(rows, columns=COLUMNS), skipped
+
+
+def add_calibration_images(
+    frame: pd.DataFrame, calibration_dir: Path, progress: bool = False
+) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, Any]]:
+    """A site's labelled calibration images (NORMAL/ and PNEUMONIA/) as the `val` split,
+    the split a threshold is chosen on. Test images of a calibration patient are removed
+    (byte copies are removed later, as across any splits), so that no calibration
+    image, nor another image of its patient, counts in the test metrics."""
+    if not calibration_dir.is_dir():
+        raise DataError(f"--calibration_dir {calibration_dir} is not a folder")
+    if not all((calibration_dir / label).is_dir() for label in CLASS_FOLDERS):
+        raise DataError(
+            f"--calibration_dir {calibration_dir} needs NORMAL/ and PNEUMONIA/ folders "
+            "(labelled images of the site)"
+        )
+    rows, skipped = scan_class_folders(calibration_dir, "val", progress)
+    calibration = pd.DataFrame(rows, columns=COLUMNS)
+    shared = frame["patient_id"].isin(set(calibration["patient_id"]))
+    # Expected, not a problem with the data: listed in stats.json, one log line.
+    report = {
+        "dir": str(calibration_dir),
+        "images": int(len(calibration)),
+        "removed_from_test": frame.loc[shared, "path"].tolist(),
+    }
+    logging.info(
+        "example_gen: %d test images of the %d calibration images' patients removed from test",
+        int(shared.sum()),
+        len(calibration),
+    )
+    return pd.concat([calibration, frame[~shared]], ignore_index=True), skipped, report
 
 
 def assign_kaggle_splits(
@@ -726,13 +793,16 @@ def run(
     balance: bool = False,
     external: str | None = None,
     near_duplicates: str = "report",
+    calibration_dir: str | None = None,
     progress: bool = False,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The ExampleGen component: writes examples.csv and stats.json into `out_dir`.
 
     `external` ("test" or "all") is external validation (pipelines.evaluate at a frozen
-    threshold): every image of the data is a test image, and no train/ is needed.
+    threshold): every image of the data is a test image, and no train/ is needed; a
+    folder of images without class folders is read unlabelled (empty labels).
+    `calibration_dir` (external only): a site's labelled images, as the val split.
     `near_duplicates` ("report" or "remove"): what happens to val/test images that look
     like an earlier split's image (`find_near_duplicates`).
     """
@@ -769,7 +839,13 @@ def run(
     else:
         source = f"TFDS builder {tfds_name}"
         frame = export_tfds_builder(tfds_name, out_dir, progress)
-    if task == "three_class":
+    if external and calibration_dir:
+        frame, lost, extra["calibration"] = add_calibration_images(
+            frame, Path(calibration_dir), progress
+        )
+        skipped += lost
+    labelled = (frame["label"] != "").all()
+    if task == "three_class" and labelled:
         unknown = frame["pathogen"] == ""
         skipped += [
             {
@@ -793,9 +869,12 @@ def run(
     extra["leakage"] = leakage_summary(
         extra["duplicate_images"], extra["near_duplicates"], extra["cross_split_patients"], source
     )
-    for split in ("test",) if external else SPLITS:
+    checked = ("val", "test") if calibration_dir else ("test",)
+    for split in checked if external else SPLITS:
         if not (frame["split"] == split).any():
             raise DataError(f"the {split} split is empty ({source})")
+        if not labelled:
+            continue  # an unlabelled folder: scores and shift, no metrics
         # Without both classes a split can neither train a classifier nor give an AUC.
         for label in CLASS_FOLDERS:
             if not ((frame["split"] == split) & (frame["label"] == label)).any():

@@ -3,7 +3,8 @@
 Its signature `serve` takes a batch of encoded image files (tf.string: JPEG or PNG, any
 size, 8 or 16 bit, gray or colour) and returns `score` (the pneumonia probability; the
 class probabilities for three classes) and `label` (the class name at the run's
-validation threshold; argmax for three classes). Decoding, grayscale, resizing and the
+validation threshold, or a site's recalibrated one in the copy `pipelines.evaluate
+--calibration_dir` writes; argmax for three classes). Decoding, grayscale, resizing and the
 threshold are in the graph (components/images.decode_image_bytes, the Transform's own
 decoder), and the model normalizes its own input, so TensorFlow Serving, or any
 TensorFlow runtime, serves it without this repository: `tf.saved_model.load(path)
@@ -66,7 +67,8 @@ def run(
 ) -> dict[str, Any]:
     """Writes out_dir/serving/ (SavedModel) and out_dir/serving.json (what it expects)."""
     spec = load_spec(transform)
-    threshold = read_json(evaluator / "metrics.json")["threshold"]
+    metrics = read_json(evaluator / "metrics.json")
+    threshold = metrics["threshold"]
     model = load_trained_model(trainer)
     archive = serving_archive(model, spec["image_size"], spec["class_names"], threshold)
     # Written beside and renamed, so a killed export never leaves a half SavedModel.
@@ -87,6 +89,9 @@ def run(
         "image_size": spec["image_size"],
         "class_names": spec["class_names"],
         "threshold": threshold,
+        # "site_calibrated" in pipelines.evaluate --calibration_dir's copy for one site.
+        "threshold_rule": metrics.get("threshold_rule"),
+        **({"site": metrics["site"]} if metrics.get("site") else {}),
     }
     write_json(out_dir / "serving.json", description)
     return {"serving": "serving", "threshold": threshold}

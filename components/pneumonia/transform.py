@@ -36,13 +36,17 @@ CLASS_NAMES = {"binary": ["NORMAL", "PNEUMONIA"], "three_class": ["NORMAL", "BAC
 
 
 def class_index(frame: pd.DataFrame, task: str) -> np.ndarray:
-    """Integer labels: NORMAL/PNEUMONIA, or NORMAL/BACTERIA/VIRUS from the pathogen column."""
+    """Integer labels: NORMAL/PNEUMONIA, or NORMAL/BACTERIA/VIRUS from the pathogen column;
+    -1 for an image without a label (pipelines.evaluate on an unlabelled folder)."""
+    unlabelled = (frame["label"] == "").to_numpy()
     if task == "binary":
-        return (frame["label"] == "PNEUMONIA").to_numpy(np.int32)
-    if task == "three_class":
+        labels = (frame["label"] == "PNEUMONIA").to_numpy(np.int32)
+    elif task == "three_class":
         lookup = {"normal": 0, "bacteria": 1, "virus": 2}
-        return frame["pathogen"].map(lookup).to_numpy(np.int32)
-    raise DataError(f"unknown --task {task} (binary or three_class)")
+        labels = frame["pathogen"].map(lookup).fillna(-1).to_numpy(np.int32)
+    else:
+        raise DataError(f"unknown --task {task} (binary or three_class)")
+    return np.where(unlabelled, -1, labels).astype(np.int32)
 
 
 def decoded_dataset(paths: list[str], labels: np.ndarray, image_size: int) -> tf.data.Dataset:

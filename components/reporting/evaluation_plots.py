@@ -164,3 +164,40 @@ def plot_gallery(
         axes[0, 0].text(0.5, 0.5, "none", ha="center", va="center")
     fig.suptitle(title)
     save_figure(fig, out_dir / png_name, tensorboard_dir, Path(png_name).stem)
+
+
+def plot_shift(
+    reference_scores: np.ndarray,
+    new_scores: np.ndarray,
+    threshold: float | None,
+    report: dict,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+) -> None:
+    """The shift report's picture: the training run's validation scores against these
+    images' (left), and each folder's intensity histogram (right)."""
+    fig, (scores_ax, pixels_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    bins = np.linspace(0.0, 1.0, 26)
+    for name, values in (
+        ("training run's validation", reference_scores),
+        ("these images", new_scores),
+    ):
+        scores_ax.hist(values, bins=bins, density=True, histtype="step", linewidth=2, label=name)
+    if threshold is not None:
+        scores_ax.axvline(
+            threshold, color="grey", linestyle="--", label=f"threshold {threshold:.3f}"
+        )
+    scores_ax.set(xlabel="pneumonia score", ylabel="density", title="scores")
+    scores_ax.legend(fontsize=8)
+    for folder, values in report["folders"].items():
+        histogram = np.asarray(values["intensity_histogram"])
+        centres = (np.arange(len(histogram)) + 0.5) * 256 / len(histogram)
+        style = "--" if values["side"] == "reference" else "-"
+        pixels_ax.plot(centres, histogram, style, label=f"{values['side']}: {Path(folder).name}")
+    pixels_ax.set(
+        xlabel="pixel intensity", ylabel="share of pixels", title="intensities per folder"
+    )
+    pixels_ax.legend(fontsize=7)
+    verdict = "drift detected" if report["drift_detected"] else "no drift detected"
+    fig.suptitle(f"shift from the training run's validation images: {verdict}")
+    save_figure(fig, out_dir / "shift.png", tensorboard_dir, "shift")

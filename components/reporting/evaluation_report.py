@@ -64,6 +64,116 @@ def slices_table(slices: dict[str, dict[str, Any]]) -> str:
     return html_page.table(["slice", *SLICE_COLUMNS], rows)
 
 
+def shift_section(shift: dict[str, Any]) -> str:
+    """The shift report: verdict and rule, the tests, the flagged shares, each folder."""
+    if shift.get("drift_detected") is None:
+        return html_page.section(
+            "Shift from the training run's validation images",
+            html_page.paragraph(f"Not compared: {shift.get('reason', '')}."),
+        )
+    verdict = (
+        f"<b>Drift detected</b> ({', '.join(shift['shifted_tests'])})"
+        if shift["drift_detected"]
+        else "<b>No drift detected</b>"
+    )
+    tests = [*shift["tests"], shift["image_statistics_test"]]
+    rows = [
+        [
+            t["test"],
+            t["method"],
+            f"{t['n_reference']} / {t['n_new']}",
+            html_page.fmt(t["p_value"], 4),
+            f"{t['effect_name']} {html_page.fmt(t['effect'])} (floor {t['effect_floor']})",
+            ("yes" if t["shifted"] else "no") if "shifted" in t else "described only",
+        ]
+        for t in tests
+    ]
+    flagged = shift["flagged_share"]
+    folders = [
+        [
+            values["side"],
+            html.escape(folder),
+            values["n"],
+            f"{values['stored_width_median']:.0f} x {values['stored_height_median']:.0f}",
+            html_page.fmt(values["mean_intensity"], 1),
+            html_page.fmt(values["mean_contrast"], 1),
+            html_page.fmt(values["median_sharpness"], 1),
+            html_page.fmt(values["border_mean"], 1),
+        ]
+        for folder, values in shift["folders"].items()
+    ]
+    return html_page.section(
+        "Shift from the training run's validation images",
+        f"<p>{verdict} against {html.escape(shift['reference'])}. Rule, fixed in advance: "
+        f"{html.escape(shift['rule'])}. Flagged at threshold {shift['threshold']:.3f}: "
+        f"{flagged['new']:.1%} of these images, {flagged['reference']:.1%} of validation's.</p>",
+        html_page.table(
+            ["test", "method", "n (validation / here)", "p-value", "effect", "shifted"], rows
+        ),
+        html_page.table(
+            [
+                "side",
+                "folder",
+                "images",
+                "stored size (median)",
+                "mean intensity",
+                "contrast (sd)",
+                "sharpness (median var. of Laplacian)",
+                "border mean",
+            ],
+            folders,
+        ),
+    )
+
+
+def site_section(metrics: dict[str, Any]) -> str:
+    """Site calibration: the chosen operating point beside the frozen one, same images."""
+    calibration = metrics["calibration"]
+    low, high = calibration["threshold_ci95"]
+    frozen = metrics.get("frozen", {})
+    rows = [
+        ["site_calibrated", html_page.fmt(metrics["threshold"]), *_headline(metrics["test"])],
+    ]
+    if frozen:
+        rows.append(
+            [
+                f"frozen ({html.escape(str(frozen.get('threshold_source')))})",
+                html_page.fmt(frozen["threshold"]),
+                *_headline(frozen["test"]),
+            ]
+        )
+    return html_page.section(
+        "Site calibration",
+        html_page.paragraph(
+            f"Threshold chosen by {calibration['rule']} on {calibration['n']} labelled "
+            f"calibration images ({calibration['normal']} NORMAL, {calibration['pneumonia']} "
+            f"PNEUMONIA, {calibration['dir']}): {metrics['threshold']:.3f}, 95% interval over "
+            f"resampled calibration patients [{low:.3f}, {high:.3f}]. The calibration images "
+            "are not among the images below."
+        ),
+        html_page.table(["threshold", "value", *SITE_COLUMNS], rows),
+    )
+
+
+SITE_COLUMNS = ("n", "accuracy", "sensitivity", "specificity", "auc")
+
+
+def _headline(values: dict[str, Any]) -> list[str]:
+    return [html_page.fmt(values.get(k, "")) for k in SITE_COLUMNS]
+
+
+def unlabelled_section(metrics: dict[str, Any]) -> str:
+    found = metrics["unlabelled"]
+    return html_page.section(
+        "Scores (no labels)",
+        html_page.paragraph(
+            f"{found['n']} images without NORMAL/ and PNEUMONIA/ folders: no metrics. "
+            f"{found['flagged']} flagged as pneumonia ({found['flagged_share']:.1%}); mean "
+            f"score {found['mean_score']:.3f}. Scores per image: predictions.csv."
+        ),
+    )
+
+
 def write_evaluation_report(
     path: Path,
     title: str,
@@ -71,6 +181,7 @@ def write_evaluation_report(
     stats: dict[str, Any],
     flags: dict[str, Any],
     pictures: list[Path],
+    shift: dict[str, Any] | None = None,
 ) -> None:
     threshold = metrics.get("threshold")
     rule = metrics.get("threshold_rule", "")
@@ -80,18 +191,20 @@ def write_evaluation_report(
         if threshold is not None
         else ""
     )
+    splits = tuple(s for s in ("val", "test") if s in metrics)
     html_page.write_report(
         path,
         title,
         [
             threshold_line,
-            html_page.section(
-                "Metrics", metrics_table(metrics, tuple(s for s in ("val", "test") if s in metrics))
-            ),
+            site_section(metrics) if "calibration" in metrics else "",
+            unlabelled_section(metrics) if "unlabelled" in metrics else "",
+            html_page.section("Metrics", metrics_table(metrics, splits)) if splits else "",
             *(
                 html_page.section(f"Slices of {split}", slices_table(slices))
                 for split, slices in metrics.get("slices", {}).items()
             ),
+            shift_section(shift) if shift is not None else "",
             html_page.section(
                 "Plots and galleries",
                 "".join(html_page.image(p, p.stem.replace("_", " ")) for p in pictures),

@@ -158,6 +158,61 @@ def build_model_card(run_dir: Path) -> dict[str, Any]:
     }
 
 
+def site_section(site: dict[str, Any]) -> dict[str, Any]:
+    """What the card records of a site's recalibration (from its site.json)."""
+    keys = ("site", "threshold", "threshold_rule", "calibration", "frozen_threshold")
+    return {
+        **{k: site.get(k) for k in keys},
+        "test_at_site_threshold": site.get("test", {}),
+        "test_at_frozen_threshold": site.get("frozen_test", {}),
+    }
+
+
+def write_site_model_card(run_dir: Path, training_run: Path, site: dict[str, Any]) -> Path:
+    """The model card of the model as deployed at one site (pipelines.evaluate
+    --calibration_dir): the training run's card, when the model sits in its run folder,
+    with the site's operating point; in the evaluation's run folder, not the training's."""
+    trained_here = (training_run / "example_gen" / "examples.csv").is_file()
+    card = (
+        build_model_card(training_run)
+        if trained_here
+        else {"intended_use": INTENDED_USE, "model": site.get("model")}
+    )
+    card["site"] = site_section(site)
+    write_json(run_dir / "model_card.json", card)
+    write_text(run_dir / "model_card.md", markdown(card))
+    return run_dir / "model_card.md"
+
+
+def site_markdown(site: dict[str, Any]) -> list[str]:
+    calibration = site["calibration"] or {}
+    low, high = calibration.get("threshold_ci95", [float("nan")] * 2)
+    lines = [
+        "",
+        f"## Deployment site: {site['site']}",
+        "",
+        f"Operating point recalibrated at this site: threshold {site['threshold']:.3f} "
+        f"(95% interval over resampled calibration patients [{low:.3f}, {high:.3f}]), chosen "
+        f"by {calibration.get('rule')} on {calibration.get('n')} labelled site images "
+        f"({calibration.get('normal')} NORMAL, {calibration.get('pneumonia')} PNEUMONIA) "
+        f"from {calibration.get('dir')}; the frozen threshold was "
+        + (f"{site['frozen_threshold']:.3f}." if site["frozen_threshold"] is not None else "none.")
+        + " The site's other images, not the calibration ones:",
+        "",
+        "| threshold | " + " | ".join(HEADLINE[:-1]) + " |",
+        "|---|" + "---|" * (len(HEADLINE) - 1),
+    ]
+    for name, values in (
+        ("site", site["test_at_site_threshold"]),
+        ("frozen", site["test_at_frozen_threshold"]),
+    ):
+        if values:
+            lines.append(
+                f"| {name} | " + " | ".join(_metric_cell(values, k) for k in HEADLINE[:-1]) + " |"
+            )
+    return lines
+
+
 def _metric_cell(values: dict[str, Any], key: str) -> str:
     value = values.get(key)
     if value is None:
@@ -175,10 +230,12 @@ def markdown(card: dict[str, Any]) -> str:
         "## Intended use",
         "",
         card["intended_use"],
-        "",
-        "## Data",
-        "",
     ]
+    if "data" not in card:  # a model outside a run folder: only what the site measured
+        return "\n".join(
+            [*lines, "", f"Model: {card.get('model')}", *site_markdown(card["site"]), ""]
+        )
+    lines += ["", "## Data", ""]
     data = card["data"]
     lines += [f"Source: {data['source']}. Skipped files: {data['skipped_files']}.", ""]
     lines += ["| split | images by class | patients | acquisition batches |", "|---|---|---|---|"]
@@ -227,6 +284,8 @@ def markdown(card: dict[str, Any]) -> str:
         ]
     lines += ["", "## Explanations", ""]
     lines += [f"- {k}: {v}" for k, v in card["explanations"].items()] or ["- none"]
+    if "site" in card:
+        lines += site_markdown(card["site"])
     lines += ["", "## Limitations (measured)", "", *(f"- {x}" for x in card["limitations"])]
     lines += ["", "## Versions", "", ", ".join(f"{k} {v}" for k, v in card["versions"].items()), ""]
     return "\n".join(lines)

@@ -283,22 +283,34 @@ def test_no_data_runs_on_synthetic_cxr_and_says_so(synthetic_run):
     tags = image_tags(run_dir / "tensorboard")
     assert {"explainer/gradcam/test_overlays", "explainer/panels"} <= tags
     localization = json.loads((run_dir / "explainer" / "localization.json").read_text())
-    assert localization["gradcam"]["n_counted"] > 0
-    assert 0.0 <= localization["gradcam"]["pointing_game_no_tolerance"] <= 1.0
+    gradcam = localization["gradcam"]
+    assert gradcam["n_counted"] > 0
+    # Two epochs at 64 px already point at the lesions well above the chance levels stored
+    # beside them (measured: 0.67 against a random map's 0.09; 0.27 without tolerance
+    # against the lesions' 2.9 % of the image).
+    assert gradcam["pointing_game"] > 3 * gradcam["chance"]["random_map"]["pointing_game"]
+    assert gradcam["pointing_game_no_tolerance"] > 3 * gradcam["chance"]["mask_area_fraction"]
     faithfulness = json.loads((run_dir / "explainer" / "faithfulness.json").read_text())
     assert set(faithfulness["methods"]) == {"gradcam"}
     # --sanity_checks: both randomization tests, each with a verdict, and all in the report.
     sanity = json.loads((run_dir / "explainer" / "sanity.json").read_text())
     assert sanity["n_images"] == 8 and sanity["draws"] == 2
-    gradcam = sanity["summary"]["gradcam"]
-    low, high = gradcam["final_spearman_interval"]
-    assert low <= gradcam["final_spearman"] <= high
-    assert gradcam["passes"] == (high < sanity["pass_threshold_spearman"])
+    threshold = sanity["pass_threshold_spearman"]
+    # The summary is the fully randomized step's draws: their mean, [min, max], and a
+    # verdict on the worst draw; likewise for the model trained on permuted labels.
+    draws = sanity["cascading"]["gradcam"][-1]["spearman_draws"]
+    summary = sanity["summary"]["gradcam"]
+    assert len(draws) == 2 and summary["final_spearman"] == pytest.approx(np.mean(draws))
+    assert summary["final_spearman_interval"] == [min(draws), max(draws)]
+    assert summary["passes"] is (max(draws) < threshold)
     randomized = sanity["data_randomization"]
     assert randomized["n_train"] == 256 and randomized["epochs"] == 10
     assert randomized["draws"] == 2
-    assert len(randomized["methods"]["gradcam"]["spearman_draws"]) == 2
-    assert isinstance(randomized["methods"]["gradcam"]["passes"], bool)
+    permuted = randomized["methods"]["gradcam"]
+    draws = permuted["spearman_draws"]
+    assert len(draws) == 2 and permuted["spearman"] == pytest.approx(np.mean(draws))
+    assert permuted["spearman_interval"] == [min(draws), max(draws)]
+    assert permuted["passes"] is (max(draws) < randomized["pass_threshold_spearman"])
     report = (run_dir / "explainer" / "report.html").read_text()
     for heading in (
         "Explained test images",
@@ -436,27 +448,38 @@ def hospital_folder(run_dir: Path, root: Path) -> Path:
     return root
 
 
-def test_predict_scores_new_images_as_the_evaluator_does(real_run, tmp_path):
+@pytest.fixture(scope="module")
+def hospital_predictions(real_run, tmp_path_factory):
+    """The hospital folder scored twice: `pipelines.evaluate` into <root>/eval and
+    `pipelines.predict` into <root>/predicted; (root, predict's CompletedProcess)."""
     run_dir, _, _ = real_run
-    hospital = hospital_folder(run_dir, tmp_path / "hospital")
+    root = tmp_path_factory.mktemp("hospital_predictions")
+    hospital = hospital_folder(run_dir, root / "hospital")
     evaluated = run_module(
         "pipelines.evaluate",
         *("--model", str(run_dir / "trainer" / "model.keras"), "--data_dir", str(hospital)),
-        *("--run_dir", str(tmp_path / "eval"), "--bootstrap", "50"),
+        *("--run_dir", str(root / "eval"), "--bootstrap", "50"),
     )
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    out = tmp_path / "predicted"
     result = run_module(
-        "pipelines.predict", "--run_dir", str(run_dir), "--out_dir", str(out), str(hospital)
+        "pipelines.predict",
+        *("--run_dir", str(run_dir), "--out_dir", str(root / "predicted"), str(hospital)),
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return root, result
+
+
+def test_predict_scores_new_images_as_the_evaluator_does(real_run, hospital_predictions):
+    run_dir, _, _ = real_run
+    root, result = hospital_predictions
+    out = root / "predicted"
     assert "3 scored, 1 skipped" in result.stdout and "Traceback" not in result.stderr
     predicted = pd.read_csv(out / "predictions.csv", keep_default_na=False)
     skipped = predicted[predicted["reason"] != ""]
     assert skipped["path"].map(lambda p: Path(p).name).tolist() == ["broken.jpeg"]
     scored = predicted[predicted["reason"] == ""]
     scored = scored.set_index(scored["path"].map(lambda p: Path(p).name))
-    evaluator = pd.read_csv(tmp_path / "eval" / "evaluator" / "predictions.csv")
+    evaluator = pd.read_csv(root / "eval" / "evaluator" / "predictions.csv")
     evaluator = evaluator.set_index(evaluator["path"].map(lambda p: Path(p).name))
     assert (
         sorted(scored.index) == sorted(evaluator.index) == ["scan.dcm", "scan.jpeg", "scan16.png"]
@@ -470,8 +493,13 @@ def test_predict_scores_new_images_as_the_evaluator_does(real_run, tmp_path):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "broken.jpeg" in page
     assert 'src="http' not in page and len(list((out / "gradcam").glob("*.png"))) == 3
-    if find_chromium():
-        assert_page_renders(out / "report.html")
+
+
+def test_predict_page_renders_in_chromium(request):
+    if find_chromium() is None:  # before making the predictions only to skip
+        pytest.skip("chromium not installed (.ci/run installs Debian's chromium)")
+    root, _ = request.getfixturevalue("hospital_predictions")
+    assert_page_renders(root / "predicted" / "report.html", min_images=3)
 
 
 SERVE_IN_A_FRESH_PROCESS = """

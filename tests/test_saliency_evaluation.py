@@ -8,6 +8,7 @@ few thousand weights trained for a few epochs, all seeded.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 
 import keras
@@ -43,7 +44,9 @@ from components.explain.sanity_checks import (
 )
 from datasets.synthetic_cxr.phantom import make_phantom
 from models.cnn import build_cnn
+from tests.conftest import REPO_ROOT
 from tests.support.blob_models import blob_model  # noqa: E402
+from tests.support.tensorboard_events import image_tags
 
 SIZE = 32  # blob images
 BLOB = 6
@@ -311,13 +314,46 @@ def test_localization_details(tmp_path):
     assert loaded[0, 2:6, 4:8].all()
 
 
-def test_plot_cascading(tmp_path):
+def test_plot_cascading_draws_each_method_from_the_trained_model_down(tmp_path, monkeypatch):
+    """One line per method and panel (Spearman, SSIM), starting at 1 for the trained model;
+    the [min, max] over draws shaded on the Spearman panel; a PNG and a TensorBoard image."""
+    from components.reporting import figures
+
     steps = [
-        {"layer": "prediction", "spearman": 0.2, "ssim": 0.1},
-        {"layer": "conv", "spearman": 0.0, "ssim": 0.05},
+        {"layer": "prediction", "spearman": 0.2, "ssim": 0.1, "spearman_interval": [0.1, 0.3]},
+        {"layer": "conv", "spearman": 0.0, "ssim": 0.05, "spearman_interval": [-0.1, 0.1]},
     ]
-    plot_cascading({"gradcam": steps}, tmp_path / "cascading.png")
-    assert (tmp_path / "cascading.png").stat().st_size > 0
+    drawn = []
+    save_figure = figures.save_figure
+
+    def look_then_save(fig, *args, **kwargs):
+        drawn.append(
+            [
+                {
+                    "lines": {line.get_label(): list(line.get_ydata()) for line in ax.lines[:2]},
+                    "ticks": [tick.get_text() for tick in ax.get_xticklabels()],
+                    "shaded": [c.get_paths()[0].vertices[:, 1].round(3) for c in ax.collections],
+                }
+                for ax in fig.axes
+            ]
+        )
+        return save_figure(fig, *args, **kwargs)
+
+    monkeypatch.setattr(figures, "save_figure", look_then_save)
+    plain = dict(steps[0], layer="prediction", spearman=0.5)
+    plain.pop("spearman_interval")
+    plot_cascading(
+        {"gradcam": steps, "ig": [plain]}, tmp_path / "cascading.png", tmp_path / "tensorboard"
+    )
+    (spearman, ssim) = drawn[0]
+    assert spearman["lines"] == {"gradcam": [1.0, 0.2, 0.0], "ig": [1.0, 0.5]}
+    assert ssim["lines"] == {"gradcam": [1.0, 0.1, 0.05], "ig": [1.0, 0.1]}
+    assert spearman["ticks"] == ssim["ticks"] == ["trained", "prediction", "conv"]
+    (band,) = spearman["shaded"]  # gradcam's draws only; ig has no interval
+    assert {1.0, 0.1, 0.3, -0.1} <= set(band.tolist()) and not ssim["shaded"]
+    with Image.open(tmp_path / "cascading.png") as png:
+        assert png.format == "PNG" and min(png.size) > 100
+    assert image_tags(tmp_path / "tensorboard") == {"./sanity/cascading_randomization"}
 
 
 def test_localization_reports_chance_levels_and_the_tolerance_free_game():
@@ -400,22 +436,69 @@ def test_sanity_verdict_rests_on_the_worst_of_several_draws(phantom_cnn):
     assert report["cascading"]["lucky"][0]["spearman_draws"][2] == pytest.approx(1.0)
 
 
-def test_the_explainer_judges_sanity_on_32_images_and_3_draws_by_default():
-    import inspect
+def measured_ig_baselines() -> tuple[str, dict[str, dict[str, str]]]:
+    """The README (or docs/) paragraph and table benchmarks/ig_baselines.py's figures were
+    recorded in: (the paragraph's text, white space folded; {method: {column: cell}})."""
+    pages = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").rglob("*.md"))]
+    for page in pages:
+        lines = page.read_text(encoding="utf-8").splitlines()
+        for at, line in enumerate(lines):
+            if line.startswith("| method | pointing game | no tolerance | mass inside"):
+                break
+        else:
+            continue
+        paragraph: list[str] = []
+        for before in reversed(lines[:at]):
+            if not before.strip() and paragraph:
+                break
+            paragraph.insert(0, before)
+        if "benchmarks/ig_baselines.py" not in " ".join(paragraph):
+            continue
+        header = [cell.strip() for cell in line.strip("|").split("|")]
+        table = {}
+        for row in lines[at + 2 :]:
+            if not row.startswith("|"):
+                break
+            cells = [cell.strip() for cell in row.strip("|").split("|")]
+            table[cells[0]] = dict(zip(header, cells))
+        return " ".join(" ".join(paragraph).split()), table
+    raise AssertionError("no page holds the table benchmarks/ig_baselines.py measured")
 
+
+def test_the_sanity_defaults_are_the_settings_the_ig_baselines_were_measured_with():
     from components.pneumonia import explainer
 
     defaults = inspect.signature(explainer.run).parameters
-    assert defaults["sanity_images"].default == 32 and defaults["sanity_draws"].default == 3
+    images, draws = defaults["sanity_images"].default, defaults["sanity_draws"].default
+    paragraph, _ = measured_ig_baselines()
+    assert f"randomization checks on {images} seeded test images over {draws} draws" in (
+        paragraph
+    ), paragraph
 
 
-def test_ig_baselines_and_the_measured_default(phantom_cnn, tmp_path):
-    """--ig_baseline: black, blur and noise-averaged uniform give different maps, uniform
-    repeats with its seed; the Explainer's default is blur (benchmarks/ig_baselines.py)."""
-    import inspect
-
-    from components.explain.integrated_gradients import BASELINES
+def test_the_default_ig_baseline_is_the_one_measured_best():
+    """The default baseline's row of the measured table (benchmarks/ig_baselines.py on the
+    default synthetic run) is first without tolerance and in mass inside among the IG
+    rows, and passes both randomization checks."""
+    from components.explain.integrated_gradients import BASELINES, DEFAULT_BASELINE
     from components.pneumonia import explainer
+
+    assert inspect.signature(explainer.run).parameters["ig_baseline"].default == DEFAULT_BASELINE
+    options = explainer.method_options(("integrated_gradients",), None, seed=0)
+    assert options == {"integrated_gradients": {"baseline": DEFAULT_BASELINE}}
+    _, table = measured_ig_baselines()
+    rows = {b: row for name, row in table.items() for b in BASELINES if f"IG, {b}" in name}
+    assert set(rows) == set(BASELINES), sorted(table)
+    for column in ("no tolerance", "mass inside"):
+        best = max(rows, key=lambda b: float(rows[b][column]))
+        assert float(rows[DEFAULT_BASELINE][column]) == float(rows[best][column]), column
+    assert rows[DEFAULT_BASELINE]["passes both"] == "yes"
+
+
+def test_ig_baselines_give_different_maps_and_uniform_repeats_with_its_seed(phantom_cnn):
+    """--ig_baseline: black, blur and noise-averaged uniform give different maps; uniform
+    repeats with its seed and differs with another."""
+    from components.explain.integrated_gradients import BASELINES
 
     model, images, _, _ = phantom_cnn
     lesion = images[1:5:2]
@@ -427,6 +510,3 @@ def test_ig_baselines_and_the_measured_default(phantom_cnn, tmp_path):
     np.testing.assert_allclose(again, maps["uniform"], atol=1e-6)
     other_seed = integrated_gradients(model, lesion, baseline="uniform", steps=8, seed=1)
     assert np.abs(other_seed - maps["uniform"]).max() > 1e-3
-    assert inspect.signature(explainer.run).parameters["ig_baseline"].default == "blur"
-    options = explainer.method_options(("integrated_gradients",), tmp_path, seed=0)
-    assert options == {"integrated_gradients": {"baseline": "blur"}}

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 from google.protobuf import text_format
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -68,10 +69,16 @@ def test_projector_holds_every_test_image_with_its_thumbnail_and_metadata(drawn_
     assert len(metadata) == n
     columns = ["label", "score", "predicted", "correct", "pathogen", "batch"]
     assert columns == list(metadata.columns[: len(columns)])
-    assert (metadata["correct"] == (metadata["label"] == metadata["predicted"])).all()
     predictions = pd.read_csv(run_dir / "evaluator" / "predictions.csv")
     test = predictions[predictions["split"] == "test"].reset_index(drop=True)
     assert np.allclose(metadata["score"], test["score"], atol=1e-4)  # same images, same order
+    # Labels, calls and "correct" as the Evaluator scored them: its scores at its threshold.
+    metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
+    called = np.where(test["score"] >= metrics["threshold"], "PNEUMONIA", "NORMAL")
+    assert metadata["label"].tolist() == test["label"].tolist()
+    assert metadata["predicted"].tolist() == called.tolist()
+    assert metadata["correct"].tolist() == (test["label"] == called).tolist()
+    assert metadata["correct"].mean() == pytest.approx(metrics["test"]["accuracy"])
     side, dim = math.ceil(math.sqrt(n)), list(embedding.sprite.single_image_dim)
     with Image.open(folder / embedding.sprite.image_path) as sprite:
         assert sprite.size == (side * dim[0], side * dim[1])

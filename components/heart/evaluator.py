@@ -19,14 +19,14 @@ from sklearn.calibration import calibration_curve
 
 from components.artifacts import read_json, write_csv, write_json
 from components.clinical_metrics import binary_metrics, bootstrap_ci, youden_threshold
-from components.heart_models import (
+from components.heart.model_files import (
     MODEL_COLORS,
     load_model,
     model_dir,
     predict_proba,
     trained_models,
 )
-from components.heart_partitions import HOLDOUT, list_partitions, load_partition
+from components.heart.partitions import HOLDOUT, list_partitions, load_partition
 from components.reporting import html_page as report
 from components.reporting.figures import plt, save_figure
 

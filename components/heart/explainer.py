@@ -26,15 +26,15 @@ import shap
 from scipy.stats import spearmanr
 
 from components.artifacts import read_json, write_csv, write_json
-from components.heart_attributions import background_rows, deep_shap, group_sum, plot_waterfall
-from components.heart_models import (
+from components.heart.attributions import background_rows, deep_shap, group_sum, plot_waterfall
+from components.heart.model_files import (
     MODEL_COLORS,
     load_model,
     model_dir,
     predict_logit,
     trained_models,
 )
-from components.heart_partitions import HOLDOUT, Partition, load_partition, numeric_scaling
+from components.heart.partitions import HOLDOUT, Partition, load_partition, numeric_scaling
 from components.reporting import html_page as report
 from components.reporting.figures import plt, save_figure
 from datasets.heart_failure import schema

@@ -22,9 +22,9 @@ import pandas as pd
 
 from components.artifacts import read_json, write_csv, write_json
 from components.errors import DataError
-from components.heart_attributions import background_rows, deep_shap, group_sum, plot_waterfall
-from components.heart_models import load_model, model_dir, predict_proba, trained_models
-from components.heart_partitions import HOLDOUT, load_partition
+from components.heart.attributions import background_rows, deep_shap, group_sum, plot_waterfall
+from components.heart.model_files import load_model, model_dir, predict_proba, trained_models
+from components.heart.partitions import HOLDOUT, load_partition
 from components.reporting import html_page
 from components.reporting.figures import save_figure
 from datasets.heart_failure import schema

@@ -27,8 +27,8 @@ from sklearn.model_selection import StratifiedKFold
 
 from components.artifacts import atomic_path, write_json
 from components.atomic_callbacks import AtomicCSVLogger
-from components.heart_models import model_dir, save_sklearn_model
-from components.heart_partitions import (
+from components.heart.model_files import model_dir, save_sklearn_model
+from components.heart.partitions import (
     HOLDOUT,
     Partition,
     input_fn,

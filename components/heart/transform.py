@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from components.artifacts import write_csv, write_json
-from components.heart_partitions import HOLDOUT, save_preprocessor
+from components.heart.partitions import HOLDOUT, save_preprocessor
 from datasets.heart_failure import schema
 
 

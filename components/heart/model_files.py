@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 
 from components import sklearn_files
 from components.artifacts import read_json
-from components.heart_partitions import HOLDOUT
+from components.heart.partitions import HOLDOUT
 from models.mlp import logit_model
 from models.training import float32_copy
 

@@ -236,6 +236,7 @@ def main() -> int:
             model_import.run,
             dict(model_path=str(model_path)),
             cache_key={"model_sha256": file_sha256(model_path)},
+            uses_tensorboard=False,
         ),
         evaluator_component(
             threshold_rule=rule,

@@ -433,6 +433,7 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             exporter.run,
             {},
             inputs={"transform": "transform", "trainer": "trainer", "evaluator": "evaluator"},
+            uses_tensorboard=False,
         ),
         Component(
             "explainer",

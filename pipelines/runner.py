@@ -1,7 +1,7 @@
 """The local runner: links component functions in order inside one run folder.
 
 A component is a step's `run(out_dir, *, <inputs>, <params>, tensorboard_dir=None) -> dict`
-(docs/ARCHITECTURE.md). The runner gives it its own folder `<run_dir>/<name>/`, passes
+(docs/ARCHITECTURE.md; `tensorboard_dir` only for steps that log to TensorBoard). The runner gives it its own folder `<run_dir>/<name>/`, passes
 upstream components' folders as inputs, and records `metadata.json` (parameters, cache
 key, input fingerprints, library versions, times, status). A component whose parameters,
 cache key and inputs match a completed earlier run in the same folder is skipped; `force`

@@ -48,6 +48,7 @@ def example_gen_component(
         params,
         cache_key=cache_key,
         display={"progress": progress},
+        uses_tensorboard=False,
     )
 
 

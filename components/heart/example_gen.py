@@ -145,7 +145,6 @@ def run(
     cv: int,
     test_fraction: float = 0.2,
     val_fraction: float = 0.15,
-    tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Writes examples.csv and stats.json (with the table's hash, which keys the cache)."""
     source = source_path(csv)

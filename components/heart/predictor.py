@@ -84,7 +84,6 @@ def run(
     run_dir: str,
     csv: list[str],
     seed: int = 42,
-    tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Scores the patients in `csv` (one file) with every model of the heart run."""
     if len(csv) != 1:

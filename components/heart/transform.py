@@ -119,7 +119,7 @@ def split_column(partition: str) -> str:
     return "split" if partition == HOLDOUT else partition
 
 
-def run(out_dir: Path, *, examples: Path, tensorboard_dir: Path | None = None) -> dict[str, Any]:
+def run(out_dir: Path, *, examples: Path) -> dict[str, Any]:
     """Fits one preprocessor per partition; writes each with its transformed rows."""
     table = pd.read_csv(examples / "examples.csv")
     names = partition_names(table)

@@ -41,6 +41,8 @@ COLUMNS = ["path", "label", "patient_id", "split", "pathogen"]
 # Earlier splits keep an image that leaks into a later one: training keeps all its data.
 SPLIT_RANK = {"train": 0, "val": 1, "test": 2}
 NEAR_DUPLICATE_ACTIONS = ("report", "remove")
+# The TFDS builder run when no data is given: phantoms with known lesion masks.
+SYNTHETIC_BUILDER = "synthetic_cxr"
 
 
 def split_by_patient(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
@@ -473,6 +475,8 @@ def read_nih_csv(
     Rows with a missing value, a label that is no NIH finding, an image that does not
     exist or does not decode, or the same image as an earlier row are skipped and listed
     with their CSV line; an image listed with conflicting labels is skipped altogether.
+    A CSV with no usable row is a DataError naming the commonest reasons, so the frame
+    returned is never empty (--balance keeps the smaller class's count, at least one).
     """
     table = load_nih_table(csv_path)
     drops = CsvDrops()
@@ -785,7 +789,6 @@ def run(
     *,
     data_dir: str | None = None,
     csv: str | None = None,
-    tfds_name: str = "synthetic_cxr",
     task: str = "binary",
     seed: int = 42,
     val_fraction: float = 0.1,
@@ -795,7 +798,6 @@ def run(
     near_duplicates: str = "report",
     calibration_dir: str | None = None,
     progress: bool = False,
-    tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The ExampleGen component: writes examples.csv and stats.json into `out_dir`.
 
@@ -827,18 +829,14 @@ def run(
     elif csv:
         source = f"NIH-style CSV {csv}"
         frame, skipped, extra["dropped_rows"] = read_nih_csv(Path(csv), balance, seed)
-        if frame.empty:
-            raise DataError(
-                f"--csv {csv} has no usable rows (Pneumonia or No Finding with an existing image)"
-            )
         frame = (
             frame.assign(split="test")
             if external
             else assign_csv_splits(frame, val_fraction, test_fraction, seed)
         )
     else:
-        source = f"TFDS builder {tfds_name}"
-        frame = export_tfds_builder(tfds_name, out_dir, progress)
+        source = f"TFDS builder {SYNTHETIC_BUILDER}"
+        frame = export_tfds_builder(SYNTHETIC_BUILDER, out_dir, progress)
     if external and calibration_dir:
         frame, lost, extra["calibration"] = add_calibration_images(
             frame, Path(calibration_dir), progress

@@ -63,7 +63,6 @@ def run(
     transform: Path,
     trainer: Path,
     evaluator: Path,
-    tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Writes out_dir/serving/ (SavedModel) and out_dir/serving.json (what it expects)."""
     spec = load_spec(transform)

@@ -64,7 +64,7 @@ def shape_problem(model: keras.Model) -> str | None:
     return None
 
 
-def run(out_dir: Path, *, model_path: str, tensorboard_dir: Path | None = None) -> dict[str, Any]:
+def run(out_dir: Path, *, model_path: str) -> dict[str, Any]:
     """Copies a checked model file to `<out_dir>/model.keras` (no TensorBoard output)."""
     model = load_model_checked(Path(model_path))
     with atomic_path(out_dir / "model.keras") as tmp:

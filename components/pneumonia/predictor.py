@@ -197,7 +197,6 @@ def run(
     batch_size: int = 32,
     seed: int = 42,
     progress: bool = False,
-    tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Scores `paths` (files or folders) with the model at `model_path`."""
     model = load_keras_model(Path(model_path))

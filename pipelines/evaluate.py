@@ -268,6 +268,7 @@ def main() -> int:
                 exporter.run,
                 {},
                 inputs={"transform": "transform", "trainer": "trainer", "evaluator": "evaluator"},
+                uses_tensorboard=False,
             )
         )
     run_pipeline(components, run_dir, flag_values, force=FLAGS.force)

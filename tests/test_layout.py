@@ -119,6 +119,47 @@ def test_every_step_exposes_one_run_with_the_component_signature(name):
     assert "tensorboard_dir" in used, f"{name}.run takes tensorboard_dir and never uses it"
 
 
+def run_keywords(module: str) -> set[str]:
+    tree = ast.parse(MODULES[module].read_text())
+    (run,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "run"]
+    return {a.arg for a in run.args.kwonlyargs}
+
+
+def test_the_runner_hands_tensorboard_dir_only_to_steps_that_take_it():
+    """A Component without uses_tensorboard=False is handed tensorboard_dir by the runner,
+    so its step must take it; a step that takes it is handed it."""
+    checked, mismatched = 0, []
+    for name in MODULES:
+        if not in_package(name, ("pipelines",)):
+            continue
+        tree = ast.parse(MODULES[name].read_text())
+        aliases = {
+            alias.asname or alias.name: f"{node.module}.{alias.name}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module
+            for alias in node.names
+        }
+        for call in ast.walk(tree):
+            if not (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Name)
+                and call.func.id == "Component"
+                and len(call.args) >= 2
+                and isinstance(call.args[1], ast.Attribute)
+                and isinstance(call.args[1].value, ast.Name)
+                and aliases.get(call.args[1].value.id) in MODULES
+            ):
+                continue
+            step = aliases[call.args[1].value.id]
+            flag = {k.arg: k.value for k in call.keywords}.get("uses_tensorboard")
+            handed = not (isinstance(flag, ast.Constant) and flag.value is False)
+            if handed != ("tensorboard_dir" in run_keywords(step)):
+                mismatched.append(f"{name}:{call.lineno} {step}")
+            checked += 1
+    assert not mismatched, mismatched
+    assert checked >= 15  # every Component the entry points build
+
+
 @pytest.mark.parametrize("library", ["components.explain", "models"])
 def test_the_methods_library_and_the_models_import_no_step(library):
     offenders = {

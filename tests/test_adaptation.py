@@ -39,8 +39,8 @@ FLAGS = (
     "gradcam",
     "--seed",
     "5",
-    # float32 on every CPU (auto takes bfloat16 on AMX): the comparison below is of
-    # one arithmetic.
+    # float32 whatever --precision auto means on this machine: the comparison below is
+    # of one arithmetic.
     "--precision",
     "float32",
     "--quiet",

@@ -26,7 +26,7 @@ from components.reporting.figures import overlay
 from components.saved_model import load_trained_model
 from components.saved_splits import split_examples, split_images
 from models.training import float32_copy
-from tests.support.runs import run_module
+from tests.support.runs import predict_into
 
 # Step parameters named differently from their flag.
 FLAG_OF_PARAMETER = {
@@ -93,16 +93,7 @@ def test_predict_draws_the_explainers_integrated_gradients(drawn_pneumonia_run, 
         METHODS["integrated_gradients"](model, image, **options["integrated_gradients"])[0],
     )
     out = tmp_path / "predict"
-    result = run_module(
-        "pipelines.predict",
-        "--run_dir",
-        str(run_dir),
-        "--out_dir",
-        str(out),
-        "--explain",
-        "integrated_gradients",
-        rows["path"][0],
-    )
+    result = predict_into(run_dir, out, "--explain", "integrated_gradients", rows["path"][0])
     assert result.returncode == 0, result.stderr[-2000:]
     (written,) = (out / "integrated_gradients").glob("*.png")
     drawn = np.asarray(Image.open(written).convert("RGB")).astype(int)

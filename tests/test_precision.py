@@ -23,7 +23,7 @@ from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 from models import distributed_fit, training
 from models.cnn import build_cnn
 from models.training import compute_precision, float32_copy, is_float32, precision_policy
-from tests.support.runs import run_module
+from tests.support.runs import predict_into, run_module
 
 MIXED_POLICIES = ("mixed_bfloat16", "mixed_float16")
 ALL_METHODS = ",".join(METHODS)
@@ -98,15 +98,7 @@ def test_a_float32_process_scores_the_mixed_model_as_the_run_did(mixed_run, tmp_
     _, run_dir = mixed_run
     test = pd.read_csv(run_dir / "evaluator" / "predictions.csv").query("split == 'test'")
     out = tmp_path / "predict"
-    result = run_module(
-        "pipelines.predict",
-        "--run_dir",
-        str(run_dir),
-        "--out_dir",
-        str(out),
-        "--explain=",
-        *test["path"],
-    )
+    result = predict_into(run_dir, out, "--explain=", *test["path"])
     assert result.returncode == 0, result.stderr[-3000:]
     predicted = pd.read_csv(out / "predictions.csv").merge(test, on="path")
     assert len(predicted) == len(test)

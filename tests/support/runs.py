@@ -61,6 +61,13 @@ def run_module(
     )
 
 
+def predict_into(run_dir: Path, out_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m pipelines.predict --run_dir RUN --out_dir OUT <args>`."""
+    return run_module(
+        "pipelines.predict", "--run_dir", str(run_dir), "--out_dir", str(out_dir), *args
+    )
+
+
 def finished(module: str, run_dir: Path, *args: str, data_dir: Path | None = None) -> Run:
     args = (*args, "--run_dir", str(run_dir))
     result = run_module(module, *args)

@@ -222,6 +222,9 @@ def held_out_figures(run_dir: Path) -> dict[str, float]:
     return out
 
 
+SITE_KEYS = ("accuracy", "auc", "sensitivity", "specificity", "ece")
+
+
 def site_figures(run_dir: Path) -> dict[str, float]:
     """The development site at the run's frozen threshold, with bootstrap intervals."""
     from components.clinical_metrics import binary_metrics
@@ -239,9 +242,6 @@ def site_figures(run_dir: Path) -> dict[str, float]:
     out.update({f"site_{key}_ci95": m[f"{key}_ci95"] for key in SITE_KEYS if f"{key}_ci95" in m})
     out["site_n"] = m["n"]
     return out
-
-
-SITE_KEYS = ("accuracy", "auc", "sensitivity", "specificity", "ece")
 
 
 def platt_ece(predictions: pd.DataFrame, official: pd.Series) -> dict[str, float]:

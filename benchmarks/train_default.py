@@ -1,8 +1,8 @@
 """Trains the default pneumonia configuration on ../shared/data/chest_xray under each
 compute precision and reports them side by side.
 
-For each `--precisions` entry (default: float32 and mixed_bfloat16, the two that
-`--precision auto` picks on our two CPU kinds) it runs `python -m pipelines.pneumonia`
+For each `--precisions` entry (default: float32, what `--precision auto` takes on
+a CPU, and mixed_bfloat16, what pays on an Intel CPU with AMX) it runs `python -m pipelines.pneumonia`
 on the real train split, then `python -m pipelines.evaluate` of the trained model on the
 development site (../shared/data/chest_xray_site: half of the official test split, a
 later acquisition) at the run's frozen threshold. It prints wall time, epochs run, and

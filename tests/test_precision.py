@@ -1,8 +1,8 @@
 """Every --precision policy, forced, on whichever CPU runs the tests.
 
-`--precision auto` takes mixed_bfloat16 on Intel CPUs with AMX and on GPUs, float32 on
-other CPUs, so the suite on an AMD machine alone never trained under a mixed policy.
-bfloat16 and float16 both run on any x86 CPU (slowly), so the runs here are tiny: 32 px,
+`--precision auto` takes float32 on CPUs and a mixed policy on GPUs, and a user may
+force either mixed policy anywhere, so no run of the suite would otherwise train under
+one. bfloat16 and float16 both run on any x86 CPU (slowly), so the runs here are tiny: 32 px,
 a few dozen drawn images, one epoch. GPU-only branches are checked with a faked device list.
 """
 

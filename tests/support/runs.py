@@ -3,17 +3,25 @@
 Training the same small run again in every module that wants to look at one was most of
 the suite's time; these fixtures (registered in tests/conftest.py) make each run once.
 Tests read them and never change them: a test that reruns a command uses its own folder.
+
+The suite runs on pytest-xdist workers (setup.cfg), and a session fixture is made once
+per worker; `made_once` makes a run once for all of them: the first worker to ask makes
+it under a file lock, in the folder the workers share, and records what it printed
+beside it; the others wait for the lock and read that record.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 
@@ -69,21 +77,65 @@ def predict_into(run_dir: Path, out_dir: Path, *args: str) -> subprocess.Complet
 
 
 def finished(module: str, run_dir: Path, *args: str, data_dir: Path | None = None) -> Run:
+    """`python -m <module> <args> --run_dir RUN`, which must succeed."""
     args = (*args, "--run_dir", str(run_dir))
     result = run_module(module, *args)
     assert result.returncode == 0, result.stderr[-3000:]
     return Run(run_dir, args, result, data_dir)
 
 
+def shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The temporary folder every xdist worker of this session sees (the session's own
+    base folder when the suite runs in one process)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def made_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], Run]
+) -> Run:
+    """The run `make(root)` writes below `<shared>/<name>/`, made by the first worker that
+    asks and read back from its record by every other."""
+    root = shared_folder(tmp_path_factory) / name
+    record = root.with_suffix(".json")
+    with FileLock(str(root.with_suffix(".lock"))):
+        if not record.exists():
+            if root.exists():  # a worker that asked first failed; its test shows why
+                pytest.fail(f"the shared run {name!r} failed in another worker")
+            root.mkdir()
+            run = make(root)
+            fields = {
+                "run_dir": str(run.run_dir),
+                "args": list(run.args),
+                "returncode": run.result.returncode,
+                "stdout": run.result.stdout,
+                "stderr": run.result.stderr,
+                "data_dir": str(run.data_dir) if run.data_dir else None,
+            }
+            record.write_text(json.dumps(fields))
+            return run
+    fields = json.loads(record.read_text())
+    args = tuple(fields["args"])
+    result = subprocess.CompletedProcess(
+        args, fields["returncode"], fields["stdout"], fields["stderr"]
+    )
+    data_dir = Path(fields["data_dir"]) if fields["data_dir"] else None
+    return Run(Path(fields["run_dir"]), args, result, data_dir)
+
+
 @pytest.fixture(scope="session")
 def drawn_pneumonia_run(tmp_path_factory) -> Run:
     """`python -m pipelines.pneumonia` on a drawn folder (12 patients a class, 2 images
     each), not --quiet, so its printed output is what a user sees in a pipe."""
-    root = tmp_path_factory.mktemp("drawn_pneumonia")
-    data = make_drawn_folder(root / "data", 12, 2)
-    return finished(
-        "pipelines.pneumonia", root / "run", "--data_dir", str(data), *DRAWN_FLAGS, data_dir=data
-    )
+
+    def make(root: Path) -> Run:
+        data = make_drawn_folder(root / "data", 12, 2)
+        return finished(
+            "pipelines.pneumonia", root / "run", "--data_dir", str(data), *DRAWN_FLAGS,
+            data_dir=data,
+        )  # fmt: skip
+
+    return made_once(tmp_path_factory, "drawn_pneumonia", make)
 
 
 @pytest.fixture(scope="session")
@@ -92,10 +144,18 @@ def synthetic_run(tmp_path_factory) -> Run:
     flags = ("--epochs", "2", "--image_size", "64", "--bootstrap", "100", "--explain")
     flags += ("gradcam", "--sanity_checks", "--sanity_images", "8", "--sanity_draws", "2")
     flags += ("--quiet",)
-    return finished("pipelines.pneumonia", tmp_path_factory.mktemp("synthetic") / "run", *flags)
+    return made_once(
+        tmp_path_factory,
+        "synthetic",
+        lambda root: finished("pipelines.pneumonia", root / "run", *flags),
+    )
 
 
 @pytest.fixture(scope="session")
 def heart_run(tmp_path_factory) -> Run:
     """`python -m pipelines.heart` on the real table, 3 epochs, with 2-fold CV."""
-    return finished("pipelines.heart", tmp_path_factory.mktemp("heart") / "run", *HEART_FLAGS)
+    return made_once(
+        tmp_path_factory,
+        "heart",
+        lambda root: finished("pipelines.heart", root / "run", *HEART_FLAGS),
+    )

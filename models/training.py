@@ -22,7 +22,28 @@ def class_weights(class_counts: Sequence[int]) -> dict[int, float]:
     return {int(c): float(w) for c, w in zip(np.unique(labels), weights)}
 
 
-def training_metrics(num_classes: int) -> list[keras.metrics.Metric]:
+def finding_weights(positives: Sequence[int], n: int) -> tuple[list[float], list[float]]:
+    """(negative weights, positive weights) per finding: `class_weights` of each finding's
+    absent/present counts among `n` training images, so within every finding both count
+    alike (a finding without a positive or negative keeps weight 1)."""
+    negative, positive = [], []
+    for count in positives:
+        weights = class_weights([n - count, count]) if 0 < count < n else {0: 1.0, 1: 1.0}
+        negative.append(weights[0])
+        positive.append(weights[1])
+    return negative, positive
+
+
+def training_metrics(num_classes: int, multilabel: bool = False) -> list[keras.metrics.Metric]:
+    """Accuracy, AUC, precision, recall; a multi-label head's AUC is the mean of its
+    findings' AUCs (Keras' AUC with multi_label), which early stopping watches."""
+    if multilabel:
+        return [
+            keras.metrics.BinaryAccuracy(name="accuracy"),
+            keras.metrics.AUC(name="auc", multi_label=True, num_labels=num_classes),
+            keras.metrics.Precision(name="precision"),
+            keras.metrics.Recall(name="recall"),
+        ]
     if num_classes == 2:
         return [
             keras.metrics.BinaryAccuracy(name="accuracy"),
@@ -45,12 +66,15 @@ def compile_for_training(
     loss: str = DEFAULT_LOSS,
     focal_gamma: float = 2.0,
     focal_alpha: float = 0.5,
+    multilabel: bool = False,
+    finding_weights: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> keras.Model:
-    """Adam at `learning_rate`, the chosen loss (models/losses.py), training_metrics."""
+    """Adam at `learning_rate`, the chosen loss (models/losses.py), training_metrics;
+    `multilabel` with the per-finding weights (`finding_weights`) a multi-label loss takes."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=make_loss(num_classes, loss, focal_gamma, focal_alpha),
-        metrics=training_metrics(num_classes),
+        loss=make_loss(num_classes, loss, focal_gamma, focal_alpha, multilabel, finding_weights),
+        metrics=training_metrics(num_classes, multilabel),
     )
     return model
 

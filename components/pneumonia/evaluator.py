@@ -478,6 +478,7 @@ def run(
     bootstrap_resamples: int = 1000,
     seed: int = 42,
     frozen_threshold: float | None = None,
+    frozen_thresholds: dict[str, float] | None = None,
     threshold_source: str | None = None,
     reference_run: str | None = None,
     calibration_dir: str | None = None,
@@ -495,9 +496,24 @@ def run(
     figures on the same test images, and written to site.json; val gets no metrics.
     A test split without labels (an unlabelled folder) gets scores and the share
     flagged, no metrics. `reference_run` (the run that trained the model): shift.json
-    compares the test images with its validation images.
+    compares the test images with its validation images. A multi-label run is evaluated
+    per finding (`evaluate_multilabel`; `frozen_thresholds`: the training run's, one per
+    finding).
     """
     spec = load_spec(transform)
+    if spec["task"] == "multilabel":
+        return evaluate_multilabel(
+            out_dir,
+            examples=examples,
+            transform=transform,
+            trainer=trainer,
+            bootstrap_resamples=bootstrap_resamples,
+            seed=seed,
+            frozen_thresholds=frozen_thresholds,
+            threshold_source=threshold_source,
+            run_flags=run_flags,
+            tensorboard_dir=tensorboard_dir,
+        )
     eval_splits = [split for split in EVAL_SPLITS if split in spec["counts"]]
     class_names = spec["class_names"]
     frame = pd.read_csv(examples / "examples.csv", keep_default_na=False)

@@ -951,9 +951,14 @@ def run(
     external: str | None = None,
     near_duplicates: str = "report",
     calibration_dir: str | None = None,
+    split_lists: str | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """The ExampleGen component: writes examples.csv and stats.json into `out_dir`.
+
+    `task` "multilabel" (with `csv`): every row with its findings ("No Finding": none),
+    split by patient (`split_lists`: NIH's train_val_list.txt and test_list.txt decide
+    test; val is held out of train_val by patient).
 
     `external` ("test" or "all") is external validation (pipelines.evaluate at a frozen
     threshold): every image of the data is a test image, and no train/ is needed; a
@@ -980,6 +985,16 @@ def run(
         if frame.empty:
             raise DataError(f"no readable images under {data_dir}")
         frame, extra["notes"] = assign_kaggle_splits(frame, val_fraction, test_fraction, seed)
+    elif csv and task == "multilabel":
+        source = f"NIH-style CSV {csv} (multi-label)"
+        frame, skipped, extra["dropped_rows"] = read_multilabel_csv(Path(csv))
+        if external:
+            frame = frame.assign(split="test")
+        elif split_lists:
+            frame, unlisted = assign_split_lists(frame, Path(split_lists), val_fraction, seed)
+            skipped += unlisted
+        else:
+            frame = assign_multilabel_splits(frame, val_fraction, test_fraction, seed)
     elif csv:
         source = f"NIH-style CSV {csv}"
         frame, skipped, extra["dropped_rows"] = read_nih_csv(Path(csv), balance, seed)
@@ -1025,7 +1040,7 @@ def run(
     for split in checked if external else SPLITS:
         if not (frame["split"] == split).any():
             raise DataError(f"the {split} split is empty ({source})")
-        if not labelled:
+        if not labelled or task == "multilabel":
             continue  # an unlabelled folder: scores and shift, no metrics
         # Without both classes a split can neither train a classifier nor give an AUC.
         for label in CLASS_FOLDERS:
@@ -1034,6 +1049,9 @@ def run(
                     f"the {split} split has no {label} images ({source}); "
                     "every split needs both classes"
                 )
+    if task == "multilabel":
+        check_multilabel_splits(frame, source)
+        extra["findings"] = finding_counts(frame)
     frame = frame.sort_values(["split", "label", "path"]).reset_index(drop=True)
     write_csv(out_dir / "examples.csv", frame)
     stats = {

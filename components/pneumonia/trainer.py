@@ -67,6 +67,7 @@ from models.training import (
     class_weights,
     compile_for_training,
     compute_precision,
+    finding_weights,
     precision_policy,
 )
 from models.transfer import fine_tune_layers as unfreeze_top
@@ -399,6 +400,21 @@ def use_op_determinism() -> bool:
     return True
 
 
+def multilabel_head(spec: dict[str, Any], use_class_weights: bool) -> dict[str, Any]:
+    """compile_for_training's multi-label arguments for a multi-label Transform ({} for
+    the other tasks): one sigmoid per finding, each finding's positives and negatives
+    weighted alike (models/training.finding_weights) with `use_class_weights`."""
+    if spec["task"] != "multilabel":
+        return {}
+    weights = (
+        finding_weights(spec["train_class_counts"], spec["train_images"])
+        if use_class_weights
+        else None
+    )
+    logging.info("trainer: one sigmoid per finding %s, weights %s", spec["class_names"], weights)
+    return {"multilabel": True, "finding_weights": weights}
+
+
 def run(
     out_dir: Path,
     *,
@@ -448,6 +464,7 @@ def run(
     logging.info("trainer: compute precision %s (--precision %s)", policy, precision)
     spec = load_spec(transform)
     num_classes = len(spec["class_names"])
+    head = multilabel_head(spec, use_class_weights)
     architecture: dict[str, Any] = {"normalization": normalization} if model == "cnn" else {}
     if tuner is not None:
         best = tuned_hyperparameters(tuner)
@@ -465,8 +482,17 @@ def run(
     )
     # Under a mixed policy the models keep their outputs (and input statistics) in float32.
     with distribute.scope(), compute_precision(policy):
-        net = build_model(model, spec["image_size"], num_classes, weights=weights, **architecture)
-        compile_for_training(net, num_classes, learning_rate, loss, focal_gamma, focal_alpha)
+        net = build_model(
+            model,
+            spec["image_size"],
+            num_classes,
+            weights=weights,
+            **architecture,
+            **({"multilabel": True} if head else {}),
+        )
+        compile_for_training(
+            net, num_classes, learning_rate, loss, focal_gamma, focal_alpha, **head
+        )
     if replicas > 1:
         distributed_fit.synchronize_batch_norm(net)
     # Past this point every worker has made its variables, so the chief's folder is past
@@ -480,7 +506,7 @@ def run(
         shutil.copytree(
             chief_backup.parent / "adapt_backup", out_dir / "adapt_backup", dirs_exist_ok=True
         )
-    one_hot = num_classes > 2
+    one_hot = num_classes > 2 and not head
     train = input_fn(
         transform,
         "train",
@@ -491,7 +517,10 @@ def run(
         drop_remainder=replicas > 1,
     )
     val = input_fn(transform, "val", global_batch, one_hot=one_hot)
-    weights_by_class = class_weights(spec["train_class_counts"]) if use_class_weights else None
+    # A multi-label head weighs each finding in its loss (`head`), not whole images.
+    weights_by_class = (
+        class_weights(spec["train_class_counts"]) if use_class_weights and not head else None
+    )
     logging.info(
         "trainer: %s, %d parameters, class weights %s", model, net.count_params(), weights_by_class
     )
@@ -516,7 +545,7 @@ def run(
         with distribute.scope():
             unfreeze_top(net, fine_tune_layers)
             compile_for_training(
-                net, num_classes, learning_rate / 10, loss, focal_gamma, focal_alpha
+                net, num_classes, learning_rate / 10, loss, focal_gamma, focal_alpha, **head
             )
         more = fit(epochs_run, epochs_run + fine_tune_epochs)
         if not keep_better_phase(net, *phase_one, more.val_auc):

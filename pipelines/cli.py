@@ -282,7 +282,11 @@ def summary(run_dir: Path) -> str:
                 f"  {split:4s} n={m['n']:4d}  macro AUC "
                 + (f"{macro:.3f}  micro AUC {micro:.3f}" if macro is not None else "-")
                 + f" over {len(m['evaluable_findings'])} of {len(m['per_finding'])} findings"
-                " (the others have too few positives)"
+                + (
+                    " (the others have too few positives or negatives)"
+                    if len(m["evaluable_findings"]) < len(m["per_finding"])
+                    else ""
+                )
             )
         elif "auc_ci95" in m:
             lo, hi = m["auc_ci95"]

@@ -65,11 +65,12 @@ def evaluator_component(
     run_flags: Mapping[str, Any],
     frozen_threshold: float | None = None,
     threshold_source: str | None = None,
+    frozen_thresholds: Mapping[str, float] | None = None,
     site: Mapping[str, Any] | None = None,
 ) -> Component:
     """The Evaluator on the Transform's splits and the model in trainer/. `site`
     (pipelines.evaluate): reference_run for the shift report, and calibration_dir with
-    site_name when a site recalibrates."""
+    site_name when a site recalibrates; `frozen_thresholds`: a multi-label model's."""
     from components.pneumonia import evaluator
 
     return Component(
@@ -83,6 +84,8 @@ def evaluator_component(
             frozen_threshold=frozen_threshold,
             threshold_source=threshold_source,
             run_flags=dict(run_flags),
+            # A multi-label model's, one per finding (only then: others keep their keys).
+            **({"frozen_thresholds": dict(frozen_thresholds)} if frozen_thresholds else {}),
             **(site or {}),
         ),
         inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"},

@@ -371,6 +371,50 @@ def multilabel_predictions(
     return pd.concat(tables, ignore_index=True), labels, scores
 
 
+def multilabel_image_set(
+    model: keras.Model, examples: Path, transform: Path, split: str, thresholds: np.ndarray
+) -> ImageSet:
+    """A multi-label split as one side of the shift report: its score is the highest
+    finding probability, flagged means some finding at its threshold."""
+    scores = model.predict(input_fn(transform, split, 64), verbose=0)
+    features = feature_model(model).predict(input_fn(transform, split, 64), verbose=0)
+    rows = split_examples(examples, transform, split)
+    return ImageSet(
+        paths=rows["path"].to_numpy(),
+        images=split_images(transform, split),
+        scores=scores.max(axis=1),
+        flagged=(scores >= thresholds).any(axis=1),
+        features=features.reshape(len(features), -1),
+        patients=rows["patient_id"].astype(str).to_numpy(),
+    )
+
+
+def multilabel_shift(
+    model: keras.Model,
+    examples: Path,
+    transform: Path,
+    reference_run: Path,
+    thresholds: np.ndarray,
+    seed: int,
+) -> dict[str, Any]:
+    """shift.json of a multi-label evaluation: its test images against the training run's
+    validation split (components/shift.py), on the highest finding probability and the
+    features; or, without that split, why there is no comparison."""
+    needed = [reference_run / "transform" / "val", reference_run / "evaluator" / "metrics.json"]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        return {"drift_detected": None, "reason": f"no reference: {', '.join(missing)} missing"}
+    reference = multilabel_image_set(
+        model, reference_run / "example_gen", reference_run / "transform", "val", thresholds
+    )
+    current = multilabel_image_set(model, examples, transform, "test", thresholds)
+    return {
+        "reference": f"{reference_run} (validation split)",
+        "score": "the highest finding probability; flagged: any finding at its threshold",
+        **shift_report(reference, current, seed),
+    }
+
+
 def evaluate_multilabel(
     out_dir: Path,
     *,
@@ -381,6 +425,7 @@ def evaluate_multilabel(
     seed: int,
     frozen_thresholds: dict[str, float] | None,
     threshold_source: str | None,
+    reference_run: str | None,
     run_flags: dict[str, Any] | None,
     tensorboard_dir: Path | None,
 ) -> dict[str, Any]:
@@ -389,7 +434,8 @@ def evaluate_multilabel(
     then per split each finding's AUC, average precision, sensitivity and specificity
     with patient-level intervals, and the macro and micro AUC (components/
     multilabel_metrics.py); predictions.csv, metrics.json, roc_per_finding.png and
-    report.html (the per-finding table beside CheXNet's published AUCs)."""
+    report.html (the per-finding table beside CheXNet's published AUCs); with
+    `reference_run` (pipelines.evaluate), shift.json (`multilabel_shift`)."""
     spec = load_spec(transform)
     findings = spec["class_names"]
     splits = [split for split in EVAL_SPLITS if split in spec["counts"]]
@@ -448,6 +494,11 @@ def evaluate_multilabel(
             out_dir,
             tensorboard_dir,
         )
+    shift = None
+    if reference_run:
+        vector = np.array([thresholds[n] for n in findings])
+        shift = multilabel_shift(model, examples, transform, Path(reference_run), vector, seed)
+        write_json(out_dir / "shift.json", shift)
     write_json(out_dir / "metrics.json", result)
     write_multilabel_report(
         out_dir / "report.html",
@@ -463,7 +514,7 @@ def evaluate_multilabel(
         "test_macro_auc": test.get("macro_auc"),
         "test_micro_auc": test.get("micro_auc"),
         "threshold": None,
-        "drift_detected": None,
+        "drift_detected": None if shift is None else shift.get("drift_detected"),
     }
 
 
@@ -511,6 +562,7 @@ def run(
             seed=seed,
             frozen_thresholds=frozen_thresholds,
             threshold_source=threshold_source,
+            reference_run=reference_run,
             run_flags=run_flags,
             tensorboard_dir=tensorboard_dir,
         )

@@ -34,13 +34,22 @@ def finding_weights(positives: Sequence[int], n: int) -> tuple[list[float], list
     return negative, positive
 
 
-def training_metrics(num_classes: int, multilabel: bool = False) -> list[keras.metrics.Metric]:
+def training_metrics(
+    num_classes: int, multilabel: bool = False, auc_findings: Sequence[float] | None = None
+) -> list[keras.metrics.Metric]:
     """Accuracy, AUC, precision, recall; a multi-label head's AUC is the mean of its
-    findings' AUCs (Keras' AUC with multi_label), which early stopping watches."""
+    findings' AUCs (Keras' AUC with multi_label), which early stopping watches, over the
+    findings `auc_findings` weighs 1 (Keras counts a finding without a validation
+    positive as AUC 0, which would only lower every epoch's figure alike)."""
     if multilabel:
         return [
             keras.metrics.BinaryAccuracy(name="accuracy"),
-            keras.metrics.AUC(name="auc", multi_label=True, num_labels=num_classes),
+            keras.metrics.AUC(
+                name="auc",
+                multi_label=True,
+                num_labels=num_classes,
+                label_weights=None if auc_findings is None else list(auc_findings),
+            ),
             keras.metrics.Precision(name="precision"),
             keras.metrics.Recall(name="recall"),
         ]
@@ -68,13 +77,15 @@ def compile_for_training(
     focal_alpha: float = 0.5,
     multilabel: bool = False,
     finding_weights: tuple[Sequence[float], Sequence[float]] | None = None,
+    auc_findings: Sequence[float] | None = None,
 ) -> keras.Model:
     """Adam at `learning_rate`, the chosen loss (models/losses.py), training_metrics;
-    `multilabel` with the per-finding weights (`finding_weights`) a multi-label loss takes."""
+    `multilabel` with the per-finding weights (`finding_weights`) a multi-label loss takes
+    and the findings its AUC averages over (`auc_findings`, 0/1 each)."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=make_loss(num_classes, loss, focal_gamma, focal_alpha, multilabel, finding_weights),
-        metrics=training_metrics(num_classes, multilabel),
+        metrics=training_metrics(num_classes, multilabel, auc_findings),
     )
     return model
 

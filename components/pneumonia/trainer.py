@@ -403,7 +403,9 @@ def use_op_determinism() -> bool:
 def multilabel_head(spec: dict[str, Any], use_class_weights: bool) -> dict[str, Any]:
     """compile_for_training's multi-label arguments for a multi-label Transform ({} for
     the other tasks): one sigmoid per finding, each finding's positives and negatives
-    weighted alike (models/training.finding_weights) with `use_class_weights`."""
+    weighted alike (models/training.finding_weights) with `use_class_weights`, and the
+    validation AUC early stopping watches averaged over the findings that have both
+    positives and negatives on val."""
     if spec["task"] != "multilabel":
         return {}
     weights = (
@@ -411,8 +413,14 @@ def multilabel_head(spec: dict[str, Any], use_class_weights: bool) -> dict[str, 
         if use_class_weights
         else None
     )
+    val_images = spec["counts"].get("val", 0)
+    measurable = [float(0 < n < val_images) for n in spec.get("val_class_counts", [])]
     logging.info("trainer: one sigmoid per finding %s, weights %s", spec["class_names"], weights)
-    return {"multilabel": True, "finding_weights": weights}
+    return {
+        "multilabel": True,
+        "finding_weights": weights,
+        "auc_findings": measurable if any(measurable) else None,
+    }
 
 
 def run(

@@ -234,6 +234,11 @@ def run(
             else np.bincount(train_labels, minlength=len(class_names)).tolist()
         ),
         "train_images": int(len(train_labels)),
+        **(
+            {"val_class_counts": labels[(frame["split"] == "val").to_numpy()].sum(axis=0).tolist()}
+            if task == "multilabel" and (frame["split"] == "val").any()
+            else {}
+        ),
         "augmentation": {
             "rotation": rotation,
             "zoom": zoom,

@@ -1,7 +1,7 @@
 """--task multilabel end to end, on the shared `multilabel_run` (multi-label phantoms with
 per-finding lesion masks): metrics.json per finding, maps per finding that point at their
 own finding's lesion, pipelines.evaluate at the frozen per-finding thresholds, predict,
-the serving export, and bad labels refused in one line."""
+and the serving export. (An unknown finding's one-line refusal: tests/test_multilabel.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import pytest
 from components.artifacts import read_json
 from datasets.synthetic_cxr.multilabel import write_multilabel_folder
 from datasets.synthetic_cxr.phantom import MULTILABEL_FINDINGS
-from tests.support.exits import error_lines
 from tests.support.runs import predict_into, run_module
 from tests.support.tensorboard_events import image_tags
 
@@ -85,7 +84,7 @@ def test_evaluate_scores_another_csv_at_the_frozen_per_finding_thresholds(
 
 
 def test_predict_labels_each_image_with_its_findings(multilabel_run, external, tmp_path):
-    images = sorted((external.parent / "images").iterdir())[:4]
+    images = sorted((external.parent / "images").iterdir())[:3]
     result = predict_into(multilabel_run.run_dir, tmp_path / "out", *map(str, images))
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(tmp_path / "out" / "predictions.csv", keep_default_na=False)
@@ -113,17 +112,3 @@ def test_the_serving_export_gives_a_score_and_label_per_finding(multilabel_run, 
     for row, joined in zip(labels, served["findings"].numpy().astype(str)):
         names = [n for n, label in zip(described["class_names"], row) if label == "present"]
         assert joined == ("|".join(names) or "No Finding")
-
-
-def test_an_unknown_finding_stops_the_run_in_one_line(multilabel_run, tmp_path):
-    table = pd.read_csv(multilabel_run.data_dir / "labels.csv").head(30)
-    table["image_path"] = [str(multilabel_run.data_dir / p) for p in table["image_path"]]
-    table.loc[7, "label"] = "Effusion|Pneumonitis"
-    table.drop(columns="lesion_masks").to_csv(tmp_path / "bad.csv", index=False)
-    args = ("--csv", str(tmp_path / "bad.csv"), "--task", "multilabel", "--quiet")
-    result = run_module("pipelines.pneumonia", *args, "--run_dir", str(tmp_path / "run"))
-    assert result.returncode == 2, result.stderr[-2000:]
-    lines = error_lines(result.stderr)
-    assert len(lines) == 1 and "line 9: unknown finding 'Pneumonitis'" in lines[0], lines
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "run" / "example_gen" / "examples.csv").exists()

@@ -34,10 +34,10 @@ DRAWN_FLAGS = (
     "--seed",
     "5",
 )
-# --task multilabel on 320 multi-label phantoms (Consolidation, Effusion, Nodule, each with
+# --task multilabel on 256 multi-label phantoms (Consolidation, Effusion, Nodule, each with
 # its own lesion masks) at 64 px, three epochs: enough for Integrated Gradients to point at
 # each finding's own lesion far above chance (tests/test_multilabel_pipeline.py).
-MULTILABEL_PHANTOMS = 320
+MULTILABEL_PHANTOMS = 256
 MULTILABEL_FLAGS = (
     "--task",
     "multilabel",

@@ -27,6 +27,10 @@ from components.clinical_metrics import (
 # precision, sensitivity or specificity there, only its counts and the reason. With 4
 # positives an AUC moves by 0.25 when one of them changes rank.
 MIN_POSITIVES = 5
+# Nor with the positives (or negatives) from fewer patients than this: on nih_sample's
+# test split one patient held all 26 Effusion images, and such a figure tells that
+# patient's images from the others', not the finding (its patient bootstrap collapses).
+MIN_PATIENTS = 3
 
 
 def choose_finding_thresholds(
@@ -97,22 +101,33 @@ def finding_metrics(
     resamples: int,
     seed: int,
 ) -> dict[str, Any]:
-    """One finding in one split: counts, and, with MIN_POSITIVES of each class, AUC,
-    average precision, sensitivity and specificity at `threshold`, each with its
-    patient-level 95% interval; otherwise `evaluable` False and the reason."""
+    """One finding in one split: counts, and, with MIN_POSITIVES images of each class
+    from MIN_PATIENTS patients each, AUC, average precision, sensitivity and specificity
+    at `threshold`, each with its patient-level 95% interval; otherwise `evaluable`
+    False and the reason."""
     y = np.asarray(y_true).astype(int)
     s = np.asarray(scores, dtype=float)
+    patients = np.asarray(patients).astype(str)
     n_positive, n_negative = int(y.sum()), int(len(y) - y.sum())
     result: dict[str, Any] = {
         "n": int(len(y)),
         "n_positive": n_positive,
         "n_negative": n_negative,
+        "n_positive_patients": int(len(np.unique(patients[y == 1]))),
+        "n_negative_patients": int(len(np.unique(patients[y == 0]))),
         "threshold": float(threshold),
     }
     short = [
         f"too few {kind} ({count} < {MIN_POSITIVES})"
         for kind, count in (("positives", n_positive), ("negatives", n_negative))
         if count < MIN_POSITIVES
+    ] or [
+        f"{kind} from too few patients ({count} < {MIN_PATIENTS})"
+        for kind, count in (
+            ("positives", result["n_positive_patients"]),
+            ("negatives", result["n_negative_patients"]),
+        )
+        if count < MIN_PATIENTS
     ]
     if short:
         return {**result, "evaluable": False, "reason": "; ".join(short)}

@@ -283,7 +283,7 @@ def summary(run_dir: Path) -> str:
                 + (f"{macro:.3f}  micro AUC {micro:.3f}" if macro is not None else "-")
                 + f" over {len(m['evaluable_findings'])} of {len(m['per_finding'])} findings"
                 + (
-                    " (the others have too few positives or negatives)"
+                    " (the others: too few positives, negatives or patients)"
                     if len(m["evaluable_findings"]) < len(m["per_finding"])
                     else ""
                 )

@@ -16,6 +16,7 @@ from sklearn import metrics as skm
 from components.clinical_metrics import patient_draw_weights
 from components.errors import DataError
 from components.multilabel_metrics import (
+    MIN_PATIENTS,
     MIN_POSITIVES,
     choose_finding_thresholds,
     multilabel_split_metrics,
@@ -174,6 +175,16 @@ def test_a_finding_with_too_few_positives_gets_a_reason_not_a_number(scored):
     assert rare["reason"] == f"too few positives (3 < {MIN_POSITIVES})"
     assert not {"auc", "average_precision", "sensitivity", "specificity"} & set(rare)
     assert result["evaluable_findings"] == ["A", "B"]
+
+
+def test_a_finding_whose_positives_are_few_patients_gets_a_reason(scored):
+    labels, scores, _ = scored
+    patients = np.where(labels[:, 0] == 1, "one", np.arange(90).astype(str))
+    result = multilabel_split_metrics(labels, scores, {"A": 0.5}, ["A"], patients, 50, 1)
+    only = result["per_finding"]["A"]
+    assert only["evaluable"] is False and only["n_positive"] > MIN_POSITIVES
+    assert only["reason"] == f"positives from too few patients (1 < {MIN_PATIENTS})"
+    assert result["macro_auc"] is None and result["evaluable_findings"] == []
 
 
 def test_the_patient_interval_of_average_precision_is_scikit_learns_per_resample(scored):

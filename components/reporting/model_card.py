@@ -249,7 +249,7 @@ def finding_markdown(card: dict[str, Any]) -> list[str]:
             "",
             f"{split}: {values['n']} images, macro AUC {_metric_cell(values, 'macro_auc')}, "
             f"micro AUC {_metric_cell(values, 'micro_auc')} (over "
-            f"{len(values['evaluable_findings'])} findings with enough positives)",
+            f"{len(values['evaluable_findings'])} findings with enough positive and negative images and patients)",
             "",
             "| finding | positives | threshold | " + " | ".join(FINDING_HEADLINE) + " |",
             "|---|---|---|" + "---|" * len(FINDING_HEADLINE),

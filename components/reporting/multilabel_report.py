@@ -96,9 +96,9 @@ def split_section(name: str, split: dict[str, Any]) -> str:
     summary = (
         f"{split['n']} images. Macro AUC {html_page.fmt(macro)}, micro AUC "
         f"{html_page.fmt(micro)}, over the {len(split['evaluable_findings'])} findings with "
-        "enough positives and negatives here."
+        "enough positive and negative images and patients here."
         if macro is not None
-        else f"{split['n']} images; no finding has enough positives and negatives here for an AUC."
+        else f"{split['n']} images; no finding has enough positive and negative images and patients here for an AUC."
     )
     return html_page.section(
         f"Per finding: {name}",

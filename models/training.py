@@ -6,6 +6,7 @@ trained one (both fine-tuning phases) are measured alike.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Any, Iterator, Sequence
 
 import keras
@@ -68,6 +69,16 @@ def training_metrics(
     ]
 
 
+@dataclasses.dataclass(frozen=True)
+class MultilabelHead:
+    """A multi-label head's training settings: (negative, positive) weights per finding
+    for the loss (`finding_weights`; None: unweighted) and the 0/1 weight of each finding
+    in the validation AUC early stopping watches (`auc_findings`; None: all)."""
+
+    finding_weights: tuple[Sequence[float], Sequence[float]] | None = None
+    auc_findings: Sequence[float] | None = None
+
+
 def compile_for_training(
     model: keras.Model,
     num_classes: int,
@@ -75,17 +86,23 @@ def compile_for_training(
     loss: str = DEFAULT_LOSS,
     focal_gamma: float = 2.0,
     focal_alpha: float = 0.5,
-    multilabel: bool = False,
-    finding_weights: tuple[Sequence[float], Sequence[float]] | None = None,
-    auc_findings: Sequence[float] | None = None,
+    multilabel: MultilabelHead | None = None,
 ) -> keras.Model:
     """Adam at `learning_rate`, the chosen loss (models/losses.py), training_metrics;
-    `multilabel` with the per-finding weights (`finding_weights`) a multi-label loss takes
-    and the findings its AUC averages over (`auc_findings`, 0/1 each)."""
+    `multilabel`: a head with one sigmoid per finding, and what its loss and AUC weigh."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=make_loss(num_classes, loss, focal_gamma, focal_alpha, multilabel, finding_weights),
-        metrics=training_metrics(num_classes, multilabel, auc_findings),
+        loss=make_loss(
+            num_classes,
+            loss,
+            focal_gamma,
+            focal_alpha,
+            multilabel is not None,
+            multilabel.finding_weights if multilabel else None,
+        ),
+        metrics=training_metrics(
+            num_classes, multilabel is not None, multilabel.auc_findings if multilabel else None
+        ),
     )
     return model
 

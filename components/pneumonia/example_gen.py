@@ -357,6 +357,24 @@ def resolved(csv_path: Path, image_path: str) -> Path:
     return path if path.is_absolute() else csv_path.parent / path
 
 
+def rows_with_values(
+    table: pd.DataFrame, csv_path: Path, drops: CsvDrops
+) -> Iterator[tuple[Any, str, str]]:
+    """(record, image_path, label) of every CSV row with both values; a row missing one is
+    skipped and counted."""
+    for record in table.itertuples(index=False):
+        image_path = record.image_path if isinstance(record.image_path, str) else ""
+        findings = record.label if isinstance(record.label, str) else ""
+        if image_path.strip() and findings.strip():
+            yield record, image_path, findings
+            continue
+        blank = " and ".join(
+            c for c, v in (("image_path", image_path), ("label", findings)) if not v.strip()
+        )
+        where = str(resolved(csv_path, image_path)) if image_path.strip() else ""
+        drops.skip(record, where, f"missing {blank}", count="missing_values")
+
+
 def labelled_rows(table: pd.DataFrame, csv_path: Path, drops: CsvDrops) -> list[dict[str, Any]]:
     """Rows with an image path and a PNEUMONIA or NORMAL label; the others skipped or counted."""
 
@@ -364,20 +382,7 @@ def labelled_rows(table: pd.DataFrame, csv_path: Path, drops: CsvDrops) -> list[
         return resolved(csv_path, image_path)
 
     candidates: list[dict[str, Any]] = []
-    for record in table.itertuples(index=False):
-        image_path = record.image_path if isinstance(record.image_path, str) else ""
-        findings = record.label if isinstance(record.label, str) else ""
-        if not image_path.strip() or not findings.strip():
-            blank = " and ".join(
-                c for c, v in (("image_path", image_path), ("label", findings)) if not v.strip()
-            )
-            drops.skip(
-                record,
-                str(resolve(image_path)) if image_path.strip() else "",
-                f"missing {blank}",
-                count="missing_values",
-            )
-            continue
+    for record, image_path, findings in rows_with_values(table, csv_path, drops):
         label, unknown = nih_label(findings)
         if unknown and not label:
             drops.skip(
@@ -520,16 +525,7 @@ def multilabel_rows(table: pd.DataFrame, csv_path: Path, drops: CsvDrops) -> lis
     "No Finding"); rows missing a value are skipped. A label that is no NIH finding is a
     DataError naming its line: a multi-label target cannot drop part of a row's label."""
     candidates: list[dict[str, Any]] = []
-    for record in table.itertuples(index=False):
-        image_path = record.image_path if isinstance(record.image_path, str) else ""
-        findings = record.label if isinstance(record.label, str) else ""
-        if not image_path.strip() or not findings.strip():
-            blank = " and ".join(
-                c for c, v in (("image_path", image_path), ("label", findings)) if not v.strip()
-            )
-            where = str(resolved(csv_path, image_path)) if image_path.strip() else ""
-            drops.skip(record, where, f"missing {blank}", count="missing_values")
-            continue
+    for record, image_path, findings in rows_with_values(table, csv_path, drops):
         try:
             label = finding_string(multilabel_findings(findings))
         except DataError as error:

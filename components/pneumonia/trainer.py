@@ -64,6 +64,7 @@ from models.self_training import (
     round_fractions,
 )
 from models.training import (
+    MultilabelHead,
     class_weights,
     compile_for_training,
     compute_precision,
@@ -416,11 +417,7 @@ def multilabel_head(spec: dict[str, Any], use_class_weights: bool) -> dict[str, 
     val_images = spec["counts"].get("val", 0)
     measurable = [float(0 < n < val_images) for n in spec.get("val_class_counts", [])]
     logging.info("trainer: one sigmoid per finding %s, weights %s", spec["class_names"], weights)
-    return {
-        "multilabel": True,
-        "finding_weights": weights,
-        "auc_findings": measurable if any(measurable) else None,
-    }
+    return {"multilabel": MultilabelHead(weights, measurable if any(measurable) else None)}
 
 
 def run(
@@ -496,7 +493,7 @@ def run(
             num_classes,
             weights=weights,
             **architecture,
-            **({"multilabel": True} if head else {}),
+            **({"multilabel": True} if head else {}),  # one sigmoid per finding
         )
         compile_for_training(
             net, num_classes, learning_rate, loss, focal_gamma, focal_alpha, **head

@@ -8,11 +8,11 @@ images); the page says the data and scale differ.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from components.reporting import html_page
+from components.reporting.evaluation_report import data_and_flags
 
 # Rajpurkar et al. 2017 (arXiv:1711.05225v3), Table 2, column "CheXNet": test AUROC per
 # finding, DenseNet-121 trained on ChestX-ray14 at 224x224 px.
@@ -133,14 +133,6 @@ def write_multilabel_report(
             html_page.section(
                 "Plots", "".join(html_page.image(p, p.stem.replace("_", " ")) for p in pictures)
             ),
-            html_page.section(
-                "Data",
-                html_page.preformatted(
-                    json.dumps({k: v for k, v in stats.items() if k != "skipped"}, indent=1)
-                ),
-            ),
-            html_page.section(
-                "Run flags", html_page.preformatted(json.dumps(flags, indent=1, sort_keys=True))
-            ),
+            *data_and_flags(stats, flags),
         ],
     )

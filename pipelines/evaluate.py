@@ -35,7 +35,11 @@ from components.saved_model import training_threshold
 from pipelines import cli
 from pipelines.cli import log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline
-from pipelines.shared_steps import evaluator_component, example_gen_component
+from pipelines.shared_steps import (
+    evaluator_component,
+    example_gen_component,
+    export_component,
+)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -220,38 +224,32 @@ def print_unlabelled_lines(run_dir: Path) -> None:
     )
 
 
-def main() -> int:
-    from components.pneumonia import exporter, model_import, transform
-    from components.reporting.hparams import numeric_leaves
-    from components.reporting.model_card import write_site_model_card
-    from components.shift import warning_line
-
-    if FLAGS.quiet:
-        logging.set_verbosity(logging.WARNING)
+def check_required_flags() -> None:
+    """--model and exactly one data source, before any model is read."""
     if not FLAGS.model:
         raise DataError("--model is required (a saved .keras file)")
     if bool(FLAGS.data_dir) == bool(FLAGS.csv):
         raise DataError("give exactly one of --data_dir or --csv")
-    model_path = Path(FLAGS.model).resolve()
-    image_size, task = model_geometry(model_path)
-    check_site_flags(task)
-    threshold, threshold_source = frozen_threshold(model_path, task)
-    multilabel = frozen_finding_thresholds(model_path) if task == "multilabel" else {}
-    rule, target = (
-        site_threshold_rule(model_path)
-        if FLAGS.calibration_dir
-        else (FLAGS.threshold_rule, FLAGS.target_sensitivity)
-    )
+
+
+def evaluation_components(
+    model_path: Path,
+    image_size: int,
+    task: str,
+    frozen: tuple[float | None, str | None],
+    rule: tuple[str, float],
+    flag_values: dict[str, Any],
+    multilabel: dict[str, Any],
+) -> list[Component]:
+    """ExampleGen, Transform, the model in the Trainer's place and the Evaluator at the
+    `frozen` (threshold, source) or by `rule` (rule, target sensitivity); with
+    --calibration_dir also the export, the serving model with the site's threshold.
+    `multilabel` (frozen_finding_thresholds): a multi-label model's findings, which the
+    Transform labels by, and its frozen per-finding thresholds."""
+    from components.pneumonia import model_import, transform
+
     data_name = Path(FLAGS.data_dir).resolve().name if FLAGS.data_dir else Path(FLAGS.csv).stem
     external = None if FLAGS.rethreshold else FLAGS.split
-    run_dir = Path(FLAGS.run_dir or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
-    flag_values = {
-        f.name: f.value
-        for f in FLAGS.get_flags_for_module(__name__)
-        if f.name not in PRESENTATION_FLAGS
-    }
-    cli.write_flagfile(run_dir, list(flag_values), "pipelines.evaluate")
-    log_to_run_folder(run_dir)
     components = [
         example_gen_component(
             FLAGS.data_dir,
@@ -280,13 +278,13 @@ def main() -> int:
             uses_tensorboard=False,
         ),
         evaluator_component(
-            threshold_rule=rule,
-            target_sensitivity=target,
+            threshold_rule=rule[0],
+            target_sensitivity=rule[1],
             bootstrap=FLAGS.bootstrap,
             seed=FLAGS.seed,
             run_flags=flag_values,
-            frozen_threshold=threshold,
-            threshold_source=threshold_source or multilabel.get("threshold_source"),
+            frozen_threshold=frozen[0],
+            threshold_source=frozen[1] or multilabel.get("threshold_source"),
             frozen_thresholds=multilabel.get("frozen_thresholds"),
             # The shift report's reference: the run the model was trained in (its
             # validation split); shift.json says so when there is none.
@@ -304,18 +302,16 @@ def main() -> int:
         ),
     ]
     if FLAGS.calibration_dir:  # the serving model with the site's threshold in its graph
-        components.append(
-            Component(
-                "export",
-                exporter.run,
-                {},
-                inputs={"transform": "transform", "trainer": "trainer", "evaluator": "evaluator"},
-                uses_tensorboard=False,
-            )
-        )
-    run_pipeline(components, run_dir, flag_values, force=FLAGS.force)
-    metrics = read_json(run_dir / "evaluator" / "metrics.json")
-    cli.log_hparams(run_dir, flag_values, numeric_leaves(metrics, [(), ("val",), ("test",)]))
+        components.append(export_component())
+    return components
+
+
+def print_results(run_dir: Path, model_path: Path, metrics: dict[str, Any]) -> None:
+    """The closing summary, the unlabelled or site lines, the site's model card (written
+    here, from the finished steps' artifacts) and a drift warning on stderr."""
+    from components.reporting.model_card import write_site_model_card
+    from components.shift import warning_line
+
     print(summary(run_dir))
     if "unlabelled" in metrics:
         print_unlabelled_lines(run_dir)
@@ -328,6 +324,39 @@ def main() -> int:
     shift = read_json(run_dir / "evaluator" / "shift.json")
     if shift.get("drift_detected"):
         print(f"warning: {warning_line(shift)}", file=sys.stderr)
+
+
+def main() -> int:
+    from components.reporting.hparams import numeric_leaves
+
+    if FLAGS.quiet:
+        logging.set_verbosity(logging.WARNING)
+    check_required_flags()
+    model_path = Path(FLAGS.model).resolve()
+    image_size, task = model_geometry(model_path)
+    check_site_flags(task)
+    frozen = frozen_threshold(model_path, task)
+    multilabel = frozen_finding_thresholds(model_path) if task == "multilabel" else {}
+    rule = (
+        site_threshold_rule(model_path)
+        if FLAGS.calibration_dir
+        else (FLAGS.threshold_rule, FLAGS.target_sensitivity)
+    )
+    run_dir = Path(FLAGS.run_dir or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    flag_values = {
+        f.name: f.value
+        for f in FLAGS.get_flags_for_module(__name__)
+        if f.name not in PRESENTATION_FLAGS
+    }
+    cli.write_flagfile(run_dir, list(flag_values), "pipelines.evaluate")
+    log_to_run_folder(run_dir)
+    components = evaluation_components(
+        model_path, image_size, task, frozen, rule, flag_values, multilabel
+    )
+    run_pipeline(components, run_dir, flag_values, force=FLAGS.force)
+    metrics = read_json(run_dir / "evaluator" / "metrics.json")
+    cli.log_hparams(run_dir, flag_values, numeric_leaves(metrics, [(), ("val",), ("test",)]))
+    print_results(run_dir, model_path, metrics)
     return 0
 
 

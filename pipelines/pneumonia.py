@@ -31,7 +31,11 @@ from models.self_training import ADAPT_EPOCHS, ADAPT_FRACTION, ADAPT_ROUNDS
 from pipelines import cli
 from pipelines.cli import data_fingerprint, log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_as_worker, run_pipeline
-from pipelines.shared_steps import evaluator_component, example_gen_component
+from pipelines.shared_steps import (
+    evaluator_component,
+    example_gen_component,
+    export_component,
+)
 
 DEFAULT_DATA_DIR = Path("data/chest_xray")
 
@@ -332,16 +336,129 @@ def check_adapt_folder() -> None:
         )
 
 
-def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
-    from components.pneumonia import (
-        eda,
-        explainer,
-        exporter,
-        trainer,
-        transform,
-        tuner,
+def eda_component() -> Component:
+    """EDA on examples.csv: counts, sizes and sample images, beside the Transform."""
+    from components.pneumonia import eda
+
+    return Component(
+        "eda",
+        eda.run,
+        dict(seed=FLAGS.seed),
+        display={"progress": progress_bars()},
+        inputs={"examples": "example_gen"},
     )
 
+
+def transform_component() -> Component:
+    """The Transform: decoded, resized splits (and --adapt_to's images as `adapt`)."""
+    from components.pneumonia import transform
+
+    return Component(
+        "transform",
+        transform.run,
+        dict(
+            image_size=FLAGS.image_size,
+            task=FLAGS.task,
+            horizontal_flip=FLAGS.horizontal_flip,
+            acquisition=FLAGS.acquisition_augmentation,
+            **adapt_folder(),
+        ),
+        display={"progress": progress_bars()},
+        inputs={"examples": "example_gen"},
+        # The site's files (names, sizes, times), as ExampleGen's data: a changed
+        # folder reruns the Transform, so the Trainer and all after it.
+        cache_key=(
+            {"adapt_fingerprint": data_fingerprint(FLAGS.adapt_to, None)} if FLAGS.adapt_to else {}
+        ),
+    )
+
+
+def tuner_components() -> list[Component]:
+    """The Tuner with --tune, else none: the Trainer then keeps the CNN's defaults."""
+    from components.pneumonia import tuner
+
+    if not FLAGS.tune:
+        return []
+    return [
+        Component(
+            "tuner",
+            tuner.run,
+            dict(
+                kind=FLAGS.tuner,
+                max_trials=FLAGS.max_trials,
+                epochs=FLAGS.epochs,
+                batch_size=FLAGS.batch_size,
+                focal_alpha=FLAGS.focal_alpha,
+                loss=FLAGS.loss,
+                use_class_weights=FLAGS.class_weights,
+                normalization=FLAGS.normalization,
+                precision=FLAGS.precision,
+                seed=FLAGS.seed,
+            ),
+            inputs={"transform": "transform"},
+        )
+    ]
+
+
+def trainer_component() -> Component:
+    """The Trainer, which keeps its backups and log across a rerun so that it resumes."""
+    from components.pneumonia import trainer
+
+    return Component(
+        "trainer",
+        trainer.run,
+        dict(
+            model=FLAGS.model,
+            weights=FLAGS.weights,
+            epochs=FLAGS.epochs,
+            batch_size=FLAGS.batch_size,
+            learning_rate=FLAGS.learning_rate,
+            loss=FLAGS.loss,
+            focal_gamma=FLAGS.focal_gamma,
+            focal_alpha=FLAGS.focal_alpha,
+            use_class_weights=FLAGS.class_weights,
+            fine_tune_layers=FLAGS.fine_tune_layers,
+            fine_tune_epochs=FLAGS.fine_tune_epochs,
+            strategy=FLAGS.strategy,
+            precision=FLAGS.precision,
+            normalization=FLAGS.normalization,
+            seed=FLAGS.seed,
+            **adapt_settings(),
+        ),
+        # Keras' progress bar at a terminal, one line an epoch in a log, nothing if quiet.
+        display={"verbose": 0 if FLAGS.quiet else (1 if sys.stderr.isatty() else 2)},
+        inputs={"transform": "transform", **({"tuner": "tuner"} if FLAGS.tune else {})},
+        keep_on_rerun=("backup", "adapt_backup", "history.csv", "model.keras"),
+    )
+
+
+def explainer_component() -> Component:
+    """The Explainer on the Evaluator's test cases, with the --explain methods."""
+    from components.pneumonia import explainer
+
+    return Component(
+        "explainer",
+        explainer.run,
+        dict(
+            methods=tuple(FLAGS.explain),
+            sanity_checks=FLAGS.sanity_checks,
+            sanity_images=FLAGS.sanity_images,
+            sanity_draws=FLAGS.sanity_draws,
+            ig_baseline=FLAGS.ig_baseline,
+            seed=FLAGS.seed,
+        ),
+        display={"progress": progress_bars()},
+        inputs={
+            "examples": "example_gen",
+            "transform": "transform",
+            "trainer": "trainer",
+            "evaluator": "evaluator",
+        },
+    )
+
+
+def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
+    """The pneumonia pipeline's steps from the flags, in the order they run."""
     return [
         example_gen_component(
             data_dir,
@@ -353,82 +470,10 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             split_lists=FLAGS.split_lists,
             progress=progress_bars(),
         ),
-        Component(
-            "eda",
-            eda.run,
-            dict(seed=FLAGS.seed),
-            display={"progress": progress_bars()},
-            inputs={"examples": "example_gen"},
-        ),
-        Component(
-            "transform",
-            transform.run,
-            dict(
-                image_size=FLAGS.image_size,
-                task=FLAGS.task,
-                horizontal_flip=FLAGS.horizontal_flip,
-                acquisition=FLAGS.acquisition_augmentation,
-                **adapt_folder(),
-            ),
-            display={"progress": progress_bars()},
-            inputs={"examples": "example_gen"},
-            # The site's files (names, sizes, times), as ExampleGen's data: a changed
-            # folder reruns the Transform, so the Trainer and all after it.
-            cache_key=(
-                {"adapt_fingerprint": data_fingerprint(FLAGS.adapt_to, None)}
-                if FLAGS.adapt_to
-                else {}
-            ),
-        ),
-        *(
-            [
-                Component(
-                    "tuner",
-                    tuner.run,
-                    dict(
-                        kind=FLAGS.tuner,
-                        max_trials=FLAGS.max_trials,
-                        epochs=FLAGS.epochs,
-                        batch_size=FLAGS.batch_size,
-                        focal_alpha=FLAGS.focal_alpha,
-                        loss=FLAGS.loss,
-                        use_class_weights=FLAGS.class_weights,
-                        normalization=FLAGS.normalization,
-                        precision=FLAGS.precision,
-                        seed=FLAGS.seed,
-                    ),
-                    inputs={"transform": "transform"},
-                )
-            ]
-            if FLAGS.tune
-            else []
-        ),
-        Component(
-            "trainer",
-            trainer.run,
-            dict(
-                model=FLAGS.model,
-                weights=FLAGS.weights,
-                epochs=FLAGS.epochs,
-                batch_size=FLAGS.batch_size,
-                learning_rate=FLAGS.learning_rate,
-                loss=FLAGS.loss,
-                focal_gamma=FLAGS.focal_gamma,
-                focal_alpha=FLAGS.focal_alpha,
-                use_class_weights=FLAGS.class_weights,
-                fine_tune_layers=FLAGS.fine_tune_layers,
-                fine_tune_epochs=FLAGS.fine_tune_epochs,
-                strategy=FLAGS.strategy,
-                precision=FLAGS.precision,
-                normalization=FLAGS.normalization,
-                seed=FLAGS.seed,
-                **adapt_settings(),
-            ),
-            # Keras' progress bar at a terminal, one line an epoch in a log, nothing if quiet.
-            display={"verbose": 0 if FLAGS.quiet else (1 if sys.stderr.isatty() else 2)},
-            inputs={"transform": "transform", **({"tuner": "tuner"} if FLAGS.tune else {})},
-            keep_on_rerun=("backup", "adapt_backup", "history.csv", "model.keras"),
-        ),
+        eda_component(),
+        transform_component(),
+        *tuner_components(),
+        trainer_component(),
         evaluator_component(
             threshold_rule=FLAGS.threshold_rule,
             target_sensitivity=FLAGS.target_sensitivity,
@@ -436,32 +481,8 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             seed=FLAGS.seed,
             run_flags=computed_flags(),
         ),
-        Component(
-            "export",
-            exporter.run,
-            {},
-            inputs={"transform": "transform", "trainer": "trainer", "evaluator": "evaluator"},
-            uses_tensorboard=False,
-        ),
-        Component(
-            "explainer",
-            explainer.run,
-            dict(
-                methods=tuple(FLAGS.explain),
-                sanity_checks=FLAGS.sanity_checks,
-                sanity_images=FLAGS.sanity_images,
-                sanity_draws=FLAGS.sanity_draws,
-                ig_baseline=FLAGS.ig_baseline,
-                seed=FLAGS.seed,
-            ),
-            display={"progress": progress_bars()},
-            inputs={
-                "examples": "example_gen",
-                "transform": "transform",
-                "trainer": "trainer",
-                "evaluator": "evaluator",
-            },
-        ),
+        export_component(),
+        explainer_component(),
     ]
 
 

@@ -90,3 +90,17 @@ def evaluator_component(
         ),
         inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"},
     )
+
+
+def export_component() -> Component:
+    """The exporter: the serving model, with decoding and the Evaluator's threshold in
+    its graph."""
+    from components.pneumonia import exporter
+
+    return Component(
+        "export",
+        exporter.run,
+        {},
+        inputs={"transform": "transform", "trainer": "trainer", "evaluator": "evaluator"},
+        uses_tensorboard=False,
+    )

@@ -9,6 +9,7 @@ components/shift.py) and, with a site's calibration images, site.json.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -352,6 +353,289 @@ def unlabelled_summary(scores: np.ndarray, threshold: float | None) -> dict[str,
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class Scored:
+    """The evaluated splits as every later stage reads them."""
+
+    class_names: list[str]
+    labels: dict[str, np.ndarray]
+    scores: dict[str, np.ndarray]
+    # Patient ids by split, also of the calibration (val) split predictions.csv leaves out.
+    patients: dict[str, np.ndarray]
+    predictions: pd.DataFrame  # predictions.csv
+    metric_splits: list[str]  # the splits that get metrics
+
+    @property
+    def binary(self) -> bool:
+        """One score and a threshold (NORMAL/PNEUMONIA), not class scores and argmax."""
+        return len(self.class_names) == 2
+
+    @property
+    def labelled(self) -> bool:
+        """False for an unlabelled folder (labels -1): scores, no metrics."""
+        return bool(np.all(self.labels["test"] >= 0))
+
+    def curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(labels, scores) of each split with metrics, as the binary plots take them."""
+        return {split: (self.labels[split], self.scores[split]) for split in self.metric_splits}
+
+
+def prediction_table(
+    rows: pd.DataFrame, labels: np.ndarray, scores: np.ndarray, split: str, class_names: list[str]
+) -> pd.DataFrame:
+    """One split's rows of predictions.csv: one score column, or one a class and the argmax."""
+    table = pd.DataFrame(
+        {
+            "path": rows["path"].to_numpy(),
+            "label": [class_names[i] if i >= 0 else "" for i in labels],
+        }
+    )
+    if scores.ndim == 1:
+        table["score"] = scores
+    else:
+        for k, name in enumerate(class_names):
+            table[f"score_{name}"] = scores[:, k]
+        table["predicted"] = [class_names[i] for i in scores.argmax(axis=1)]
+    table["split"] = split
+    table["patient_id"] = rows["patient_id"].astype(str).to_numpy()
+    table["pathogen"] = rows["pathogen"].to_numpy() if "pathogen" in rows else ""
+    return table
+
+
+def score_splits(
+    model: keras.Model, examples: Path, transform: Path, spec: dict[str, Any], site: bool
+) -> Scored:
+    """Scores val and test (those present) with the model; `site`: val holds a site's
+    calibration images, which choose the threshold, so only test gets metrics and rows."""
+    class_names = spec["class_names"]
+    splits = [split for split in EVAL_SPLITS if split in spec["counts"]]
+    labels, scores, tables = {}, {}, []
+    for split in splits:
+        labels[split] = split_labels(transform, split)
+        scores[split] = predict_split(model, transform, split)
+        rows = split_examples(examples, transform, split)
+        tables.append(prediction_table(rows, labels[split], scores[split], split, class_names))
+    predictions = pd.concat(tables, ignore_index=True)
+    patients = {split: table["patient_id"].to_numpy() for split, table in zip(splits, tables)}
+    labelled = bool(np.all(labels["test"] >= 0))
+    # Calibration images choose the threshold and never count in the reported metrics.
+    metric_splits = ["test"] if site or not labelled else splits
+    if site:
+        predictions = predictions[predictions["split"] == "test"].reset_index(drop=True)
+    return Scored(class_names, labels, scores, patients, predictions, metric_splits)
+
+
+def threshold_result(
+    scored: Scored,
+    rule: str,
+    target_sensitivity: float,
+    frozen_threshold: float | None,
+    threshold_source: str | None,
+) -> dict[str, Any]:
+    """metrics.json's threshold keys without a site's calibration images: frozen (external
+    validation), chosen on val by `rule`, or (three classes) none, argmax."""
+    if not scored.binary:
+        return {"threshold": None, "threshold_rule": "argmax"}
+    if frozen_threshold is not None:
+        return {
+            "threshold": float(frozen_threshold),
+            "threshold_rule": "frozen",
+            "threshold_source": threshold_source,
+        }
+    labels, scores = scored.labels["val"], scored.scores["val"]
+    return {
+        "threshold": choose_threshold(labels, scores, rule, target_sensitivity),
+        "threshold_rule": f"{rule}_on_val",
+        **({"target_sensitivity": target_sensitivity} if rule == "target_sensitivity" else {}),
+    }
+
+
+def site_threshold_result(
+    scored: Scored,
+    rule: str,
+    target_sensitivity: float,
+    calibration_dir: str,
+    site_name: str | None,
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """metrics.json's threshold keys when a site's labelled calibration images (the val
+    split) choose it, with its interval over `resamples` draws of their patients."""
+    calibration = choose_site_threshold(
+        scored.labels["val"],
+        scored.scores["val"],
+        scored.patients["val"],
+        rule,
+        target_sensitivity,
+        resamples,
+        seed,
+    )
+    return {
+        "threshold": calibration["threshold"],
+        "threshold_rule": "site_calibrated",
+        "site": site_name,
+        "calibration": {"dir": calibration_dir, **calibration},
+    }
+
+
+def binary_results(
+    scored: Scored, threshold: float, bootstrap_resamples: int, seed: int
+) -> dict[str, Any]:
+    """A labelled binary evaluation's `slices` and per-split metrics at `threshold`."""
+    result: dict[str, Any] = {"slices": {}}
+    for split in scored.metric_splits:
+        result[split], result["slices"][split] = split_metrics(
+            scored.predictions,
+            split,
+            scored.labels[split],
+            scored.scores[split],
+            threshold,
+            scored.class_names,
+            bootstrap_resamples,
+            seed,
+        )
+    return result
+
+
+def frozen_result(
+    scored: Scored,
+    frozen_threshold: float,
+    threshold_source: str | None,
+    bootstrap_resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """metrics.json's `frozen`: the training run's threshold on the same test images as
+    the site-calibrated one, for comparison."""
+    return {
+        "threshold": float(frozen_threshold),
+        "threshold_source": threshold_source,
+        "test": binary_metrics(
+            scored.labels["test"],
+            scored.scores["test"],
+            float(frozen_threshold),
+            bootstrap_resamples,
+            seed,
+            scored.predictions["patient_id"].to_numpy(),
+        ),
+    }
+
+
+def three_class_results(scored: Scored) -> dict[str, Any]:
+    """A labelled three-class evaluation's per-split metrics (argmax, no threshold)."""
+    return {
+        split: multiclass_metrics(scored.labels[split], scored.scores[split], scored.class_names)
+        for split in scored.metric_splits
+    }
+
+
+def plot_binary(
+    scored: Scored,
+    result: dict[str, Any],
+    images: dict[str, np.ndarray],
+    seed: int,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+) -> None:
+    """ROC, precision-recall, reliability, score histograms and galleries at the threshold
+    (`images`: each metric split's saved images)."""
+    curves, threshold, class_names = scored.curves(), result["threshold"], scored.class_names
+    origin = {"site_calibrated": "chosen on the site", "frozen": "frozen"}.get(
+        result["threshold_rule"], "chosen on val"
+    )
+    plot_roc(curves, threshold, out_dir, tensorboard_dir, origin)
+    plot_precision_recall(curves, out_dir, tensorboard_dir)
+    plot_reliability(curves, out_dir, tensorboard_dir)
+    plot_score_histograms(curves, class_names, threshold, out_dir, tensorboard_dir)
+    predictions = scored.predictions
+    frame = predictions[predictions["split"].isin(scored.metric_splits)]
+    draw_galleries(frame, images, threshold, class_names, seed, out_dir, tensorboard_dir)
+
+
+def plot_labelled(
+    scored: Scored,
+    result: dict[str, Any],
+    examples: Path,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+) -> None:
+    """Every task's confusion matrices, and the class balance of examples.csv."""
+    for split in scored.metric_splits:
+        confusion = result[split]["confusion_matrix"]
+        plot_confusion(confusion, scored.class_names, split, out_dir, tensorboard_dir)
+    frame = pd.read_csv(examples / "examples.csv", keep_default_na=False)
+    plot_class_balance(frame, out_dir, tensorboard_dir)
+
+
+def project_and_compare(
+    model: keras.Model,
+    transform: Path,
+    scored: Scored,
+    test_images: np.ndarray,
+    threshold: float | None,
+    reference_run: str | None,
+    seed: int,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+) -> dict[str, Any] | None:
+    """The test images' features for the Projector (with a TensorBoard folder) and the
+    shift report against `reference_run`, written to shift.json (None without one)."""
+    predictions = scored.predictions
+    test = predictions[predictions["split"] == "test"].reset_index(drop=True)
+    features = None
+    if tensorboard_dir is not None or reference_run:
+        features = feature_model(model).predict(input_fn(transform, "test", 64), verbose=0)
+    if tensorboard_dir is not None:  # the Projector: where the errors sit among the features
+        metadata = projector_metadata(test, scored.class_names, threshold)
+        write_projector(tensorboard_dir, "test_images", features, test_images, metadata)
+    if not reference_run:
+        return None
+    new = {
+        "paths": test["path"].to_numpy(),
+        "images": test_images,
+        "scores": scored.scores["test"],
+        "features": features,
+        "patients": test["patient_id"].astype(str).to_numpy(),
+    }
+    shift = shift_against_reference(model, Path(reference_run), new, seed, out_dir, tensorboard_dir)
+    write_json(out_dir / "shift.json", shift)
+    return shift
+
+
+def write_results(
+    out_dir: Path,
+    result: dict[str, Any],
+    shift: dict[str, Any] | None,
+    site: bool,
+    trainer: Path,
+    examples: Path,
+    run_flags: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """metrics.json, site.json (a site's calibration) and report.html; returns the
+    component's outputs (the headline test figures)."""
+    write_json(out_dir / "metrics.json", result)
+    if site:
+        write_json(
+            out_dir / "site.json", site_record(result, trainer, (run_flags or {}).get("model"))
+        )
+    write_evaluation_report(
+        out_dir / "report.html",
+        "Pneumonia classifier: evaluation",
+        result,
+        read_json(examples / "stats.json"),
+        dict(run_flags or {}),
+        sorted(out_dir.glob("*.png")),
+        shift=shift,
+    )
+    headline = result.get("test", {})
+    return {
+        "metrics": "metrics.json",
+        "test_auc": headline.get("auc", headline.get("auc_macro")),
+        "test_accuracy": headline.get("accuracy"),
+        "threshold": result["threshold"],
+        "drift_detected": None if shift is None else shift.get("drift_detected"),
+    }
+
+
 def multilabel_predictions(
     model: keras.Model, examples: Path, transform: Path, splits: list[str], findings: list[str]
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -566,169 +850,51 @@ def run(
             run_flags=run_flags,
             tensorboard_dir=tensorboard_dir,
         )
-    eval_splits = [split for split in EVAL_SPLITS if split in spec["counts"]]
-    class_names = spec["class_names"]
-    frame = pd.read_csv(examples / "examples.csv", keep_default_na=False)
     model = load_trained_model(trainer)
-    labels, scores, prediction_tables = {}, {}, []
-    for split in eval_splits:
-        labels[split] = split_labels(transform, split)
-        scores[split] = predict_split(model, transform, split)
-        rows = split_examples(examples, transform, split)
-        table = pd.DataFrame(
-            {
-                "path": rows["path"].to_numpy(),
-                "label": [class_names[i] if i >= 0 else "" for i in labels[split]],
-            }
-        )
-        if scores[split].ndim == 1:
-            table["score"] = scores[split]
-        else:
-            for k, name in enumerate(class_names):
-                table[f"score_{name}"] = scores[split][:, k]
-            table["predicted"] = [class_names[i] for i in scores[split].argmax(axis=1)]
-        table["split"] = split
-        table["patient_id"] = rows["patient_id"].astype(str).to_numpy()
-        table["pathogen"] = rows["pathogen"].to_numpy() if "pathogen" in rows else ""
-        prediction_tables.append(table)
-
-    predictions = pd.concat(prediction_tables, ignore_index=True)
-    labelled = bool(np.all(labels["test"] >= 0))
-    site = calibration_dir is not None and len(class_names) == 2
-    # Calibration images choose the threshold and never count in the reported metrics.
-    metric_splits = ["test"] if site or not labelled else eval_splits
-    if site:
-        predictions = predictions[predictions["split"] == "test"].reset_index(drop=True)
-    write_csv(out_dir / "predictions.csv", predictions)
-    curves = {split: (labels[split], scores[split]) for split in metric_splits}
+    site = calibration_dir is not None and len(spec["class_names"]) == 2
+    scored = score_splits(model, examples, transform, spec, site)
+    write_csv(out_dir / "predictions.csv", scored.predictions)
     test_images = split_images(transform, "test")
-    if len(class_names) == 2 and site:
-        calibration = choose_site_threshold(
-            labels["val"],
-            scores["val"],
-            split_examples(examples, transform, "val")["patient_id"].astype(str).to_numpy(),
+    if site:  # a site's calibration images (val) choose the threshold
+        result = site_threshold_result(
+            scored,
             threshold_rule,
             target_sensitivity,
+            calibration_dir,
+            site_name,
             bootstrap_resamples,
             seed,
         )
-        threshold = calibration["threshold"]
-        result: dict[str, Any] = {
-            "threshold": threshold,
-            "threshold_rule": "site_calibrated",
-            "site": site_name,
-            "calibration": {"dir": calibration_dir, **calibration},
-        }
-    elif len(class_names) == 2:
-        if frozen_threshold is not None:
-            threshold = float(frozen_threshold)
-            result = {
-                "threshold": threshold,
-                "threshold_rule": "frozen",
-                "threshold_source": threshold_source,
-            }
-        else:
-            threshold = choose_threshold(
-                labels["val"], scores["val"], threshold_rule, target_sensitivity
-            )
-            result = {"threshold": threshold, "threshold_rule": f"{threshold_rule}_on_val"}
-            if threshold_rule == "target_sensitivity":
-                result["target_sensitivity"] = target_sensitivity
     else:
-        threshold = None
-        result = {"threshold": None, "threshold_rule": "argmax"}
-    if not labelled:
-        result["unlabelled"] = unlabelled_summary(scores["test"], threshold)
-    elif len(class_names) == 2:
-        result["slices"] = {}
-        for split in metric_splits:
-            result[split], result["slices"][split] = split_metrics(
-                predictions,
-                split,
-                labels[split],
-                scores[split],
-                threshold,
-                class_names,
-                bootstrap_resamples,
-                seed,
-            )
+        result = threshold_result(
+            scored, threshold_rule, target_sensitivity, frozen_threshold, threshold_source
+        )
+    if not scored.labelled:
+        result["unlabelled"] = unlabelled_summary(scored.scores["test"], result["threshold"])
+    elif scored.binary:
+        result.update(binary_results(scored, result["threshold"], bootstrap_resamples, seed))
         if site and frozen_threshold is not None:
-            result["frozen"] = {
-                "threshold": float(frozen_threshold),
-                "threshold_source": threshold_source,
-                "test": binary_metrics(
-                    labels["test"],
-                    scores["test"],
-                    float(frozen_threshold),
-                    bootstrap_resamples,
-                    seed,
-                    predictions["patient_id"].to_numpy(),
-                ),
-            }
-        origin = {"site_calibrated": "chosen on the site", "frozen": "frozen"}.get(
-            result["threshold_rule"], "chosen on val"
-        )
-        plot_roc(curves, threshold, out_dir, tensorboard_dir, origin)
-        plot_precision_recall(curves, out_dir, tensorboard_dir)
-        plot_reliability(curves, out_dir, tensorboard_dir)
-        plot_score_histograms(curves, class_names, threshold, out_dir, tensorboard_dir)
-        draw_galleries(
-            predictions[predictions["split"].isin(metric_splits)],
-            {s: test_images if s == "test" else split_images(transform, s) for s in metric_splits},
-            threshold,
-            class_names,
-            seed,
-            out_dir,
-            tensorboard_dir,
-        )
-    else:
-        for split in metric_splits:
-            result[split] = multiclass_metrics(labels[split], scores[split], class_names)
-    if labelled:
-        for split in metric_splits:
-            plot_confusion(
-                result[split]["confusion_matrix"], class_names, split, out_dir, tensorboard_dir
+            result["frozen"] = frozen_result(
+                scored, frozen_threshold, threshold_source, bootstrap_resamples, seed
             )
-        plot_class_balance(frame, out_dir, tensorboard_dir)
-    test = predictions[predictions["split"] == "test"].reset_index(drop=True)
-    features = None
-    if tensorboard_dir is not None or reference_run:
-        features = feature_model(model).predict(input_fn(transform, "test", 64), verbose=0)
-    if tensorboard_dir is not None:  # the Projector: where the errors sit among the features
-        metadata = projector_metadata(test, class_names, result["threshold"])
-        write_projector(tensorboard_dir, "test_images", features, test_images, metadata)
-    shift = None
-    if reference_run:
-        new = {
-            "paths": test["path"].to_numpy(),
-            "images": test_images,
-            "scores": scores["test"],
-            "features": features,
-            "patients": test["patient_id"].astype(str).to_numpy(),
+        images = {
+            s: test_images if s == "test" else split_images(transform, s)
+            for s in scored.metric_splits
         }
-        shift = shift_against_reference(
-            model, Path(reference_run), new, seed, out_dir, tensorboard_dir
-        )
-        write_json(out_dir / "shift.json", shift)
-    write_json(out_dir / "metrics.json", result)
-    if site:
-        write_json(
-            out_dir / "site.json", site_record(result, trainer, (run_flags or {}).get("model"))
-        )
-    write_evaluation_report(
-        out_dir / "report.html",
-        "Pneumonia classifier: evaluation",
-        result,
-        read_json(examples / "stats.json"),
-        dict(run_flags or {}),
-        sorted(out_dir.glob("*.png")),
-        shift=shift,
+        plot_binary(scored, result, images, seed, out_dir, tensorboard_dir)
+    else:
+        result.update(three_class_results(scored))
+    if scored.labelled:
+        plot_labelled(scored, result, examples, out_dir, tensorboard_dir)
+    shift = project_and_compare(
+        model,
+        transform,
+        scored,
+        test_images,
+        result["threshold"],
+        reference_run,
+        seed,
+        out_dir,
+        tensorboard_dir,
     )
-    headline = result.get("test", {})
-    return {
-        "metrics": "metrics.json",
-        "test_auc": headline.get("auc", headline.get("auc_macro")),
-        "test_accuracy": headline.get("accuracy"),
-        "threshold": result["threshold"],
-        "drift_detected": None if shift is None else shift.get("drift_detected"),
-    }
+    return write_results(out_dir, result, shift, site, trainer, examples, run_flags)

@@ -265,6 +265,66 @@ def check_sanity(
     return sanity
 
 
+def explain_cases(
+    model: keras.Model,
+    cases: pd.DataFrame,
+    names: list[str],
+    images: np.ndarray,
+    methods: tuple[str, ...],
+    options: dict[str, dict],
+    progress: bool,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+) -> dict[str, np.ndarray]:
+    """Every method's maps of the cases, written as overlays (a folder a method) and as
+    panels of all methods side by side; returns the maps by method."""
+    maps: dict[str, np.ndarray] = {}
+    overlays: dict[str, np.ndarray] = {}
+    for method in tqdm(methods, desc="explaining", unit="method", disable=not progress):
+        maps[method] = METHODS[method](model, images, **options.get(method, {}))
+        overlays[method] = write_overlays(
+            out_dir / method,
+            names,
+            images,
+            maps[method],
+            tensorboard_dir,
+            f"{method}/test_overlays",
+        )
+    write_panels(out_dir / "panels", cases, names, images, overlays, tensorboard_dir)
+    return maps
+
+
+def method_settings(options: dict[str, dict], ig_baseline: str, seed: int) -> dict[str, Any]:
+    """The outputs' record of the references the methods used: IG's baseline, SHAP's
+    background sample."""
+    result: dict[str, Any] = {}
+    if "integrated_gradients" in options:
+        result["ig_baseline"] = ig_baseline
+    if "shap" in options:
+        result["shap_background"] = {
+            "split": "train",
+            "images": len(options["shap"]["background"]),
+            "seed": seed,
+        }
+    return result
+
+
+def write_activations(
+    model: keras.Model, image: np.ndarray, name: str, out_dir: Path, tensorboard_dir: Path | None
+) -> dict[str, Any]:
+    """What each conv block sees in one image (the intermediate-activation view):
+    activations.png and activations.json."""
+    activations = activation_view(
+        model,
+        image,
+        out_dir / "activations.png",
+        tensorboard_dir,
+        title=f"Feature maps per conv block: {name}",
+    )
+    write_json(out_dir / "activations.json", activations)
+    return activations
+
+
 def multilabel_cases(
     predictions: pd.DataFrame, findings: list[str], images: int, top: int
 ) -> pd.DataFrame:
@@ -420,11 +480,11 @@ def run(
     scratch on a seeded sample of `data_randomization_images` training images, with true
     and with permuted labels, for `data_randomization_epochs` epochs each), over
     `sanity_images` seeded test images and `sanity_draws` draws; report.html with all of
-    it. A multi-label run explains `multilabel_images` test images for their
-    `top_findings` findings each, per finding (`explain_multilabel`; no faithfulness or
-    sanity checks there). `ig_baseline` (integrated_gradients.BASELINES) is IG's reference input; "blur"
+    it. `ig_baseline` (integrated_gradients.BASELINES) is IG's reference input; "blur"
     localized best on synthetic_cxr and passes both randomization checks
-    (benchmarks/ig_baselines.py, docs/benchmarks.md).
+    (benchmarks/ig_baselines.py, docs/benchmarks.md). A multi-label run explains
+    `multilabel_images` test images for their `top_findings` findings each, per finding
+    (`explain_multilabel`; no faithfulness or sanity checks there).
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -450,29 +510,14 @@ def run(
     images = case_images(examples, transform, cases["path"].tolist())
     names = [f"{case.outcome}_{Path(case.path).stem}" for case in cases.itertuples()]
     options = method_options(methods, transform, seed, ig_baseline)
-    maps: dict[str, np.ndarray] = {}
-    overlays: dict[str, np.ndarray] = {}
-    for method in tqdm(methods, desc="explaining", unit="method", disable=not progress):
-        maps[method] = METHODS[method](model, images, **options.get(method, {}))
-        overlays[method] = write_overlays(
-            out_dir / method,
-            names,
-            images,
-            maps[method],
-            tensorboard_dir,
-            f"{method}/test_overlays",
-        )
-    write_panels(out_dir / "panels", cases, names, images, overlays, tensorboard_dir)
-    result: dict[str, Any] = {"heatmaps": {m: len(names) for m in methods}}
-    if "integrated_gradients" in options:
-        result["ig_baseline"] = ig_baseline
-    if "shap" in options:
-        result["shap_background"] = {
-            "split": "train",
-            "images": len(options["shap"]["background"]),
-            "seed": seed,
-        }
-    faithfulness_json = localization_json = sanity = None
+    maps = explain_cases(
+        model, cases, names, images, methods, options, progress, out_dir, tensorboard_dir
+    )
+    result: dict[str, Any] = {
+        "heatmaps": {m: len(names) for m in methods},
+        **method_settings(options, ig_baseline, seed),
+    }
+    faithfulness_json = sanity = None
     if faithfulness:
         faithfulness_json = check_faithfulness(model, images, maps, seed, out_dir, tensorboard_dir)
         result["faithfulness"] = {
@@ -499,15 +544,7 @@ def run(
         )
         result["sanity_checks"] = {m: s["passes"] for m, s in sanity["summary"].items()}
     write_json(out_dir / "cases.json", cases.drop(columns="confidence").to_dict(orient="records"))
-    # What each conv block sees in the first selected image (the intermediate-activation view).
-    activations = activation_view(
-        model,
-        images[0],
-        out_dir / "activations.png",
-        tensorboard_dir,
-        title=f"Feature maps per conv block: {names[0]}",
-    )
-    write_json(out_dir / "activations.json", activations)
+    activations = write_activations(model, images[0], names[0], out_dir, tensorboard_dir)
     write_explanation_report(
         out_dir, cases, names, faithfulness_json, localization_json, sanity, activations
     )

@@ -22,7 +22,6 @@ of the chief's backup, so a resumed run resumes alike on every worker.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import shutil
 from pathlib import Path
@@ -401,14 +400,256 @@ def use_op_determinism() -> bool:
     return True
 
 
-def multilabel_head(spec: dict[str, Any], use_class_weights: bool) -> dict[str, Any]:
-    """compile_for_training's multi-label arguments for a multi-label Transform ({} for
-    the other tasks): one sigmoid per finding, each finding's positives and negatives
-    weighted alike (models/training.finding_weights) with `use_class_weights`, and the
-    validation AUC early stopping watches averaged over the findings that have both
-    positives and negatives on val."""
+def best_auc(val_auc: Sequence[float]) -> float:
+    """A phase's best validation AUC (NaN when no epoch logged one)."""
+    return float(np.nanmax(val_auc)) if val_auc else float("nan")
+
+
+def model_settings(
+    model: str, normalization: str, tuner: Path | None, learning_rate: float, focal_gamma: float
+) -> tuple[dict[str, Any], float, float]:
+    """The builder's keyword arguments, learning rate and focal gamma: the flags', or with
+    a Tuner upstream its best hyperparameters."""
+    architecture: dict[str, Any] = {"normalization": normalization} if model == "cnn" else {}
+    if tuner is not None:
+        best = tuned_hyperparameters(tuner)
+        architecture.update(filters=best["filters"], dropout=best["dropout"])
+        learning_rate, focal_gamma = best["learning_rate"], best["focal_gamma"]
+    return architecture, learning_rate, focal_gamma
+
+
+def start_strategy(strategy: str, batch_size: int) -> tf.distribute.Strategy:
+    """The --strategy's tf.distribute strategy, logged with the global batch it implies."""
+    distribute = distribution.strategy(strategy)
+    replicas = distribute.num_replicas_in_sync
+    logging.info(
+        "trainer: --strategy %s, %d replicas, global batch %d (%d per replica)",
+        strategy,
+        replicas,
+        batch_size * replicas,
+        batch_size,
+    )
+    return distribute
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How every phase compiles the model, the learning rate aside."""
+
+    num_classes: int
+    loss: str
+    focal_gamma: float
+    focal_alpha: float
+    # A multi-label head (one sigmoid per finding) and what its loss and AUC weigh.
+    multilabel: MultilabelHead | None = None
+
+    def compile(self, net: keras.Model, learning_rate: float) -> None:
+        """Compiles `net` afresh (a new optimizer) at `learning_rate`."""
+        compile_for_training(
+            net,
+            self.num_classes,
+            learning_rate,
+            self.loss,
+            self.focal_gamma,
+            self.focal_alpha,
+            self.multilabel,
+        )
+
+
+def build_net(
+    model: str,
+    image_size: int,
+    weights: str,
+    architecture: dict[str, Any],
+    recipe: Recipe,
+    learning_rate: float,
+    distribute: tf.distribute.Strategy,
+    policy: str,
+) -> keras.Model:
+    """The compiled model, its variables made under the strategy and precision policy."""
+    # Under a mixed policy the models keep their outputs (and input statistics) in float32.
+    with distribute.scope(), compute_precision(policy):
+        net = build_model(
+            model,
+            image_size,
+            recipe.num_classes,
+            weights=weights,
+            **architecture,
+            **({"multilabel": True} if recipe.multilabel else {}),  # one sigmoid per finding
+        )
+        recipe.compile(net, learning_rate)
+    if distribute.num_replicas_in_sync > 1:
+        distributed_fit.synchronize_batch_norm(net)
+    return net
+
+
+def resume_like_chief(
+    distribute: tf.distribute.Strategy, chief_backup: Path | None, out_dir: Path
+) -> None:
+    """Waits for every worker, then (a non-chief worker) copies the chief's backups, so a
+    resumed run resumes alike everywhere."""
+    # Past this point every worker has made its variables, so the chief's folder is past
+    # the runner's clean-up, and the chief cannot write a new backup before the others
+    # have copied the one it resumes from (training a step needs every worker).
+    distribution.barrier(distribute)
+    if chief_backup is not None and chief_backup.is_dir():
+        shutil.copytree(chief_backup, out_dir / "backup", dirs_exist_ok=True)
+    # The self-training rounds' backups sit beside it; a worker resumes those alike.
+    if chief_backup is not None and (chief_backup.parent / "adapt_backup").is_dir():
+        shutil.copytree(
+            chief_backup.parent / "adapt_backup", out_dir / "adapt_backup", dirs_exist_ok=True
+        )
+
+
+def training_data(
+    transform: Path, global_batch: int, seed: int, one_hot: bool, drop_remainder: bool
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """The train split (shuffled, augmented, seeded) and the val split, in global batches."""
+    train = input_fn(
+        transform,
+        "train",
+        global_batch,
+        training=True,
+        seed=seed,
+        one_hot=one_hot,
+        drop_remainder=drop_remainder,
+    )
+    return train, input_fn(transform, "val", global_batch, one_hot=one_hot)
+
+
+@dataclasses.dataclass(frozen=True)
+class Fitting:
+    """What every phase of one training shares: the model, its strategy and precision
+    policy, its recipe, the validation data and fit_phase's callback settings."""
+
+    net: keras.Model
+    strategy: tf.distribute.Strategy
+    policy: str
+    recipe: Recipe
+    val: tf.data.Dataset
+    out_dir: Path
+    tensorboard_dir: Path | None
+    patience: int
+    verbose: int
+
+    def fit(
+        self,
+        train: tf.data.Dataset,
+        initial_epoch: int,
+        epochs: int,
+        extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+        *,
+        class_weight: dict[int, float] | None,
+        backup: Path | None = None,
+    ) -> Phase:
+        """fit_phase on `train` with this training's model, validation data and settings."""
+        return fit_phase(
+            self.net,
+            train,
+            self.val,
+            initial_epoch,
+            epochs,
+            extra_callbacks,
+            strategy=self.strategy,
+            class_weight=class_weight,
+            out_dir=self.out_dir,
+            tensorboard_dir=self.tensorboard_dir,
+            patience=self.patience,
+            verbose=self.verbose,
+            backup=backup,
+        )
+
+
+def fine_tune(
+    fitting: Fitting,
+    train: tf.data.Dataset,
+    first: Phase,
+    layers: int,
+    epochs: int,
+    learning_rate: float,
+    class_weight: dict[int, float] | None,
+) -> Phase:
+    """Phase two: the top `layers` backbone layers unfrozen, `epochs` more at
+    `learning_rate`; back to phase one's weights unless fine-tuning beat its validation
+    AUC. Returns both phases as one."""
+    net = fitting.net
+    # Phase two starts with fresh callbacks: remember phase one's best (restored) state.
+    phase_one = (
+        weights_by_path(net),
+        float(np.nanmax(first.val_auc)) if first.val_auc else -np.inf,
+    )
+    with fitting.strategy.scope():
+        unfreeze_top(net, layers)
+        fitting.recipe.compile(net, learning_rate)
+    more = fitting.fit(
+        train, first.epochs_run, first.epochs_run + epochs, class_weight=class_weight
+    )
+    best_epoch = first.best_epoch
+    if not keep_better_phase(net, *phase_one, more.val_auc):
+        best_epoch = more.best_epoch
+    return Phase(first.val_auc + more.val_auc, more.epochs_run, best_epoch)
+
+
+def adapt_to_site(
+    fitting: Fitting,
+    transform: Path,
+    settings: SelfTraining,
+    before: Phase,
+    learning_rate: float,
+    *,
+    batch_size: int,
+    seed: int,
+    one_hot: bool,
+    drop_remainder: bool,
+    use_class_weights: bool,
+) -> tuple[Phase, dict[str, Any]]:
+    """Self-training on the adapt split at `learning_rate` (`self_train`). Returns the
+    phase whose best epoch is kept (the last round trained, else `before`) and the
+    `adaptation` record, with validation AUC before and after."""
+
+    def train_round(
+        ds: tf.data.Dataset, weights: dict[int, float] | None, start: int, backup: Path
+    ) -> Phase:
+        # A fresh optimizer at a tenth of the rate each round, under the run's policy.
+        with fitting.strategy.scope(), compute_precision(fitting.policy):
+            fitting.recipe.compile(fitting.net, learning_rate)
+        return fitting.fit(ds, start, start + settings.epochs, class_weight=weights, backup=backup)
+
+    last, adaptation = self_train(
+        fitting.net,
+        transform,
+        settings,
+        train_round,
+        first_epoch=before.epochs_run,
+        batch_size=batch_size,
+        seed=seed,
+        one_hot=one_hot,
+        drop_remainder=drop_remainder,
+        use_class_weights=use_class_weights,
+        out_dir=fitting.out_dir,
+    )
+    # The model kept is the last round's best epoch on (unchanged) validation.
+    after = before if last is None else last
+    adaptation["val_auc_before"] = best_auc(before.val_auc)
+    adaptation["val_auc_after"] = best_auc(after.val_auc)
+    return after, adaptation
+
+
+def save_model(net: keras.Model, out_dir: Path, tensorboard_dir: Path | None) -> None:
+    """model.keras (the best epoch's weights, restored by EarlyStopping) and history.png."""
+    # Saved whole, atomically: a kill mid-save keeps no half-written file.
+    with atomic_path(out_dir / "model.keras") as tmp:
+        net.save(tmp)
+    plot_history(out_dir / "history.csv", out_dir / "history.png", tensorboard_dir)
+
+
+def multilabel_head(spec: dict[str, Any], use_class_weights: bool) -> MultilabelHead | None:
+    """A multi-label Transform's head settings (None for the other tasks): each finding's
+    positives and negatives weighted alike in the loss (models/training.finding_weights)
+    with `use_class_weights`, and the validation AUC early stopping watches averaged over
+    the findings that have both positives and negatives on val."""
     if spec["task"] != "multilabel":
-        return {}
+        return None
     weights = (
         finding_weights(spec["train_class_counts"], spec["train_images"])
         if use_class_weights
@@ -417,7 +658,7 @@ def multilabel_head(spec: dict[str, Any], use_class_weights: bool) -> dict[str, 
     val_images = spec["counts"].get("val", 0)
     measurable = [float(0 < n < val_images) for n in spec.get("val_class_counts", [])]
     logging.info("trainer: one sigmoid per finding %s, weights %s", spec["class_names"], weights)
-    return {"multilabel": MultilabelHead(weights, measurable if any(measurable) else None)}
+    return MultilabelHead(weights, measurable if any(measurable) else None)
 
 
 def run(
@@ -468,150 +709,74 @@ def run(
     policy = precision_policy(precision)
     logging.info("trainer: compute precision %s (--precision %s)", policy, precision)
     spec = load_spec(transform)
-    num_classes = len(spec["class_names"])
-    head = multilabel_head(spec, use_class_weights)
-    architecture: dict[str, Any] = {"normalization": normalization} if model == "cnn" else {}
-    if tuner is not None:
-        best = tuned_hyperparameters(tuner)
-        architecture.update(filters=best["filters"], dropout=best["dropout"])
-        learning_rate, focal_gamma = best["learning_rate"], best["focal_gamma"]
-    distribute = distribution.strategy(strategy)
+    architecture, learning_rate, focal_gamma = model_settings(
+        model, normalization, tuner, learning_rate, focal_gamma
+    )
+    recipe = Recipe(
+        len(spec["class_names"]),
+        loss,
+        focal_gamma,
+        focal_alpha,
+        multilabel_head(spec, use_class_weights),
+    )
+    distribute = start_strategy(strategy, batch_size)
     replicas = distribute.num_replicas_in_sync
     global_batch = batch_size * replicas
-    logging.info(
-        "trainer: --strategy %s, %d replicas, global batch %d (%d per replica)",
-        strategy,
-        replicas,
-        global_batch,
-        batch_size,
+    net = build_net(
+        model, spec["image_size"], weights, architecture, recipe, learning_rate, distribute, policy
     )
-    # Under a mixed policy the models keep their outputs (and input statistics) in float32.
-    with distribute.scope(), compute_precision(policy):
-        net = build_model(
-            model,
-            spec["image_size"],
-            num_classes,
-            weights=weights,
-            **architecture,
-            **({"multilabel": True} if head else {}),  # one sigmoid per finding
-        )
-        compile_for_training(
-            net, num_classes, learning_rate, loss, focal_gamma, focal_alpha, **head
-        )
-    if replicas > 1:
-        distributed_fit.synchronize_batch_norm(net)
-    # Past this point every worker has made its variables, so the chief's folder is past
-    # the runner's clean-up, and the chief cannot write a new backup before the others
-    # have copied the one it resumes from (training a step needs every worker).
-    distribution.barrier(distribute)
-    if chief_backup is not None and chief_backup.is_dir():
-        shutil.copytree(chief_backup, out_dir / "backup", dirs_exist_ok=True)
-    # The self-training rounds' backups sit beside it; a worker resumes those alike.
-    if chief_backup is not None and (chief_backup.parent / "adapt_backup").is_dir():
-        shutil.copytree(
-            chief_backup.parent / "adapt_backup", out_dir / "adapt_backup", dirs_exist_ok=True
-        )
-    one_hot = num_classes > 2 and not head
-    train = input_fn(
-        transform,
-        "train",
-        global_batch,
-        training=True,
-        seed=seed,
-        one_hot=one_hot,
-        drop_remainder=replicas > 1,
-    )
-    val = input_fn(transform, "val", global_batch, one_hot=one_hot)
-    # A multi-label head weighs each finding in its loss (`head`), not whole images.
+    resume_like_chief(distribute, chief_backup, out_dir)
+    one_hot = recipe.num_classes > 2 and recipe.multilabel is None
+    drop_remainder = replicas > 1
+    train, val = training_data(transform, global_batch, seed, one_hot, drop_remainder)
+    # A multi-label head weighs each finding in its loss (Recipe.multilabel), not images.
     weights_by_class = (
-        class_weights(spec["train_class_counts"]) if use_class_weights and not head else None
+        class_weights(spec["train_class_counts"])
+        if use_class_weights and recipe.multilabel is None
+        else None
     )
     logging.info(
         "trainer: %s, %d parameters, class weights %s", model, net.count_params(), weights_by_class
     )
-    common: dict[str, Any] = dict(
-        strategy=distribute,
-        out_dir=out_dir,
-        tensorboard_dir=tensorboard_dir,
-        patience=patience,
-        verbose=verbose,
+    fitting = Fitting(
+        net, distribute, policy, recipe, val, out_dir, tensorboard_dir, patience, verbose
     )
-    fit = functools.partial(fit_phase, net, train, val, class_weight=weights_by_class, **common)
     heatmaps = (
         epoch_heatmap_callbacks(net, transform, tensorboard_dir, seed)
         if tensorboard_dir is not None and epoch_heatmaps
         else []
     )
-    result = fit(0, epochs, heatmaps)
-    val_auc, epochs_run, best_epoch = result.val_auc, result.epochs_run, result.best_epoch
+    phase = fitting.fit(train, 0, epochs, heatmaps, class_weight=weights_by_class)
     if fine_tune_layers > 0:
-        # Phase two starts with fresh callbacks: remember phase one's best (restored) state.
-        phase_one = (weights_by_path(net), float(np.nanmax(val_auc)) if val_auc else -np.inf)
-        with distribute.scope():
-            unfreeze_top(net, fine_tune_layers)
-            compile_for_training(
-                net, num_classes, learning_rate / 10, loss, focal_gamma, focal_alpha, **head
-            )
-        more = fit(epochs_run, epochs_run + fine_tune_epochs)
-        if not keep_better_phase(net, *phase_one, more.val_auc):
-            best_epoch = more.best_epoch
-        val_auc, epochs_run = val_auc + more.val_auc, more.epochs_run
-    best_val_auc = float(np.nanmax(val_auc)) if val_auc else float("nan")
+        phase = fine_tune(
+            fitting,
+            train,
+            phase,
+            fine_tune_layers,
+            fine_tune_epochs,
+            learning_rate / 10,
+            weights_by_class,
+        )
     adaptation: dict[str, Any] | None = None
     if ADAPT_SPLIT in spec["counts"] and adapt_epochs > 0:
-
-        def train_round(
-            ds: tf.data.Dataset, weights: dict[int, float] | None, start: int, backup: Path
-        ) -> Phase:
-            # A fresh optimizer at a tenth of the rate each round, under the run's policy.
-            with distribute.scope(), compute_precision(policy):
-                compile_for_training(
-                    net,
-                    num_classes,
-                    learning_rate * ADAPT_LEARNING_RATE_FACTOR,
-                    loss,
-                    focal_gamma,
-                    focal_alpha,
-                )
-            return fit_phase(
-                net,
-                ds,
-                val,
-                start,
-                start + adapt_epochs,
-                **common,
-                class_weight=weights,
-                backup=backup,
-            )
-
-        last, adaptation = self_train(
-            net,
+        phase, adaptation = adapt_to_site(
+            fitting,
             transform,
             SelfTraining(adapt_epochs, adapt_fraction, adapt_rounds),
-            train_round,
-            first_epoch=epochs_run,
+            phase,
+            learning_rate * ADAPT_LEARNING_RATE_FACTOR,
             batch_size=global_batch,
             seed=seed,
             one_hot=one_hot,
-            drop_remainder=replicas > 1,
+            drop_remainder=drop_remainder,
             use_class_weights=use_class_weights,
-            out_dir=out_dir,
         )
-        adaptation["val_auc_before"] = best_val_auc
-        if last is not None:
-            # The model kept is the last round's best epoch on (unchanged) validation.
-            best_val_auc = float(np.nanmax(last.val_auc)) if last.val_auc else float("nan")
-            epochs_run, best_epoch = last.epochs_run, last.best_epoch
-        adaptation["val_auc_after"] = best_val_auc
-    # EarlyStopping restored the best epoch's weights; save them whole, atomically.
-    with atomic_path(out_dir / "model.keras") as tmp:
-        net.save(tmp)
-    plot_history(out_dir / "history.csv", out_dir / "history.png", tensorboard_dir)
+    save_model(net, out_dir, tensorboard_dir)
     return {
         "model": "model.keras",
-        "epochs_run": epochs_run,
-        "best_epoch": best_epoch,
-        "best_val_auc": best_val_auc,
+        "epochs_run": phase.epochs_run,
+        "best_epoch": phase.best_epoch,
+        "best_val_auc": best_auc(phase.val_auc),
         "parameters": int(net.count_params()),
         "precision": policy,
         "op_determinism": deterministic,

@@ -19,8 +19,9 @@ from components.artifacts import read_json, write_json, write_text
 from datasets.chest_xray_pneumonia.file_names import acquisition_batch
 
 INTENDED_USE = (
-    "Research and teaching: a reproducible baseline for pneumonia classification and its "
-    "explanations. Not a medical device; not validated for diagnosis, triage or any "
+    "Research and teaching: a reproducible baseline for chest X-ray classification "
+    "(pneumonia, or the NIH findings with --task multilabel) and its explanations. Not a "
+    "medical device; not validated for diagnosis, triage or any "
     "clinical decision."
 )
 HEADLINE = ("n", "accuracy", "auc", "sensitivity", "specificity", "ece")

@@ -38,8 +38,11 @@ def load_spec(transform_dir: Path) -> dict[str, Any]:
 
 
 def split_labels(transform_dir: Path, split: str) -> np.ndarray:
-    """Labels of a saved split in saved order (the order `input_fn` yields unshuffled)."""
+    """Labels of a saved split in saved order (the order `input_fn` yields unshuffled):
+    (n,) class indices, or (n, findings) 0/1 rows for a multi-label task."""
     ds = _saved(transform_dir, split).map(lambda x, y, i: y)
+    if ds.element_spec.shape.rank:
+        return np.stack(list(ds.as_numpy_iterator())).astype(np.int32)
     return np.fromiter(ds.as_numpy_iterator(), dtype=np.int32)
 
 

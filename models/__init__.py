@@ -31,7 +31,8 @@ def build_model(
     channels: int = 1,
     **hyperparameters,
 ) -> keras.Model:
-    """The model called `name` on `image_size`-pixel, `channels`-channel raw images."""
+    """The model called `name` on `image_size`-pixel, `channels`-channel raw images
+    (`multilabel=True` among the hyperparameters: one sigmoid per class)."""
     if name == "cnn":
         from models.cnn import build_cnn
 

@@ -57,11 +57,13 @@ def build_cnn(
     l2: float = 1e-4,
     convs_per_block: int = 1,
     normalization: str = DEFAULT_NORMALIZATION,
+    multilabel: bool = False,
 ) -> keras.Model:
     """Input: (image_size, image_size, channels) raw pixels in [0, 255].
 
     `normalization`: "rescale" divides by 255; "standardize" gives each image zero mean
-    and unit variance by its own statistics (models/layers.py).
+    and unit variance by its own statistics (models/layers.py). `multilabel`: the head
+    has one sigmoid per class (models.cnn.output_layer).
     """
     inputs = keras.Input((image_size, image_size, channels), name="image")
     x = input_normalization(normalization)(inputs)
@@ -69,7 +71,7 @@ def build_cnn(
         x = conv_block(x, width, index, l2, convs_per_block)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = output_layer(num_classes)(x)
+    outputs = output_layer(num_classes, multilabel)(x)
     return keras.Model(inputs, outputs, name="cnn")
 
 
@@ -83,11 +85,14 @@ def input_normalization(name: str) -> layers.Layer:
     raise ValueError(f"unknown --normalization {name!r} (rescale or standardize)")
 
 
-def output_layer(num_classes: int) -> layers.Dense:
-    """One sigmoid unit for two classes, else a softmax over the classes.
+def output_layer(num_classes: int, multilabel: bool = False) -> layers.Dense:
+    """One sigmoid unit for two classes, else a softmax over the classes; `multilabel`:
+    one sigmoid per finding (`num_classes` findings, each present or not on its own).
 
     float32 even under a mixed-precision policy: probabilities near 0 and 1 need it.
     """
+    if multilabel:
+        return layers.Dense(num_classes, activation="sigmoid", dtype="float32", name="prediction")
     if num_classes == 2:
         return layers.Dense(1, activation="sigmoid", dtype="float32", name="prediction")
     return layers.Dense(num_classes, activation="softmax", dtype="float32", name="prediction")

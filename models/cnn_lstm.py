@@ -54,8 +54,10 @@ def build_cnn_lstm(
     lstm_dropout: float = 0.4,
     dense_units: tuple[int, ...] = (256, 128),
     dense_dropout: float = 0.5,
+    multilabel: bool = False,
 ) -> keras.Model:
-    """Input: (image_size, image_size, channels) raw pixels in [0, 255]."""
+    """Input: (image_size, image_size, channels) raw pixels in [0, 255]; `multilabel`:
+    one sigmoid per class (models.cnn.output_layer)."""
     if len(filters) != len(conv_dropout):
         raise ValueError("filters and conv_dropout need one entry per conv block")
     if image_size < 2 ** len(filters):
@@ -84,5 +86,5 @@ def build_cnn_lstm(
         x = layers.BatchNormalization(name=f"dense{index}_bn")(x)
         x = layers.ReLU(name=f"dense{index}_relu")(x)
         x = layers.Dropout(dense_dropout, name=f"dense{index}_dropout")(x)
-    outputs = output_layer(num_classes)(x)
+    outputs = output_layer(num_classes, multilabel)(x)
     return keras.Model(inputs, outputs, name="cnn_lstm")

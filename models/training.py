@@ -6,6 +6,7 @@ trained one (both fine-tuning phases) are measured alike.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Any, Iterator, Sequence
 
 import keras
@@ -22,7 +23,37 @@ def class_weights(class_counts: Sequence[int]) -> dict[int, float]:
     return {int(c): float(w) for c, w in zip(np.unique(labels), weights)}
 
 
-def training_metrics(num_classes: int) -> list[keras.metrics.Metric]:
+def finding_weights(positives: Sequence[int], n: int) -> tuple[list[float], list[float]]:
+    """(negative weights, positive weights) per finding: `class_weights` of each finding's
+    absent/present counts among `n` training images, so within every finding both count
+    alike (a finding without a positive or negative keeps weight 1)."""
+    negative, positive = [], []
+    for count in positives:
+        weights = class_weights([n - count, count]) if 0 < count < n else {0: 1.0, 1: 1.0}
+        negative.append(weights[0])
+        positive.append(weights[1])
+    return negative, positive
+
+
+def training_metrics(
+    num_classes: int, multilabel: bool = False, auc_findings: Sequence[float] | None = None
+) -> list[keras.metrics.Metric]:
+    """Accuracy, AUC, precision, recall; a multi-label head's AUC is the mean of its
+    findings' AUCs (Keras' AUC with multi_label), which early stopping watches, over the
+    findings `auc_findings` weighs 1 (Keras counts a finding without a validation
+    positive as AUC 0, which would only lower every epoch's figure alike)."""
+    if multilabel:
+        return [
+            keras.metrics.BinaryAccuracy(name="accuracy"),
+            keras.metrics.AUC(
+                name="auc",
+                multi_label=True,
+                num_labels=num_classes,
+                label_weights=None if auc_findings is None else list(auc_findings),
+            ),
+            keras.metrics.Precision(name="precision"),
+            keras.metrics.Recall(name="recall"),
+        ]
     if num_classes == 2:
         return [
             keras.metrics.BinaryAccuracy(name="accuracy"),
@@ -38,6 +69,16 @@ def training_metrics(num_classes: int) -> list[keras.metrics.Metric]:
     ]
 
 
+@dataclasses.dataclass(frozen=True)
+class MultilabelHead:
+    """A multi-label head's training settings: (negative, positive) weights per finding
+    for the loss (`finding_weights`; None: unweighted) and the 0/1 weight of each finding
+    in the validation AUC early stopping watches (`auc_findings`; None: all)."""
+
+    finding_weights: tuple[Sequence[float], Sequence[float]] | None = None
+    auc_findings: Sequence[float] | None = None
+
+
 def compile_for_training(
     model: keras.Model,
     num_classes: int,
@@ -45,12 +86,23 @@ def compile_for_training(
     loss: str = DEFAULT_LOSS,
     focal_gamma: float = 2.0,
     focal_alpha: float = 0.5,
+    multilabel: MultilabelHead | None = None,
 ) -> keras.Model:
-    """Adam at `learning_rate`, the chosen loss (models/losses.py), training_metrics."""
+    """Adam at `learning_rate`, the chosen loss (models/losses.py), training_metrics;
+    `multilabel`: a head with one sigmoid per finding, and what its loss and AUC weigh."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=make_loss(num_classes, loss, focal_gamma, focal_alpha),
-        metrics=training_metrics(num_classes),
+        loss=make_loss(
+            num_classes,
+            loss,
+            focal_gamma,
+            focal_alpha,
+            multilabel is not None,
+            multilabel.finding_weights if multilabel else None,
+        ),
+        metrics=training_metrics(
+            num_classes, multilabel is not None, multilabel.auc_findings if multilabel else None
+        ),
     )
     return model
 

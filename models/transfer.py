@@ -116,8 +116,10 @@ def build_transfer(
     dense_units: int = 128,
     dropout: float = 0.5,
     l2: float = 1e-4,
+    multilabel: bool = False,
 ) -> keras.Model:
-    """Input: (image_size, image_size, channels) raw pixels in [0, 255].
+    """Input: (image_size, image_size, channels) raw pixels in [0, 255]; `multilabel`:
+    one sigmoid per class (models.cnn.output_layer).
 
     `name`: densenet121, vgg16, xception or efficientnetb0. The backbone is frozen when
     `weights` is pretrained ("imagenet" or a file), trainable when it is "none".
@@ -147,7 +149,7 @@ def build_transfer(
         kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
     )(x)
     x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = output_layer(num_classes)(x)
+    outputs = output_layer(num_classes, multilabel)(x)
     return keras.Model(inputs, outputs, name=name)
 
 

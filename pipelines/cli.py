@@ -276,7 +276,19 @@ def summary(run_dir: Path) -> str:
     lines = [f"Run folder: {run_dir}"]
     for split in [s for s in ("val", "test") if s in metrics]:
         m = metrics[split]
-        if "auc_ci95" in m:
+        if "per_finding" in m:  # a multi-label run
+            macro, micro = m["macro_auc"], m["micro_auc"]
+            lines.append(
+                f"  {split:4s} n={m['n']:4d}  macro AUC "
+                + (f"{macro:.3f}  micro AUC {micro:.3f}" if macro is not None else "-")
+                + f" over {len(m['evaluable_findings'])} of {len(m['per_finding'])} findings"
+                + (
+                    " (the others: too few positives, negatives or patients)"
+                    if len(m["evaluable_findings"]) < len(m["per_finding"])
+                    else ""
+                )
+            )
+        elif "auc_ci95" in m:
             lo, hi = m["auc_ci95"]
             lines.append(
                 f"  {split:4s} n={m['n']:4d}  AUC {m['auc']:.3f} [{lo:.3f}, {hi:.3f}]  "

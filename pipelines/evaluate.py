@@ -107,13 +107,48 @@ flags.DEFINE_boolean("quiet", False, "Print only warnings, errors and the final 
 
 
 def model_geometry(model_path: Path) -> tuple[int, str]:
-    """Image size and task a saved model expects, read from its input and output shapes."""
+    """Image size and task a saved model expects, read from its input and output shapes
+    (several sigmoid units: one per finding, multilabel)."""
+    import keras
+
     from components.pneumonia.model_import import load_model_checked
 
     model = load_model_checked(model_path)
     image_size = int(model.inputs[0].shape[1])
-    task = "binary" if model.outputs[0].shape[-1] == 1 else "three_class"
-    return image_size, task
+    head = model.layers[-1]
+    units = model.outputs[0].shape[-1]
+    if units > 1 and getattr(head, "activation", None) is keras.activations.sigmoid:
+        return image_size, "multilabel"
+    return image_size, "binary" if units == 1 else "three_class"
+
+
+def frozen_finding_thresholds(model_path: Path) -> dict[str, Any]:
+    """A multi-label model's findings and frozen per-finding thresholds, from the run it
+    was trained in (<run>/transform/transform.json, <run>/evaluator/metrics.json); with
+    --rethreshold only the findings (thresholds are chosen on this data's val)."""
+    run = model_path.parent.parent
+    spec_path, metrics_path = (
+        run / "transform" / "transform.json",
+        run / "evaluator" / "metrics.json",
+    )
+    if model_path.parent.name != "trainer" or not spec_path.is_file():
+        raise DataError(
+            f"--model {model_path}: a multi-label model is evaluated from its run folder "
+            "(<run>/trainer/model.keras), where its findings and thresholds are"
+        )
+    findings = read_json(spec_path)["class_names"]
+    if FLAGS.rethreshold:
+        return {"findings": findings}
+    if FLAGS.threshold is not None:
+        raise DataError("--threshold is one threshold; a multi-label model has one per finding")
+    thresholds = read_json(metrics_path).get("thresholds") if metrics_path.is_file() else None
+    if not thresholds:
+        raise DataError(f"no per-finding thresholds in {metrics_path}; use --rethreshold")
+    return {
+        "findings": findings,
+        "frozen_thresholds": thresholds,
+        "threshold_source": f"{metrics_path} (youden_on_val per finding)",
+    }
 
 
 def frozen_threshold(model_path: Path, task: str) -> tuple[float | None, str | None]:
@@ -204,10 +239,13 @@ def evaluation_components(
     frozen: tuple[float | None, str | None],
     rule: tuple[str, float],
     flag_values: dict[str, Any],
+    multilabel: dict[str, Any],
 ) -> list[Component]:
     """ExampleGen, Transform, the model in the Trainer's place and the Evaluator at the
     `frozen` (threshold, source) or by `rule` (rule, target sensitivity); with
-    --calibration_dir also the export, the serving model with the site's threshold."""
+    --calibration_dir also the export, the serving model with the site's threshold.
+    `multilabel` (frozen_finding_thresholds): a multi-label model's findings, which the
+    Transform labels by, and its frozen per-finding thresholds."""
     from components.pneumonia import model_import, transform
 
     data_name = Path(FLAGS.data_dir).resolve().name if FLAGS.data_dir else Path(FLAGS.csv).stem
@@ -225,7 +263,11 @@ def evaluation_components(
         Component(
             "transform",
             transform.run,
-            dict(image_size=image_size, task=task),
+            dict(
+                image_size=image_size,
+                task=task,
+                **({"findings": tuple(multilabel["findings"])} if multilabel else {}),
+            ),
             inputs={"examples": "example_gen"},
         ),
         Component(
@@ -242,7 +284,8 @@ def evaluation_components(
             seed=FLAGS.seed,
             run_flags=flag_values,
             frozen_threshold=frozen[0],
-            threshold_source=frozen[1],
+            threshold_source=frozen[1] or multilabel.get("threshold_source"),
+            frozen_thresholds=multilabel.get("frozen_thresholds"),
             # The shift report's reference: the run the model was trained in (its
             # validation split); shift.json says so when there is none.
             site=dict(
@@ -293,6 +336,7 @@ def main() -> int:
     image_size, task = model_geometry(model_path)
     check_site_flags(task)
     frozen = frozen_threshold(model_path, task)
+    multilabel = frozen_finding_thresholds(model_path) if task == "multilabel" else {}
     rule = (
         site_threshold_rule(model_path)
         if FLAGS.calibration_dir
@@ -306,7 +350,9 @@ def main() -> int:
     }
     cli.write_flagfile(run_dir, list(flag_values), "pipelines.evaluate")
     log_to_run_folder(run_dir)
-    components = evaluation_components(model_path, image_size, task, frozen, rule, flag_values)
+    components = evaluation_components(
+        model_path, image_size, task, frozen, rule, flag_values, multilabel
+    )
     run_pipeline(components, run_dir, flag_values, force=FLAGS.force)
     metrics = read_json(run_dir / "evaluator" / "metrics.json")
     cli.log_hparams(run_dir, flag_values, numeric_leaves(metrics, [(), ("val",), ("test",)]))

@@ -60,8 +60,15 @@ flags.DEFINE_enum(
 flags.DEFINE_enum(
     "task",
     "binary",
-    ["binary", "three_class"],
-    "binary (normal/pneumonia) or three_class (normal/bacterial/viral).",
+    ["binary", "three_class", "multilabel"],
+    "binary (normal/pneumonia), three_class (normal/bacterial/viral), or multilabel (with "
+    "--csv: one sigmoid per NIH finding seen in training; No Finding is none).",
+)
+flags.DEFINE_string(
+    "split_lists",
+    None,
+    "--task multilabel: a folder with NIH's train_val_list.txt and test_list.txt; test is "
+    "test_list's images, val is held out of train_val's by patient.",
 )
 flags.DEFINE_enum(
     "model",
@@ -460,6 +467,7 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             seed=FLAGS.seed,
             balance=FLAGS.balance,
             near_duplicates=FLAGS.near_duplicates,
+            split_lists=FLAGS.split_lists,
             progress=progress_bars(),
         ),
         eda_component(),
@@ -501,6 +509,16 @@ def check_flag_combinations() -> None:
             "--strategy multi_worker needs --run_dir: the same folder on every worker "
             "(the chief writes it, the others read the Transform's output from it)"
         )
+    if FLAGS.task == "multilabel" and not FLAGS.csv:
+        raise DataError(
+            "--task multilabel reads the findings of an NIH-style CSV: give --csv "
+            "(columns image_path,label with |-separated findings)"
+        )
+    if FLAGS.split_lists and FLAGS.task != "multilabel":
+        raise DataError("--split_lists (NIH's official split) is for --task multilabel")
+    for flag in ("tune", "adapt_to"):
+        if FLAGS.task == "multilabel" and FLAGS[flag].value:
+            raise DataError(f"--{flag} is not available with --task multilabel")
     if FLAGS.fine_tune_layers > 0 and FLAGS.model in ("cnn", "cnn_lstm"):
         raise DataError(
             f"--fine_tune_layers unfreezes layers of a pretrained backbone; --model "
@@ -573,7 +591,7 @@ def main() -> int:
     metrics = read_json(run_dir / "evaluator" / "metrics.json")
     cli.log_hparams(run_dir, flag_values, numeric_leaves(metrics, [(), ("val",), ("test",)]))
     closing = summary(run_dir) + adaptation_summary(run_dir)
-    if FLAGS.task == "binary":
+    if FLAGS.task in ("binary", "multilabel"):
         closing += f"\nModel card: {write_model_card(run_dir)}"
     print(closing)
     return 0

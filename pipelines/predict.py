@@ -95,7 +95,11 @@ def pneumonia_source(run_dir: Path | None) -> dict[str, Any]:
             f"no threshold for {model_path}: give --threshold (a run's is in "
             "<run>/evaluator/metrics.json) or use --run_dir"
         )
-    if outputs > 1:
+    finding_thresholds = None
+    if spec.get("task") == "multilabel":
+        finding_thresholds = run_finding_thresholds(home)
+        threshold, source = None, f"{home / 'evaluator' / 'metrics.json'} (per finding)"
+    elif outputs > 1:
         threshold, source = None, "argmax"
     methods = tuple(m for m in FLAGS.explain if m)
     unknown = [m for m in methods if m not in METHODS]
@@ -115,7 +119,23 @@ def pneumonia_source(run_dir: Path | None) -> dict[str, Any]:
         "class_names": class_names,
         "methods": methods,
         "transform_dir": str(home / "transform") if has_train else None,
+        **({"finding_thresholds": finding_thresholds} if finding_thresholds else {}),
     }
+
+
+def run_finding_thresholds(run_dir: Path) -> dict[str, float]:
+    """A multi-label run's per-finding thresholds (its Evaluator's), or a DataError."""
+    if FLAGS.threshold is not None or FLAGS.site:
+        raise DataError(
+            "a multi-label model has one threshold per finding: drop --threshold/--site"
+        )
+    metrics_path = run_dir / "evaluator" / "metrics.json"
+    thresholds = read_json(metrics_path).get("thresholds") if metrics_path.is_file() else None
+    if not thresholds:
+        raise DataError(
+            f"no per-finding thresholds in {metrics_path} (run the pipeline to its end)"
+        )
+    return thresholds
 
 
 def run_ig_baseline(run_dir: Path) -> str:

@@ -19,6 +19,7 @@ def example_gen_component(
     external: str | None = None,
     near_duplicates: str = "report",
     calibration_dir: str | None = None,
+    split_lists: str | None = None,
     progress: bool = False,
 ) -> Component:
     """ExampleGen on a Kaggle folder, an NIH-style CSV or (neither) the synthetic builder;
@@ -26,7 +27,7 @@ def example_gen_component(
     every image is a test image (pipelines.evaluate at a frozen threshold).
     `near_duplicates` ("report" or "remove"): the fate of val/test images that look like
     an earlier split's image; `calibration_dir`: a site's labelled images, the val split
-    (pipelines.evaluate)."""
+    (pipelines.evaluate); `split_lists`: NIH's official split lists (--task multilabel)."""
     from components.pneumonia import example_gen
 
     cache_key = {"data_fingerprint": data_fingerprint(data_dir, csv)}
@@ -42,6 +43,9 @@ def example_gen_component(
     if calibration_dir:  # only then, so earlier runs' fingerprints stay as they were
         params["calibration_dir"] = str(Path(calibration_dir).resolve())
         cache_key["calibration_fingerprint"] = data_fingerprint(calibration_dir, None)
+    if split_lists:  # as calibration_dir: only then, and its files key the cache
+        params["split_lists"] = str(Path(split_lists).resolve())
+        cache_key["split_lists_fingerprint"] = data_fingerprint(split_lists, None)
     return Component(
         "example_gen",
         example_gen.run,
@@ -61,11 +65,12 @@ def evaluator_component(
     run_flags: Mapping[str, Any],
     frozen_threshold: float | None = None,
     threshold_source: str | None = None,
+    frozen_thresholds: Mapping[str, float] | None = None,
     site: Mapping[str, Any] | None = None,
 ) -> Component:
     """The Evaluator on the Transform's splits and the model in trainer/. `site`
     (pipelines.evaluate): reference_run for the shift report, and calibration_dir with
-    site_name when a site recalibrates."""
+    site_name when a site recalibrates; `frozen_thresholds`: a multi-label model's."""
     from components.pneumonia import evaluator
 
     return Component(
@@ -79,6 +84,8 @@ def evaluator_component(
             frozen_threshold=frozen_threshold,
             threshold_source=threshold_source,
             run_flags=dict(run_flags),
+            # A multi-label model's, one per finding (only then: others keep their keys).
+            **({"frozen_thresholds": dict(frozen_thresholds)} if frozen_thresholds else {}),
             **(site or {}),
         ),
         inputs={"examples": "example_gen", "transform": "transform", "trainer": "trainer"},

@@ -10,7 +10,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-from tests.support.runs import drawn_pneumonia_run, heart_run, synthetic_run  # noqa: E402, F401
+from tests.support.runs import (  # noqa: E402, F401
+    drawn_pneumonia_run,
+    heart_run,
+    multilabel_run,
+    synthetic_run,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

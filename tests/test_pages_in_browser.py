@@ -17,6 +17,8 @@ PAGES = [
     ("drawn_pneumonia_run", "evaluator/report.html"),
     ("drawn_pneumonia_run", "explainer/report.html"),
     ("synthetic_run", "explainer/report.html"),  # + localization and sanity-check sections
+    ("multilabel_run", "evaluator/report.html"),  # per finding, beside CheXNet's AUCs
+    ("multilabel_run", "explainer/report.html"),  # maps per finding, localization per finding
     ("heart_run", "evaluator/report.html"),
     ("heart_run", "explainer/report.html"),
 ]

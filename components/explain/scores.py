@@ -79,3 +79,18 @@ def smooth(maps: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(
         np.asarray(maps, dtype="float64"), sigma=(0, sigma, sigma), mode="nearest"
     )
+
+
+def finding_model(model: keras.Model, index: int) -> keras.Model:
+    """A multi-label model (one sigmoid per finding) seen as a binary one for finding
+    `index`: the same layers up to the head, then a one-unit sigmoid Dense with that
+    finding's weights. Every method then explains that finding exactly as it explains
+    a binary model (Grad-CAM through its logit, LIME's two columns, ...)."""
+    head = model.layers[-1]
+    if not isinstance(head, keras.layers.Dense) or head.activation is not keras.activations.sigmoid:
+        raise ValueError(f"{model.name} does not end in a sigmoid Dense layer")
+    kernel, bias = head.get_weights()
+    unit = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="prediction")
+    outputs = unit(head.input)
+    unit.set_weights([kernel[:, index : index + 1], bias[index : index + 1]])
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_finding{index}")

@@ -31,9 +31,10 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from components.artifacts import SPLITS, write_csv, write_json
+from components.artifacts import SPLITS, read_json, write_csv, write_json
 from components.reporting import html_page
 from components.reporting.figures import plot_split_counts, plt, save_figure
+from datasets.nih_chestxray14.findings import NO_FINDING
 
 KNOWN_COLORS = {
     "NORMAL": "tab:blue",
@@ -61,9 +62,16 @@ THUMBNAIL_SIZE = 256  # sample grids decode at about this size
 
 
 def read_examples(examples: Path) -> pd.DataFrame:
-    """ExampleGen's table; `examples` is its folder (runner input) or the CSV itself."""
+    """ExampleGen's table; `examples` is its folder (runner input) or the CSV itself.
+
+    A multi-label table's labels (combinations of findings: dozens on NIH data) are
+    grouped as "No Finding" and "findings": per-combination plots would be unreadable,
+    and the per-finding counts are in example_gen/stats.json."""
     csv = examples if examples.is_file() else examples / "examples.csv"
     frame = pd.read_csv(csv, keep_default_na=False, dtype={"pathogen": str, "patient_id": str})
+    stats = csv.parent / "stats.json"
+    if stats.is_file() and read_json(stats).get("task") == "multilabel":
+        frame["label"] = frame["label"].where(frame["label"] == NO_FINDING, "findings")
     if "pathogen" not in frame.columns:
         frame["pathogen"] = ""
     frame["pathogen"] = frame["pathogen"].replace("", "unknown")

@@ -26,9 +26,12 @@ from components.clinical_metrics import (
     slice_metrics,
     youden_threshold,
 )
+from components.errors import DataError
+from components.multilabel_metrics import choose_finding_thresholds, multilabel_split_metrics
 from components.reporting.evaluation_plots import (
     plot_class_balance,
     plot_confusion,
+    plot_finding_rocs,
     plot_gallery,
     plot_precision_recall,
     plot_reliability,
@@ -37,6 +40,7 @@ from components.reporting.evaluation_plots import (
     plot_shift,
 )
 from components.reporting.evaluation_report import write_evaluation_report
+from components.reporting.multilabel_report import write_multilabel_report
 from components.reporting.projector import feature_model, write_projector
 from components.saved_model import load_trained_model
 from components.saved_splits import input_fn, load_spec, split_examples, split_images, split_labels
@@ -632,6 +636,172 @@ def write_results(
     }
 
 
+def multilabel_predictions(
+    model: keras.Model, examples: Path, transform: Path, splits: list[str], findings: list[str]
+) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """predictions.csv of a multi-label run (path, label, score_<finding>..., split,
+    patient_id), and per split the 0/1 labels and scores (n, findings), in saved order."""
+    labels, scores, tables = {}, {}, []
+    for split in splits:
+        labels[split] = split_labels(transform, split)
+        scores[split] = model.predict(input_fn(transform, split, 64), verbose=0)
+        rows = split_examples(examples, transform, split)
+        table = pd.DataFrame({"path": rows["path"].to_numpy(), "label": rows["label"].to_numpy()})
+        for k, name in enumerate(findings):
+            table[f"score_{name}"] = scores[split][:, k]
+        table["split"] = split
+        table["patient_id"] = rows["patient_id"].astype(str).to_numpy()
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True), labels, scores
+
+
+def multilabel_image_set(
+    model: keras.Model, examples: Path, transform: Path, split: str, thresholds: np.ndarray
+) -> ImageSet:
+    """A multi-label split as one side of the shift report: its score is the highest
+    finding probability, flagged means some finding at its threshold."""
+    scores = model.predict(input_fn(transform, split, 64), verbose=0)
+    features = feature_model(model).predict(input_fn(transform, split, 64), verbose=0)
+    rows = split_examples(examples, transform, split)
+    return ImageSet(
+        paths=rows["path"].to_numpy(),
+        images=split_images(transform, split),
+        scores=scores.max(axis=1),
+        flagged=(scores >= thresholds).any(axis=1),
+        features=features.reshape(len(features), -1),
+        patients=rows["patient_id"].astype(str).to_numpy(),
+    )
+
+
+def multilabel_shift(
+    model: keras.Model,
+    examples: Path,
+    transform: Path,
+    reference_run: Path,
+    thresholds: np.ndarray,
+    seed: int,
+) -> dict[str, Any]:
+    """shift.json of a multi-label evaluation: its test images against the training run's
+    validation split (components/shift.py), on the highest finding probability and the
+    features; or, without that split, why there is no comparison."""
+    needed = [reference_run / "transform" / "val", reference_run / "evaluator" / "metrics.json"]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        return {"drift_detected": None, "reason": f"no reference: {', '.join(missing)} missing"}
+    reference = multilabel_image_set(
+        model, reference_run / "example_gen", reference_run / "transform", "val", thresholds
+    )
+    current = multilabel_image_set(model, examples, transform, "test", thresholds)
+    return {
+        "reference": f"{reference_run} (validation split)",
+        "score": "the highest finding probability; flagged: any finding at its threshold",
+        **shift_report(reference, current, seed),
+    }
+
+
+def evaluate_multilabel(
+    out_dir: Path,
+    *,
+    examples: Path,
+    transform: Path,
+    trainer: Path,
+    bootstrap_resamples: int,
+    seed: int,
+    frozen_thresholds: dict[str, float] | None,
+    threshold_source: str | None,
+    reference_run: str | None,
+    run_flags: dict[str, Any] | None,
+    tensorboard_dir: Path | None,
+) -> dict[str, Any]:
+    """The Evaluator of a multi-label run (one sigmoid per finding): a threshold per
+    finding chosen on val by Youden's J (or `frozen_thresholds`, external validation),
+    then per split each finding's AUC, average precision, sensitivity and specificity
+    with patient-level intervals, and the macro and micro AUC (components/
+    multilabel_metrics.py); predictions.csv, metrics.json, roc_per_finding.png and
+    report.html (the per-finding table beside CheXNet's published AUCs); with
+    `reference_run` (pipelines.evaluate), shift.json (`multilabel_shift`)."""
+    spec = load_spec(transform)
+    findings = spec["class_names"]
+    splits = [split for split in EVAL_SPLITS if split in spec["counts"]]
+    model = load_trained_model(trainer)
+    predictions, labels, scores = multilabel_predictions(
+        model, examples, transform, splits, findings
+    )
+    write_csv(out_dir / "predictions.csv", predictions)
+    if frozen_thresholds is not None:
+        missing = [name for name in findings if name not in frozen_thresholds]
+        if missing:
+            raise DataError(f"the frozen thresholds ({threshold_source}) lack {', '.join(missing)}")
+        details = {
+            n: {"threshold": float(frozen_thresholds[n]), "rule": "frozen"} for n in findings
+        }
+        result: dict[str, Any] = {"threshold_rule": "frozen", "threshold_source": threshold_source}
+    else:
+        details = choose_finding_thresholds(labels["val"], scores["val"], findings)
+        result = {"threshold_rule": "youden_on_val per finding"}
+    thresholds = {name: details[name]["threshold"] for name in findings}
+    result = {
+        "task": "multilabel",
+        "findings": findings,
+        "threshold": None,  # no single threshold: `thresholds` has one per finding
+        **result,
+        "thresholds": thresholds,
+        "threshold_details": details,
+    }
+    labelled = all(bool(np.all(labels[s] >= 0)) for s in splits)
+    metric_splits = splits if labelled else []
+    for split in metric_splits:
+        patients = predictions.loc[predictions["split"] == split, "patient_id"].to_numpy()
+        result[split] = multilabel_split_metrics(
+            labels[split],
+            scores[split],
+            thresholds,
+            findings,
+            patients,
+            bootstrap_resamples,
+            seed,
+        )
+    if not labelled:
+        present = scores["test"] >= np.array([thresholds[n] for n in findings])
+        result["unlabelled"] = {
+            "n": int(len(present)),
+            "flagged_any": int(present.any(axis=1).sum()),
+            "flagged_per_finding": dict(zip(findings, present.sum(axis=0).tolist())),
+        }
+    if "test" in metric_splits:
+        plot_finding_rocs(
+            labels["test"],
+            scores["test"],
+            findings,
+            result["test"]["evaluable_findings"],
+            "test",
+            out_dir,
+            tensorboard_dir,
+        )
+    shift = None
+    if reference_run:
+        vector = np.array([thresholds[n] for n in findings])
+        shift = multilabel_shift(model, examples, transform, Path(reference_run), vector, seed)
+        write_json(out_dir / "shift.json", shift)
+    write_json(out_dir / "metrics.json", result)
+    write_multilabel_report(
+        out_dir / "report.html",
+        result,
+        read_json(examples / "stats.json"),
+        dict(run_flags or {}),
+        sorted(out_dir.glob("*.png")),
+    )
+    test = result.get("test", {})
+    return {
+        "metrics": "metrics.json",
+        "test_auc": test.get("macro_auc"),
+        "test_macro_auc": test.get("macro_auc"),
+        "test_micro_auc": test.get("micro_auc"),
+        "threshold": None,
+        "drift_detected": None if shift is None else shift.get("drift_detected"),
+    }
+
+
 def run(
     out_dir: Path,
     *,
@@ -643,6 +813,7 @@ def run(
     bootstrap_resamples: int = 1000,
     seed: int = 42,
     frozen_threshold: float | None = None,
+    frozen_thresholds: dict[str, float] | None = None,
     threshold_source: str | None = None,
     reference_run: str | None = None,
     calibration_dir: str | None = None,
@@ -660,9 +831,25 @@ def run(
     figures on the same test images, and written to site.json; val gets no metrics.
     A test split without labels (an unlabelled folder) gets scores and the share
     flagged, no metrics. `reference_run` (the run that trained the model): shift.json
-    compares the test images with its validation images.
+    compares the test images with its validation images. A multi-label run is evaluated
+    per finding (`evaluate_multilabel`; `frozen_thresholds`: the training run's, one per
+    finding).
     """
     spec = load_spec(transform)
+    if spec["task"] == "multilabel":
+        return evaluate_multilabel(
+            out_dir,
+            examples=examples,
+            transform=transform,
+            trainer=trainer,
+            bootstrap_resamples=bootstrap_resamples,
+            seed=seed,
+            frozen_thresholds=frozen_thresholds,
+            threshold_source=threshold_source,
+            reference_run=reference_run,
+            run_flags=run_flags,
+            tensorboard_dir=tensorboard_dir,
+        )
     model = load_trained_model(trainer)
     site = calibration_dir is not None and len(spec["class_names"]) == 2
     scored = score_splits(model, examples, transform, spec, site)

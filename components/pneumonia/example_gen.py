@@ -32,7 +32,14 @@ from components.artifacts import SPLITS, atomic_path, file_sha256, write_csv, wr
 from components.errors import DataError
 from components.images import check_image, is_dicom_file
 from datasets.chest_xray_pneumonia import file_names
-from datasets.nih_chestxray14.findings import nih_label, patient_from_file_name
+from datasets.nih_chestxray14.findings import (
+    NO_FINDING,
+    finding_string,
+    multilabel_findings,
+    nih_label,
+    parse_lesion_masks,
+    patient_from_file_name,
+)
 
 CLASS_FOLDERS = file_names.CLASS_FOLDERS
 # Kaggle's val/ has 16 images: too few to choose a threshold or stop early on.
@@ -43,6 +50,8 @@ SPLIT_RANK = {"train": 0, "val": 1, "test": 2}
 NEAR_DUPLICATE_ACTIONS = ("report", "remove")
 # The TFDS builder run when no data is given: phantoms with known lesion masks.
 SYNTHETIC_BUILDER = "synthetic_cxr"
+# NIH ChestX-ray14's official split (--split_lists DIR): file names, one a line.
+SPLIT_LIST_FILES = {"train_val_list.txt": "train", "test_list.txt": "test"}
 
 
 def split_by_patient(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
@@ -342,28 +351,38 @@ def load_nih_table(csv_path: Path) -> pd.DataFrame:
     return table.assign(line=table.index + 2)  # +2: the header is line 1
 
 
+def resolved(csv_path: Path, image_path: str) -> Path:
+    """A path from the CSV: absolute as given, else relative to the CSV's folder."""
+    path = Path(image_path.strip())
+    return path if path.is_absolute() else csv_path.parent / path
+
+
+def rows_with_values(
+    table: pd.DataFrame, csv_path: Path, drops: CsvDrops
+) -> Iterator[tuple[Any, str, str]]:
+    """(record, image_path, label) of every CSV row with both values; a row missing one is
+    skipped and counted."""
+    for record in table.itertuples(index=False):
+        image_path = record.image_path if isinstance(record.image_path, str) else ""
+        findings = record.label if isinstance(record.label, str) else ""
+        if image_path.strip() and findings.strip():
+            yield record, image_path, findings
+            continue
+        blank = " and ".join(
+            c for c, v in (("image_path", image_path), ("label", findings)) if not v.strip()
+        )
+        where = str(resolved(csv_path, image_path)) if image_path.strip() else ""
+        drops.skip(record, where, f"missing {blank}", count="missing_values")
+
+
 def labelled_rows(table: pd.DataFrame, csv_path: Path, drops: CsvDrops) -> list[dict[str, Any]]:
     """Rows with an image path and a PNEUMONIA or NORMAL label; the others skipped or counted."""
 
     def resolve(image_path: str) -> Path:
-        path = Path(image_path.strip())
-        return path if path.is_absolute() else csv_path.parent / path
+        return resolved(csv_path, image_path)
 
     candidates: list[dict[str, Any]] = []
-    for record in table.itertuples(index=False):
-        image_path = record.image_path if isinstance(record.image_path, str) else ""
-        findings = record.label if isinstance(record.label, str) else ""
-        if not image_path.strip() or not findings.strip():
-            blank = " and ".join(
-                c for c, v in (("image_path", image_path), ("label", findings)) if not v.strip()
-            )
-            drops.skip(
-                record,
-                str(resolve(image_path)) if image_path.strip() else "",
-                f"missing {blank}",
-                count="missing_values",
-            )
-            continue
+    for record, image_path, findings in rows_with_values(table, csv_path, drops):
         label, unknown = nih_label(findings)
         if unknown and not label:
             drops.skip(
@@ -499,6 +518,137 @@ def read_nih_csv(
         keep = frame.groupby("label").sample(n=smallest, random_state=seed).index
         frame = frame.loc[keep].sort_values("path").reset_index(drop=True)
     return frame, drops.skipped, drops.dropped
+
+
+def multilabel_rows(table: pd.DataFrame, csv_path: Path, drops: CsvDrops) -> list[dict[str, Any]]:
+    """Rows with an image path and their findings as one canonical string ("Effusion|Mass",
+    "No Finding"); rows missing a value are skipped. A label that is no NIH finding is a
+    DataError naming its line: a multi-label target cannot drop part of a row's label."""
+    candidates: list[dict[str, Any]] = []
+    for record, image_path, findings in rows_with_values(table, csv_path, drops):
+        try:
+            label = finding_string(multilabel_findings(findings))
+        except DataError as error:
+            raise DataError(f"--csv {csv_path} line {record.line}: {error}") from None
+        candidates.append(
+            {"record": record, "path": resolved(csv_path, image_path), "label": label}
+        )
+    return candidates
+
+
+def lesion_mask_cell(record: Any, csv_path: Path) -> str:
+    """A row's `lesion_masks` (Finding:path|...) with absolute paths; "" without one."""
+    value = getattr(record, "lesion_masks", None)
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    try:
+        masks = parse_lesion_masks(value)
+    except DataError as error:
+        raise DataError(f"--csv {csv_path} line {record.line}: {error}") from None
+    return "|".join(
+        f"{name}:{resolved(csv_path, path).resolve()}" for name, path in sorted(masks.items())
+    )
+
+
+def read_multilabel_csv(
+    csv_path: Path,
+) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, int]]:
+    """Rows of an NIH-style CSV for --task multilabel: every row with a readable image,
+    labelled by all its findings (`multilabel_rows`), missing values, unreadable images
+    and repeated images skipped and listed as for the binary task; an optional
+    `lesion_masks` column (synthetic phantoms) kept as examples.csv's `lesion_masks`."""
+    table = load_nih_table(csv_path)
+    drops = CsvDrops()
+    candidates = first_of_each_image(multilabel_rows(table, csv_path, drops), drops)
+    rows = []
+    for candidate in candidates:
+        row = csv_example(candidate, drops)
+        if row is not None:
+            row["pathogen"] = ""
+            row["lesion_masks"] = lesion_mask_cell(candidate["record"], csv_path)
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, "lesion_masks"])
+    if frame.empty:
+        raise no_usable_rows(csv_path, drops)
+    if not (frame["lesion_masks"] != "").any():
+        frame = frame.drop(columns="lesion_masks")
+    return frame, drops.skipped, drops.dropped
+
+
+def assign_multilabel_splits(
+    frame: pd.DataFrame, val_fraction: float, test_fraction: float, seed: int
+) -> pd.DataFrame:
+    """assign_csv_splits by patient, stratified on "No Finding" against any finding: the
+    combinations of findings are too many and too rare to stratify on."""
+    coarse = np.where(frame["label"] == NO_FINDING, NO_FINDING, "finding")
+    split = assign_csv_splits(frame.assign(label=coarse), val_fraction, test_fraction, seed)
+    return frame.reset_index(drop=True).assign(split=split["split"].to_numpy())
+
+
+def read_split_lists(folder: Path) -> dict[str, str]:
+    """{file name: "train" or "test"} from NIH's train_val_list.txt and test_list.txt."""
+    if not folder.is_dir():
+        raise DataError(f"--split_lists {folder} is not a folder")
+    listed: dict[str, str] = {}
+    for file_name, split in SPLIT_LIST_FILES.items():
+        path = folder / file_name
+        if not path.is_file():
+            raise DataError(f"--split_lists {folder} has no {file_name} (NIH's official split)")
+        for name in path.read_text(encoding="utf-8").split():
+            if listed.get(name, split) != split:
+                raise DataError(f"--split_lists {folder}: {name} is in both lists")
+            listed[name] = split
+    return listed
+
+
+def assign_split_lists(
+    frame: pd.DataFrame, folder: Path, val_fraction: float, seed: int
+) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """NIH's official split: test_list.txt's images are test, train_val_list.txt's are
+    train with `val_fraction` of their patients held out as val (stratified as
+    `assign_multilabel_splits`); an image in neither list is skipped with the reason."""
+    listed = read_split_lists(folder)
+    names = frame["path"].map(lambda p: Path(p).name)
+    split = names.map(listed).fillna("")
+    skipped = [
+        {"path": p, "reason": f"in neither list of --split_lists {folder}"}
+        for p in frame.loc[split == "", "path"]
+    ]
+    frame = frame.assign(split=split)[split != ""].reset_index(drop=True)
+    train = frame.index[frame["split"] == "train"]
+    if not len(train) or len(train) == len(frame):
+        raise DataError(
+            f"--split_lists {folder} leaves no {'train' if not len(train) else 'test'} image"
+        )
+    coarse = frame.loc[train].assign(
+        label=np.where(frame.loc[train, "label"] == NO_FINDING, NO_FINDING, "finding")
+    )
+    held = split_by_patient(coarse, val_fraction, seed)
+    frame.loc[train[held], "split"] = "val"
+    return frame, skipped
+
+
+def finding_counts(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Images with each finding per split (an image counts once for each of its findings)."""
+    counts: dict[str, dict[str, int]] = {}
+    for split, group in frame.groupby("split"):
+        found = pd.Series(
+            [
+                name
+                for label in group["label"]
+                for name in multilabel_findings(label) or (NO_FINDING,)
+            ]
+        )
+        counts[str(split)] = {str(k): int(v) for k, v in found.value_counts().sort_index().items()}
+    return counts
+
+
+def check_multilabel_splits(frame: pd.DataFrame, source: str) -> None:
+    """Training needs some finding to learn: a train split of "No Finding" only is a
+    DataError (every other split may lack any one finding; the Evaluator says so)."""
+    train = frame.loc[frame["split"] == "train", "label"]
+    if len(train) and (train == NO_FINDING).all():
+        raise DataError(f"the train split has no image with a finding ({source})")
 
 
 def assign_csv_splits(
@@ -824,6 +974,28 @@ def read_source(
     return source, frame, skipped, extra
 
 
+def read_multilabel_source(
+    csv: Path,
+    external: str | None,
+    split_lists: str | None,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> tuple[str, pd.DataFrame, list[dict[str, str]], dict[str, Any]]:
+    """read_source for --task multilabel: the CSV's rows with their findings, every one a
+    test image (`external`), split by NIH's lists (`split_lists`) or by patient."""
+    source = f"NIH-style CSV {csv} (multi-label)"
+    frame, skipped, dropped = read_multilabel_csv(csv)
+    if external:
+        frame = frame.assign(split="test")
+    elif split_lists:
+        frame, unlisted = assign_split_lists(frame, Path(split_lists), val_fraction, seed)
+        skipped += unlisted
+    else:
+        frame = assign_multilabel_splits(frame, val_fraction, test_fraction, seed)
+    return source, frame, skipped, {"dropped_rows": dropped}
+
+
 def drop_unknown_pathogens(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """three_class: the images whose file name names no pathogen leave, listed as skipped."""
     unknown = frame["pathogen"] == ""
@@ -921,9 +1093,14 @@ def run(
     external: str | None = None,
     near_duplicates: str = "report",
     calibration_dir: str | None = None,
+    split_lists: str | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """The ExampleGen component: writes examples.csv and stats.json into `out_dir`.
+
+    `task` "multilabel" (with `csv`): every row with its findings ("No Finding": none),
+    split by patient (`split_lists`: NIH's train_val_list.txt and test_list.txt decide
+    test; val is held out of train_val by patient).
 
     `external` ("test" or "all") is external validation (pipelines.evaluate at a frozen
     threshold): every image of the data is a test image, and no train/ is needed; a
@@ -937,9 +1114,14 @@ def run(
             f"--near_duplicates {near_duplicates!r}: expected one of "
             + ", ".join(NEAR_DUPLICATE_ACTIONS)
         )
-    source, frame, skipped, extra = read_source(
-        out_dir, data_dir, csv, external, val_fraction, test_fraction, seed, balance, progress
-    )
+    if csv and task == "multilabel":
+        source, frame, skipped, extra = read_multilabel_source(
+            Path(csv), external, split_lists, val_fraction, test_fraction, seed
+        )
+    else:
+        source, frame, skipped, extra = read_source(
+            out_dir, data_dir, csv, external, val_fraction, test_fraction, seed, balance, progress
+        )
     if external and calibration_dir:
         frame, lost, extra["calibration"] = add_calibration_images(
             frame, Path(calibration_dir), progress
@@ -956,5 +1138,9 @@ def run(
     skipped += leaked
     extra.update(leakage)
     checked = ("val", "test") if calibration_dir else ("test",)
-    check_splits(frame, checked if external else SPLITS, labelled, source)
+    # A multi-label split needs no class of its own; training needs some finding.
+    check_splits(frame, checked if external else SPLITS, labelled and task != "multilabel", source)
+    if task == "multilabel":
+        check_multilabel_splits(frame, source)
+        extra["findings"] = finding_counts(frame)
     return write_examples(out_dir, frame, source, task, extra, skipped)

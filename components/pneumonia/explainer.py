@@ -32,10 +32,15 @@ from components.explain.methods import (
     method_options,
 )
 from components.explain.sanity_checks import data_randomization, sanity_report
-from components.reporting.explanation_report import write_explanation_report
+from components.explain.scores import finding_model
+from components.reporting.explanation_report import (
+    write_explanation_report,
+    write_multilabel_explanation_report,
+)
 from components.reporting.figures import log_images, overlay, save_figure
 from components.saved_model import load_trained_model
 from components.saved_splits import load_spec, split_examples, split_images, split_sample
+from datasets.nih_chestxray14.findings import parse_lesion_masks
 from models.training import float32_copy
 
 OUTCOMES = ("true_positive", "true_negative", "false_positive", "false_negative")
@@ -320,6 +325,128 @@ def write_activations(
     return activations
 
 
+def multilabel_cases(
+    predictions: pd.DataFrame, findings: list[str], images: int, top: int
+) -> pd.DataFrame:
+    """What a multi-label run explains: for each finding in turn, the test image labelled
+    with it that scores highest on it (then the highest-scoring unlabelled-for-it one),
+    until `images` images; each image for its `top` highest-scoring findings. One row
+    per (image, finding): path, label, finding, score, name (`<stem>_<finding>`)."""
+    test = predictions[predictions["split"] == "test"].reset_index(drop=True)
+    scores = test[[f"score_{name}" for name in findings]].to_numpy()
+    chosen: list[int] = []
+    for j, name in enumerate(findings):
+        if len(chosen) >= images:
+            break
+        has = test["label"].str.split("|").map(lambda labels, n=name: n in labels).to_numpy()
+        for i in np.argsort(-scores[:, j] - has, kind="stable"):  # labelled ones first
+            if i not in chosen:
+                chosen.append(int(i))
+                break
+    rows = []
+    for i in chosen:
+        for j in np.argsort(-scores[i], kind="stable")[:top]:
+            rows.append(
+                {
+                    "path": test.at[i, "path"],
+                    "label": test.at[i, "label"],
+                    "finding": findings[j],
+                    "score": float(scores[i, j]),
+                    "name": f"{Path(test.at[i, 'path']).stem}_{findings[j]}",
+                }
+            )
+    return pd.DataFrame(rows, columns=["path", "label", "finding", "score", "name"])
+
+
+def finding_lesions(
+    examples: Path, transform: Path, finding: str, limit: int
+) -> tuple[list[str], list[str]]:
+    """(image paths, mask paths) of up to `limit` test images whose `lesion_masks` has
+    one for `finding` (synthetic multi-label phantoms), sorted by path."""
+    frame = split_examples(examples, transform, "test")
+    if "lesion_masks" not in frame:
+        return [], []
+    found = [
+        (path, masks[finding])
+        for path, cell in zip(frame["path"], frame["lesion_masks"])
+        if finding in (masks := parse_lesion_masks(cell))
+    ]
+    found = sorted(found)[:limit]
+    return [p for p, _ in found], [m for _, m in found]
+
+
+def explain_multilabel(
+    out_dir: Path,
+    *,
+    examples: Path,
+    transform: Path,
+    trainer: Path,
+    evaluator: Path,
+    methods: tuple[str, ...],
+    images: int,
+    top_findings: int,
+    localization_images: int,
+    ig_baseline: str,
+    seed: int,
+    tensorboard_dir: Path | None,
+) -> dict[str, Any]:
+    """The Explainer of a multi-label run: every method per finding, on each explained
+    image's `top_findings` highest-scoring findings (`multilabel_cases`), through the
+    finding's own binary view of the model (scores.finding_model); overlays
+    explainer/<method>/<stem>_<finding>.png, TensorBoard images per method and finding,
+    cases.json, report.html; localization.json per method and finding where lesion
+    masks are known, beside chance."""
+    findings = load_spec(transform)["class_names"]
+    cases = multilabel_cases(
+        pd.read_csv(evaluator / "predictions.csv", keep_default_na=False),
+        findings,
+        images,
+        top_findings,
+    )
+    model = float32_copy(load_trained_model(trainer))
+    options = method_options(methods, transform, seed, ig_baseline)
+    views = {name: finding_model(model, j) for j, name in enumerate(findings)}
+    for finding, group in cases.groupby("finding", sort=False):
+        pictures = case_images(examples, transform, group["path"].tolist())
+        for method in methods:
+            maps = METHODS[method](views[finding], pictures, **options.get(method, {}))
+            write_overlays(
+                out_dir / method,
+                group["name"].tolist(),
+                pictures,
+                maps,
+                tensorboard_dir,
+                f"{method}/{finding}",
+            )
+    localization: dict[str, dict[str, Any]] = {}
+    image_size = load_spec(transform)["image_size"]
+    for finding in findings:
+        paths, mask_paths = finding_lesions(examples, transform, finding, localization_images)
+        if not paths:
+            continue
+        pictures = case_images(examples, transform, paths)
+        masks = load_masks(mask_paths, image_size)
+        for method, explain in bound_methods(methods, options).items():
+            localization.setdefault(method, {})[finding] = localization_report(
+                explain(views[finding], pictures), masks, names=[Path(p).stem for p in paths]
+            )
+    if localization:
+        write_json(out_dir / "localization.json", localization)
+    write_json(out_dir / "cases.json", cases.to_dict(orient="records"))
+    write_multilabel_explanation_report(out_dir, cases, methods, localization or None)
+    result: dict[str, Any] = {
+        "heatmaps": {m: len(cases) for m in methods},
+        "explained": cases[["name", "finding"]].to_dict(orient="records"),
+        "report": "report.html",
+    }
+    if localization:
+        result["pointing_game"] = {
+            m: {f: r["pointing_game"] for f, r in by_finding.items()}
+            for m, by_finding in localization.items()
+        }
+    return result
+
+
 def run(
     out_dir: Path,
     *,
@@ -337,6 +464,8 @@ def run(
     data_randomization_images: int = 256,
     data_randomization_epochs: int = 10,
     localization_images: int = 64,
+    multilabel_images: int = 6,
+    top_findings: int = 2,
     seed: int = 42,
     progress: bool = False,
     tensorboard_dir: Path | None = None,
@@ -353,11 +482,28 @@ def run(
     `sanity_images` seeded test images and `sanity_draws` draws; report.html with all of
     it. `ig_baseline` (integrated_gradients.BASELINES) is IG's reference input; "blur"
     localized best on synthetic_cxr and passes both randomization checks
-    (benchmarks/ig_baselines.py, docs/benchmarks.md).
+    (benchmarks/ig_baselines.py, docs/benchmarks.md). A multi-label run explains
+    `multilabel_images` test images for their `top_findings` findings each, per finding
+    (`explain_multilabel`; no faithfulness or sanity checks there).
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown explanation method(s) {unknown}; available: {sorted(METHODS)}")
+    if load_spec(transform)["task"] == "multilabel":
+        return explain_multilabel(
+            out_dir,
+            examples=examples,
+            transform=transform,
+            trainer=trainer,
+            evaluator=evaluator,
+            methods=methods,
+            images=multilabel_images,
+            top_findings=top_findings,
+            localization_images=localization_images,
+            ig_baseline=ig_baseline,
+            seed=seed,
+            tensorboard_dir=tensorboard_dir,
+        )
     cases = select_cases(scored_predictions(evaluator), read_threshold(evaluator), per_outcome)
     # Explained in float32 whatever the training precision (models/training.float32_copy).
     model = float32_copy(load_trained_model(trainer))

@@ -37,7 +37,8 @@ def load_model_checked(model_path: Path) -> keras.Model:
 def shape_problem(model: keras.Model) -> str | None:
     """Why the pipelines cannot feed or read `model`, or None. They feed one batch of
     grayscale images of a fixed size, (n, s, s, 1) (components/images.py decodes every
-    image so), and read one sigmoid score or three class scores."""
+    image so), and read one sigmoid score, three class scores or (a multi-label model)
+    one sigmoid score per finding."""
     shapes = [tuple(tensor.shape) for tensor in model.inputs]
     if len(shapes) != 1 or len(shapes[0]) != 4:
         return f"takes inputs {shapes}; the pipelines feed one batch of images (n, s, s, 1)"
@@ -56,10 +57,11 @@ def shape_problem(model: keras.Model) -> str | None:
             "repeats gray into RGB inside the model for the ImageNet backbones)"
         )
     outputs = [tuple(tensor.shape) for tensor in model.outputs]
-    if len(outputs) != 1 or outputs[0][-1] not in (1, 3):
+    per_finding = getattr(model.layers[-1], "activation", None) is keras.activations.sigmoid
+    if len(outputs) != 1 or not (outputs[0][-1] in (1, 3) or per_finding):
         return (
-            f"has outputs {outputs}; the pipelines read one sigmoid score (n, 1) or three "
-            "class scores (n, 3)"
+            f"has outputs {outputs}; the pipelines read one sigmoid score (n, 1), three "
+            "class scores (n, 3) or one sigmoid score per finding (n, findings)"
         )
     return None
 

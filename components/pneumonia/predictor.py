@@ -3,7 +3,9 @@
 Each image is decoded exactly as the Transform decodes training and test images
 (components/images.py: JPEG, PNG, BMP, GIF, 8/16 bit, DICOM), scored by the run's model,
 labelled at the run's validation threshold (argmax for three classes), and explained by
-Grad-CAM (or the `--explain` methods). Writes into `out_dir`: predictions.csv (path,
+Grad-CAM (or the `--explain` methods). A multi-label run's images get a score per finding,
+the findings at their own thresholds as label ("Effusion|Mass", "No Finding"), and maps of
+their highest-scoring finding. Writes into `out_dir`: predictions.csv (path,
 score, label, reason for a skipped file), <method>/<n>-<name>.png overlays, predict.json
 (model, threshold and where it came from, counts) and report.html, one self-contained
 page sorted by score.
@@ -24,11 +26,13 @@ from tqdm import tqdm
 from components.artifacts import atomic_path, write_csv, write_json
 from components.errors import DataError
 from components.explain.methods import DEFAULT_IG_BASELINE, METHODS, method_options
+from components.explain.scores import finding_model
 from components.images import check_image, decode_problem, decoded_files, is_dicom_file
 from components.reporting import html_page
 from components.reporting.figures import overlay
 from components.saved_model import load_keras_model
 from datasets.chest_xray_pneumonia import file_names
+from datasets.nih_chestxray14.findings import finding_string
 from models.training import float32_copy
 
 # Overlays embedded in the page (all are written as PNGs): a page of thousands of
@@ -103,16 +107,41 @@ def decode_batches(files: list[Path], image_size: int, batch_size: int, progress
             yield positions, images.astype("float32")
 
 
-def labels_for(scores: np.ndarray, threshold: float | None, class_names: list[str]) -> list[str]:
+def labels_for(
+    scores: np.ndarray,
+    threshold: float | None,
+    class_names: list[str],
+    finding_thresholds: dict[str, float] | None = None,
+) -> list[str]:
+    """Class names at the threshold or by argmax; a multi-label model's present findings."""
+    if finding_thresholds is not None:
+        cut = np.array([finding_thresholds[name] for name in class_names])
+        return [
+            finding_string([n for n, present in zip(class_names, row >= cut) if present])
+            for row in scores
+        ]
     if scores.ndim == 1:
         return [class_names[int(s >= threshold)] for s in scores]
     return [class_names[i] for i in scores.argmax(axis=1)]
 
 
 def explain(
-    model: keras.Model, images: np.ndarray, methods: tuple[str, ...], options: dict[str, dict]
+    model: keras.Model,
+    images: np.ndarray,
+    methods: tuple[str, ...],
+    options: dict[str, dict],
+    findings: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    return {m: METHODS[m](model, images, **options.get(m, {})) for m in methods}
+    """Each method's maps; `findings` (a multi-label model): the finding index each image
+    is explained for, through that finding's view of the model."""
+    if findings is None:
+        return {m: METHODS[m](model, images, **options.get(m, {})) for m in methods}
+    maps = {m: np.zeros(images.shape[:3], dtype="float32") for m in methods}
+    for k in np.unique(findings):
+        view, chosen = finding_model(model, int(k)), findings == k
+        for m in methods:
+            maps[m][chosen] = METHODS[m](view, images[chosen], **options.get(m, {}))
+    return maps
 
 
 def write_overlay(path: Path, image: np.ndarray, heatmap: np.ndarray) -> None:
@@ -143,11 +172,17 @@ def write_page(
         )
         rows.append([Path(row.path).name, f"{row.score:.3f}", row.label, pictures])
     threshold = info["threshold"]
-    rule = (
-        f"Label PNEUMONIA when the score is at least {threshold:.3f} ({info['threshold_source']})."
-        if threshold is not None
-        else "Label: the class with the highest score."
-    )
+    if info.get("finding_thresholds"):
+        cuts = ", ".join(f"{k} {v:.3f}" for k, v in info["finding_thresholds"].items())
+        rule = (
+            f"Label: every finding whose score reaches its own threshold ({cuts}; "
+            f"{info['threshold_source']}), else No Finding; the score shown is the highest "
+            "finding's, and the maps explain that finding."
+        )
+    elif threshold is not None:
+        rule = f"Label PNEUMONIA when the score is at least {threshold:.3f} ({info['threshold_source']})."
+    else:
+        rule = "Label: the class with the highest score."
     skipped = predictions[predictions["reason"] != ""]
     page = out_dir / "report.html"
     html_page.write_report(
@@ -197,8 +232,10 @@ def run(
     batch_size: int = 32,
     seed: int = 42,
     progress: bool = False,
+    finding_thresholds: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Scores `paths` (files or folders) with the model at `model_path`."""
+    """Scores `paths` (files or folders) with the model at `model_path`
+    (`finding_thresholds`: a multi-label model's, one per finding of `class_names`)."""
     model = load_keras_model(Path(model_path))
     image_size = int(model.inputs[0].shape[1])
     # The Explainer's options (IG's baseline, SHAP's background): the run's maps.
@@ -215,7 +252,8 @@ def run(
     for positions, images in decode_batches(files, image_size, batch_size, progress):
         batch_scores = score(tf.constant(images)).numpy()
         batch_scores = batch_scores[:, 0] if batch_scores.shape[-1] == 1 else batch_scores
-        for method, maps in explain(explained, images, methods, options).items():
+        top = batch_scores.argmax(axis=1) if finding_thresholds is not None else None
+        for method, maps in explain(explained, images, methods, options, top).items():
             for position, image, heatmap in zip(positions, images, maps):
                 name = overlay_name(int(position), files[position])
                 write_overlay(out_dir / method / name, image, heatmap)
@@ -229,7 +267,9 @@ def run(
         {
             "path": [str(files[i]) for i in order],
             "score": [float(np.max(scores[i])) for i in order],
-            "label": labels_for(np.array([scores[i] for i in order]), threshold, class_names)
+            "label": labels_for(
+                np.array([scores[i] for i in order]), threshold, class_names, finding_thresholds
+            )
             if order
             else [],
             "reason": "",
@@ -239,6 +279,8 @@ def run(
     if order and np.ndim(scores[order[0]]) == 1:
         for k, name in enumerate(class_names):
             table[f"score_{name}"] = [float(scores[i][k]) for i in order]
+    if order and finding_thresholds is not None:  # what the overlays explain
+        table["explained_finding"] = [class_names[int(np.argmax(scores[i]))] for i in order]
     table = pd.concat(
         [table, pd.DataFrame(skipped, columns=["path", "reason"]).assign(score=np.nan, label="")],
         ignore_index=True,
@@ -249,6 +291,7 @@ def run(
         "threshold": threshold,
         "threshold_source": threshold_source,
         "class_names": class_names,
+        **({"finding_thresholds": finding_thresholds} if finding_thresholds else {}),
         "image_size": image_size,
         "methods": list(methods),
         "scored": len(order),

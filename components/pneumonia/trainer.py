@@ -63,9 +63,11 @@ from models.self_training import (
     round_fractions,
 )
 from models.training import (
+    MultilabelHead,
     class_weights,
     compile_for_training,
     compute_precision,
+    finding_weights,
     precision_policy,
 )
 from models.transfer import fine_tune_layers as unfreeze_top
@@ -438,11 +440,19 @@ class Recipe:
     loss: str
     focal_gamma: float
     focal_alpha: float
+    # A multi-label head (one sigmoid per finding) and what its loss and AUC weigh.
+    multilabel: MultilabelHead | None = None
 
     def compile(self, net: keras.Model, learning_rate: float) -> None:
         """Compiles `net` afresh (a new optimizer) at `learning_rate`."""
         compile_for_training(
-            net, self.num_classes, learning_rate, self.loss, self.focal_gamma, self.focal_alpha
+            net,
+            self.num_classes,
+            learning_rate,
+            self.loss,
+            self.focal_gamma,
+            self.focal_alpha,
+            self.multilabel,
         )
 
 
@@ -459,7 +469,14 @@ def build_net(
     """The compiled model, its variables made under the strategy and precision policy."""
     # Under a mixed policy the models keep their outputs (and input statistics) in float32.
     with distribute.scope(), compute_precision(policy):
-        net = build_model(model, image_size, recipe.num_classes, weights=weights, **architecture)
+        net = build_model(
+            model,
+            image_size,
+            recipe.num_classes,
+            weights=weights,
+            **architecture,
+            **({"multilabel": True} if recipe.multilabel else {}),  # one sigmoid per finding
+        )
         recipe.compile(net, learning_rate)
     if distribute.num_replicas_in_sync > 1:
         distributed_fit.synchronize_batch_norm(net)
@@ -626,6 +643,24 @@ def save_model(net: keras.Model, out_dir: Path, tensorboard_dir: Path | None) ->
     plot_history(out_dir / "history.csv", out_dir / "history.png", tensorboard_dir)
 
 
+def multilabel_head(spec: dict[str, Any], use_class_weights: bool) -> MultilabelHead | None:
+    """A multi-label Transform's head settings (None for the other tasks): each finding's
+    positives and negatives weighted alike in the loss (models/training.finding_weights)
+    with `use_class_weights`, and the validation AUC early stopping watches averaged over
+    the findings that have both positives and negatives on val."""
+    if spec["task"] != "multilabel":
+        return None
+    weights = (
+        finding_weights(spec["train_class_counts"], spec["train_images"])
+        if use_class_weights
+        else None
+    )
+    val_images = spec["counts"].get("val", 0)
+    measurable = [float(0 < n < val_images) for n in spec.get("val_class_counts", [])]
+    logging.info("trainer: one sigmoid per finding %s, weights %s", spec["class_names"], weights)
+    return MultilabelHead(weights, measurable if any(measurable) else None)
+
+
 def run(
     out_dir: Path,
     *,
@@ -677,7 +712,13 @@ def run(
     architecture, learning_rate, focal_gamma = model_settings(
         model, normalization, tuner, learning_rate, focal_gamma
     )
-    recipe = Recipe(len(spec["class_names"]), loss, focal_gamma, focal_alpha)
+    recipe = Recipe(
+        len(spec["class_names"]),
+        loss,
+        focal_gamma,
+        focal_alpha,
+        multilabel_head(spec, use_class_weights),
+    )
     distribute = start_strategy(strategy, batch_size)
     replicas = distribute.num_replicas_in_sync
     global_batch = batch_size * replicas
@@ -685,9 +726,15 @@ def run(
         model, spec["image_size"], weights, architecture, recipe, learning_rate, distribute, policy
     )
     resume_like_chief(distribute, chief_backup, out_dir)
-    one_hot, drop_remainder = recipe.num_classes > 2, replicas > 1
+    one_hot = recipe.num_classes > 2 and recipe.multilabel is None
+    drop_remainder = replicas > 1
     train, val = training_data(transform, global_batch, seed, one_hot, drop_remainder)
-    weights_by_class = class_weights(spec["train_class_counts"]) if use_class_weights else None
+    # A multi-label head weighs each finding in its loss (Recipe.multilabel), not images.
+    weights_by_class = (
+        class_weights(spec["train_class_counts"])
+        if use_class_weights and recipe.multilabel is None
+        else None
+    )
     logging.info(
         "trainer: %s, %d parameters, class weights %s", model, net.count_params(), weights_by_class
     )

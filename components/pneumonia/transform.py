@@ -30,14 +30,25 @@ from components.errors import DataError
 from components.images import check_image, decode_file, decode_problem, image_files_below
 from components.reporting.figures import log_images
 from components.saved_splits import ADAPT_SPLIT, UNLABELLED, input_fn
+from datasets.nih_chestxray14.findings import MULTILABEL_FINDINGS, multi_hot, multilabel_findings
 
 AUTOTUNE = tf.data.AUTOTUNE
 CLASS_NAMES = {"binary": ["NORMAL", "PNEUMONIA"], "three_class": ["NORMAL", "BACTERIA", "VIRUS"]}
+TASKS = (*CLASS_NAMES, "multilabel")
+
+
+def findings_in_training(frame: pd.DataFrame) -> list[str]:
+    """The findings a multi-label model gets a sigmoid for: those with at least one
+    training image, in NIH's order (a finding never seen in training cannot be learnt)."""
+    train = frame.loc[frame["split"] == "train", "label"]
+    seen = {name for label in train for name in multilabel_findings(label)}
+    return [name for name in MULTILABEL_FINDINGS if name in seen]
 
 
 def class_index(frame: pd.DataFrame, task: str) -> np.ndarray:
     """Integer labels: NORMAL/PNEUMONIA, or NORMAL/BACTERIA/VIRUS from the pathogen column;
-    -1 for an image without a label (pipelines.evaluate on an unlabelled folder)."""
+    -1 for an image without a label (pipelines.evaluate on an unlabelled folder). A
+    multi-label task's labels come from `multi_hot` instead."""
     unlabelled = (frame["label"] == "").to_numpy()
     if task == "binary":
         labels = (frame["label"] == "PNEUMONIA").to_numpy(np.int32)
@@ -45,7 +56,7 @@ def class_index(frame: pd.DataFrame, task: str) -> np.ndarray:
         lookup = {"normal": 0, "bacteria": 1, "virus": 2}
         labels = frame["pathogen"].map(lookup).fillna(-1).to_numpy(np.int32)
     else:
-        raise DataError(f"unknown --task {task} (binary or three_class)")
+        raise DataError(f"unknown --task {task} ({', '.join(TASKS)})")
     return np.where(unlabelled, -1, labels).astype(np.int32)
 
 
@@ -176,16 +187,24 @@ def run(
     horizontal_flip: bool = False,
     acquisition: float = DEFAULT_ACQUISITION,
     adapt_to: str | None = None,
+    findings: tuple[str, ...] | None = None,
     progress: bool = False,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The Transform component: saves each split decoded at `image_size` plus transform.json.
 
     `adapt_to`: a folder of the deployment site's unlabelled images, saved as the split
-    "adapt" (the Trainer adapts to them; `adaptation_split`).
+    "adapt" (the Trainer adapts to them; `adaptation_split`). `task` "multilabel": each
+    label is a 0/1 vector over the findings seen in training (`findings_in_training`),
+    or over `findings` when given (pipelines.evaluate: the model's own findings).
     """
     frame = pd.read_csv(examples / "examples.csv", keep_default_na=False)
-    labels = class_index(frame, task)
+    if task == "multilabel":
+        class_names = list(findings) if findings else findings_in_training(frame)
+        labels = multi_hot(frame["label"].tolist(), class_names)
+    else:
+        class_names = CLASS_NAMES.get(task, [])
+        labels = class_index(frame, task)
     counts: dict[str, int] = {}
     undecodable: list[str] = []
     # Every split ExampleGen wrote: all three for training, only test for external
@@ -201,15 +220,25 @@ def run(
         logging.warning(
             "transform: TensorFlow could not decode %s (%s); skipped", item["path"], item["reason"]
         )
+    train_labels = labels[(frame["split"] == "train").to_numpy()]
     spec = {
         "image_size": image_size,
         "channels": 1,
         "task": task,
-        "class_names": CLASS_NAMES[task],
+        "class_names": class_names,
         "counts": counts,
-        "train_class_counts": np.bincount(
-            labels[frame["split"] == "train"], minlength=len(CLASS_NAMES[task])
-        ).tolist(),
+        # Multi-label: the training images with each finding, and how many there are.
+        "train_class_counts": (
+            train_labels.sum(axis=0).tolist()
+            if task == "multilabel"
+            else np.bincount(train_labels, minlength=len(class_names)).tolist()
+        ),
+        "train_images": int(len(train_labels)),
+        **(
+            {"val_class_counts": labels[(frame["split"] == "val").to_numpy()].sum(axis=0).tolist()}
+            if task == "multilabel" and (frame["split"] == "val").any()
+            else {}
+        ),
         "augmentation": {
             "rotation": rotation,
             "zoom": zoom,

@@ -201,3 +201,26 @@ def plot_shift(
     verdict = "drift detected" if report["drift_detected"] else "no drift detected"
     fig.suptitle(f"shift from the training run's validation images: {verdict}")
     save_figure(fig, out_dir / "shift.png", tensorboard_dir, "shift")
+
+
+def plot_finding_rocs(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    findings: list[str],
+    evaluable: list[str],
+    split: str,
+    out_dir: Path,
+    tensorboard_dir: Path | None,
+) -> None:
+    """One ROC curve per evaluable finding of a multi-label split (roc_per_finding.png)."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for j, name in enumerate(findings):
+        if name in evaluable:
+            fpr, tpr, _ = skm.roc_curve(y_true[:, j], scores[:, j])
+            auc = skm.roc_auc_score(y_true[:, j], scores[:, j])
+            ax.plot(fpr, tpr, label=f"{name} ({auc:.2f})")
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=f"ROC per finding ({split})")
+    if evaluable:
+        ax.legend(loc="lower right", fontsize=7)
+    save_figure(fig, out_dir / "roc_per_finding.png", tensorboard_dir, "roc_per_finding")

@@ -209,15 +209,23 @@ def write_evaluation_report(
                 "Plots and galleries",
                 "".join(html_page.image(p, p.stem.replace("_", " ")) for p in pictures),
             ),
-            html_page.section(
-                "Data",
-                html_page.preformatted(
-                    json.dumps({k: v for k, v in stats.items() if k != "skipped"}, indent=1)
-                ),
-            ),
-            html_page.section(
-                "Run flags", html_page.preformatted(json.dumps(flags, indent=1, sort_keys=True))
-            ),
+            *data_and_flags(stats, flags),
         ],
         style=STYLE,
     )
+
+
+def data_and_flags(stats: dict[str, Any], flags: dict[str, Any]) -> list[str]:
+    """An evaluation page's last sections: ExampleGen's stats.json (less the skipped files)
+    and the run's flags."""
+    return [
+        html_page.section(
+            "Data",
+            html_page.preformatted(
+                json.dumps({k: v for k, v in stats.items() if k != "skipped"}, indent=1)
+            ),
+        ),
+        html_page.section(
+            "Run flags", html_page.preformatted(json.dumps(flags, indent=1, sort_keys=True))
+        ),
+    ]

@@ -19,8 +19,9 @@ from components.artifacts import read_json, write_json, write_text
 from datasets.chest_xray_pneumonia.file_names import acquisition_batch
 
 INTENDED_USE = (
-    "Research and teaching: a reproducible baseline for pneumonia classification and its "
-    "explanations. Not a medical device; not validated for diagnosis, triage or any "
+    "Research and teaching: a reproducible baseline for chest X-ray classification "
+    "(pneumonia, or the NIH findings with --task multilabel) and its explanations. Not a "
+    "medical device; not validated for diagnosis, triage or any "
     "clinical decision."
 )
 HEADLINE = ("n", "accuracy", "auc", "sensitivity", "specificity", "ece")
@@ -37,7 +38,8 @@ def data_section(run_dir: Path) -> dict[str, Any]:
     by_batch = pd.crosstab(frame["split"], batches).to_dict(orient="index")
     return {
         "source": stats.get("source", ""),
-        "counts": stats.get("counts", {}),
+        # A multi-label run's images per finding, not per combination of findings.
+        "counts": stats.get("findings") or stats.get("counts", {}),
         "patients": stats.get("patients", {}),
         "acquisition_batches": {s: {b: int(n) for b, n in v.items()} for s, v in by_batch.items()},
         "skipped_files": stats.get("skipped_count", 0),
@@ -124,6 +126,11 @@ def limitations(metrics: dict[str, Any], adaptation: dict[str, Any] | None = Non
                     f"Test slice {name} (n={values['n']}): {key} {values[key]:.3f}, below the "
                     f"whole test split's {metrics['test'][key]:.3f}."
                 )
+    for name, values in metrics.get("test", {}).get("per_finding", {}).items():
+        if not values["evaluable"]:
+            found.append(
+                f"{name}: no test figures ({values['reason']} among {values['n']} test images)."
+            )
     if adaptation and adaptation["adapted"]:
         found.append(
             f"Adapted to the unlabelled images of {adaptation['folder']}: the figures above "
@@ -144,8 +151,10 @@ def build_model_card(run_dir: Path) -> dict[str, Any]:
         "data": data_section(run_dir),
         "training": training_section(run_dir),
         "adaptation": adaptation,
+        "task": metrics.get("task", record.get("flags", {}).get("task", "binary")),
         "threshold": metrics.get("threshold"),
         "threshold_rule": metrics.get("threshold_rule"),
+        **({"thresholds": metrics["thresholds"]} if "thresholds" in metrics else {}),
         "metrics": {s: metrics[s] for s in ("val", "test") if s in metrics},
         "slices": metrics.get("slices", {}),
         "explanations": {
@@ -223,9 +232,70 @@ def _metric_cell(values: dict[str, Any], key: str) -> str:
     return f"{value:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
 
 
-def markdown(card: dict[str, Any]) -> str:
+FINDING_HEADLINE = ("auc", "average_precision", "sensitivity", "specificity")
+
+
+def finding_markdown(card: dict[str, Any]) -> list[str]:
+    """A multi-label run's performance: one row per finding and split, its threshold, and
+    the macro and micro AUC; a finding with too few positives says so instead."""
     lines = [
-        "# Model card: pneumonia from chest X-rays",
+        "",
+        "## Performance",
+        "",
+        f"One decision threshold per finding ({card['threshold_rule']}); test metrics use "
+        "them unchanged. Intervals: 95% bootstrap over patients.",
+    ]
+    for split, values in card["metrics"].items():
+        lines += [
+            "",
+            f"{split}: {values['n']} images, macro AUC {_metric_cell(values, 'macro_auc')}, "
+            f"micro AUC {_metric_cell(values, 'micro_auc')} (over "
+            f"{len(values['evaluable_findings'])} findings with enough positive and negative images and patients)",
+            "",
+            "| finding | positives | threshold | " + " | ".join(FINDING_HEADLINE) + " |",
+            "|---|---|---|" + "---|" * len(FINDING_HEADLINE),
+        ]
+        for name, m in values["per_finding"].items():
+            cells = (
+                [_metric_cell(m, k) for k in FINDING_HEADLINE]
+                if m["evaluable"]
+                else [m["reason"], *["-"] * (len(FINDING_HEADLINE) - 1)]
+            )
+            lines.append(
+                f"| {name} | {m['n_positive']}/{m['n']} | {m['threshold']:.3f} | "
+                + " | ".join(cells)
+                + " |"
+            )
+    return lines
+
+
+def performance_markdown(card: dict[str, Any]) -> list[str]:
+    """A binary or three-class run's performance: the threshold and one row per split."""
+    rule = card["threshold_rule"] or ""
+    threshold = card["threshold"]
+    lines = [
+        "",
+        "## Performance",
+        "",
+        f"Decision threshold: {threshold:.3f} ({rule}); test metrics use it unchanged. "
+        "Intervals: 95% bootstrap over patients."
+        if threshold is not None
+        else f"Decision rule: {rule}.",
+        "",
+        "| split | " + " | ".join(HEADLINE) + " |",
+        "|---|" + "---|" * len(HEADLINE),
+    ]
+    for split, values in card["metrics"].items():
+        lines.append(f"| {split} | " + " | ".join(_metric_cell(values, k) for k in HEADLINE) + " |")
+    return lines
+
+
+def markdown(card: dict[str, Any]) -> str:
+    multilabel = card.get("task") == "multilabel"
+    lines = [
+        "# Model card: chest X-ray findings (multi-label)"
+        if multilabel
+        else "# Model card: pneumonia from chest X-rays",
         "",
         "## Intended use",
         "",
@@ -254,22 +324,7 @@ def markdown(card: dict[str, Any]) -> str:
     lines += [f"- {k}: {v}" for k, v in card["training"]["outputs"].items()]
     lines += ["", "## Adaptation to a deployment site", ""]
     lines += adaptation_markdown(card.get("adaptation"))
-    rule = card["threshold_rule"] or ""
-    threshold = card["threshold"]
-    lines += [
-        "",
-        "## Performance",
-        "",
-        f"Decision threshold: {threshold:.3f} ({rule}); test metrics use it unchanged. "
-        "Intervals: 95% bootstrap over patients."
-        if threshold is not None
-        else f"Decision rule: {rule}.",
-        "",
-        "| split | " + " | ".join(HEADLINE) + " |",
-        "|---|" + "---|" * len(HEADLINE),
-    ]
-    for split, values in card["metrics"].items():
-        lines.append(f"| {split} | " + " | ".join(_metric_cell(values, k) for k in HEADLINE) + " |")
+    lines += finding_markdown(card) if multilabel else performance_markdown(card)
     for split, slices in card["slices"].items():
         lines += [
             "",

@@ -268,3 +268,86 @@ def make_phantom(seed: int, pneumonia: bool, size: int = 128) -> tuple[np.ndarra
         opacity, mask = _lesions(lesion_rng, x, y, lungs)
         image = image + opacity
     return _expose(image, acquisition), mask
+
+
+# The multi-label option: findings a phantom can show together, each with its own mask.
+# Each looks different and sits where it would on a radiograph, so a model can tell them
+# apart and a map can be checked against the lesion of the finding it explains.
+MULTILABEL_FINDINGS = ("Consolidation", "Effusion", "Nodule")
+# Nodules: small dense round opacities (sigma in normalized units; peak brightness).
+NODULE_SIGMA = (0.05, 0.07)
+NODULE_AMPLITUDE = (0.6, 0.8)
+# Effusion: homogeneous fluid filling the base of one lung, up to this share of its height.
+EFFUSION_DEPTH = (0.3, 0.5)
+EFFUSION_AMPLITUDE = (0.45, 0.6)
+
+
+def _finding_stream(seed: int, finding: str) -> np.random.Generator:
+    """A generator for one finding of one phantom, independent of the three streams
+    `make_phantom` draws from (SeedSequence children 3, 4, ... of the same seed)."""
+    index = 3 + MULTILABEL_FINDINGS.index(finding)
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(index + 1)[index])
+
+
+def _nodules(
+    rng: np.random.Generator, x: np.ndarray, y: np.ndarray, lungs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """1-2 small dense round opacities inside the lungs: (brightness field, 0/1 mask)."""
+    interior = np.flatnonzero(lungs.ravel() > 0.95)
+    opacity = np.zeros_like(x)
+    for _ in range(rng.choice([1, 2])):
+        center = rng.choice(interior)
+        sigma = rng.uniform(*NODULE_SIGMA)
+        du, dv = x - x.ravel()[center], y - y.ravel()[center]
+        opacity = np.maximum(
+            opacity, rng.uniform(*NODULE_AMPLITUDE) * np.exp(-(du**2 + dv**2) / (2 * sigma**2))
+        )
+    mask = opacity >= MASK_FRACTION * opacity.max()
+    return opacity, mask.astype(np.uint8)
+
+
+def _effusion(
+    rng: np.random.Generator, x: np.ndarray, y: np.ndarray, anatomy: Anatomy, lungs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fluid at the base of one lung, with a meniscus rising laterally: (field, mask)."""
+    side = int(rng.integers(2))
+    (cx, cy), (rx, ry) = anatomy.lung_centers[side], anatomy.lung_radii[side]
+    # The lung field ends at its hemidiaphragm: fill up from there.
+    floor = anatomy.dome_tops[side]
+    level = floor - rng.uniform(*EFFUSION_DEPTH) * (floor - (cy - ry))
+    meniscus = level - 0.5 * (x - cx) ** 2 * np.sign(x - cx) * np.sign(cx)
+    one_lung = _soft_ellipse(x, y, (cx, cy), (rx, ry)) * lungs
+    fluid = _sigmoid((y - meniscus) / 0.03) * one_lung
+    mask = (fluid >= 0.5) & (lungs > 0.5)
+    return rng.uniform(*EFFUSION_AMPLITUDE) * fluid, mask.astype(np.uint8)
+
+
+def make_multilabel_phantom(
+    seed: int, findings: tuple[str, ...] | list[str], size: int = 128
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A phantom radiograph (uint8) showing `findings` (a subset of MULTILABEL_FINDINGS;
+    none: a normal phantom) and a 0/1 mask per finding shown. Anatomy and acquisition
+    come from `seed` as in `make_phantom`; each finding from its own stream, so adding
+    one finding does not move another."""
+    unknown = set(findings) - set(MULTILABEL_FINDINGS)
+    if unknown:
+        raise ValueError(f"no phantom finding {sorted(unknown)} ({', '.join(MULTILABEL_FINDINGS)})")
+    anatomy_rng, acquisition_rng, lesion_rng = _streams(seed)
+    anatomy, acquisition = sample_anatomy(anatomy_rng), sample_acquisition(acquisition_rng)
+    x, y = _grid(size, acquisition)
+    lungs = _lungs(x, y, anatomy)
+    image = _anatomy_image(x, y, anatomy, lungs)
+    masks: dict[str, np.ndarray] = {}
+    for finding in MULTILABEL_FINDINGS:
+        if finding not in findings:
+            continue
+        if finding == "Consolidation":
+            opacity, masks[finding] = _lesions(lesion_rng, x, y, lungs)
+        elif finding == "Nodule":
+            opacity, masks[finding] = _nodules(_finding_stream(seed, finding), x, y, lungs)
+        else:
+            opacity, masks[finding] = _effusion(
+                _finding_stream(seed, finding), x, y, anatomy, lungs
+            )
+        image = image + opacity
+    return _expose(image, acquisition), masks

@@ -24,6 +24,7 @@ import pytest
 from filelock import FileLock
 
 from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
+from datasets.synthetic_cxr.multilabel import write_multilabel_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -40,6 +41,25 @@ DRAWN_FLAGS = (
     "gradcam",
     "--seed",
     "5",
+)
+# --task multilabel on 256 multi-label phantoms (Consolidation, Effusion, Nodule, each with
+# its own lesion masks) at 64 px, three epochs: enough for Integrated Gradients to point at
+# each finding's own lesion far above chance (tests/test_multilabel_pipeline.py).
+MULTILABEL_PHANTOMS = 256
+MULTILABEL_FLAGS = (
+    "--task",
+    "multilabel",
+    "--epochs",
+    "3",
+    "--image_size",
+    "64",
+    "--bootstrap",
+    "50",
+    "--explain",
+    "integrated_gradients",
+    "--seed",
+    "3",
+    "--quiet",
 )
 HEART_FLAGS = ("--epochs", "3", "--cv", "2", "--seed", "7", "--quiet")
 
@@ -148,6 +168,22 @@ def synthetic_run(tmp_path_factory) -> Run:
         tmp_path_factory,
         "synthetic",
         lambda root: finished("pipelines.pneumonia", root / "run", *flags),
+    )
+
+
+@pytest.fixture(scope="session")
+def multilabel_run(tmp_path_factory) -> Run:
+    """`python -m pipelines.pneumonia --task multilabel` on an NIH-style CSV of multi-label
+    phantoms with per-finding lesion masks (datasets/synthetic_cxr/multilabel.py)."""
+    root = tmp_path_factory.mktemp("multilabel")
+    csv = write_multilabel_folder(root / "data", MULTILABEL_PHANTOMS, size=64, seed=1)
+    return finished(
+        "pipelines.pneumonia",
+        root / "run",
+        "--csv",
+        str(csv),
+        *MULTILABEL_FLAGS,
+        data_dir=csv.parent,
     )
 
 

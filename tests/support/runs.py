@@ -175,16 +175,15 @@ def synthetic_run(tmp_path_factory) -> Run:
 def multilabel_run(tmp_path_factory) -> Run:
     """`python -m pipelines.pneumonia --task multilabel` on an NIH-style CSV of multi-label
     phantoms with per-finding lesion masks (datasets/synthetic_cxr/multilabel.py)."""
-    root = tmp_path_factory.mktemp("multilabel")
-    csv = write_multilabel_folder(root / "data", MULTILABEL_PHANTOMS, size=64, seed=1)
-    return finished(
-        "pipelines.pneumonia",
-        root / "run",
-        "--csv",
-        str(csv),
-        *MULTILABEL_FLAGS,
-        data_dir=csv.parent,
-    )
+
+    def make(root: Path) -> Run:
+        csv = write_multilabel_folder(root / "data", MULTILABEL_PHANTOMS, size=64, seed=1)
+        return finished(
+            "pipelines.pneumonia", root / "run", "--csv", str(csv), *MULTILABEL_FLAGS,
+            data_dir=csv.parent,
+        )  # fmt: skip
+
+    return made_once(tmp_path_factory, "multilabel", make)
 
 
 @pytest.fixture(scope="session")

@@ -111,6 +111,9 @@ def make_tuner(
     directory: Path,
     seed: int,
 ) -> keras_tuner.Tuner:
+    """The keras-tuner search `kind` names (`TUNERS`: random, bayesian, hyperband) maximizing
+    validation AUC, kept under `directory` so a killed search resumes (`overwrite=False`). Hyperband
+    sets its own trial count from `epochs`; `max_trials` applies to the others."""
     common = dict(
         objective=keras_tuner.Objective("val_auc", direction="max"),
         directory=os.fspath(directory),

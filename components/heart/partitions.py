@@ -61,6 +61,8 @@ def input_fn(
 
 
 def load_partition(transform_dir: Path, name: str = HOLDOUT) -> Partition:
+    """The Transform's partition `name` (the holdout or a `cv_<k>` fold): its transformed table,
+    feature columns and groups, and its fitted preprocessor (a skops file)."""
     info = read_json(transform_dir / "features.json")
     folder = transform_dir / name
     return Partition(
@@ -79,6 +81,8 @@ def save_preprocessor(preprocessor: ColumnTransformer, folder: Path) -> Path:
 
 
 def list_partitions(transform_dir: Path) -> list[str]:
+    """The partitions the Transform wrote (features.json): the holdout, then any cross-validation
+    folds."""
     return list(read_json(transform_dir / "features.json")["partitions"])
 
 

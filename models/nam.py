@@ -154,6 +154,9 @@ def build_nam(
     learning_rate: float = 3e-3,
     seed: int | None = None,
 ) -> keras.Model:
+    """A NAM for `n_features` inputs: one subnetwork per feature (`hidden` units, `first_layer`
+    relu or exu), the paper's output penalty and feature dropout, an additive logit and a
+    sigmoid output; compiled with Adam at `learning_rate` and binary cross-entropy."""
     inputs = keras.Input(shape=(n_features,), name="features")
     contributions = FeatureNets(hidden, first_layer, dropout, l2, seed, name=CONTRIBUTIONS_LAYER)(
         inputs
@@ -175,6 +178,7 @@ def contributions_model(model: keras.Model) -> keras.Model:
 
 
 def bias(model: keras.Model) -> float:
+    """The NAM's bias: the logit when every feature's contribution is zero."""
     return float(keras.ops.convert_to_numpy(model.get_layer(LOGIT_LAYER).bias))
 
 

@@ -84,6 +84,7 @@ class ImageSet:
     patients: np.ndarray | None = None
 
     def patient_ids(self) -> np.ndarray:
+        """Each image's patient as a string; each image its own patient when none are known."""
         return (
             np.arange(len(self.scores)).astype(str)
             if self.patients is None

@@ -317,6 +317,8 @@ class Context:
         self.figures: list[str] = []
 
     def save(self, name: str, fig: plt.Figure) -> None:
+        """Saves the figure as `<name>.png` (and a TensorBoard image), closes it and lists its name
+        among the report's figures."""
         # Saved (and closed) at once: shap's plots draw on pyplot's current figure.
         save_figure(fig, self.out_dir / f"{name}.png", self.tensorboard_dir, f"explainer/{name}")
         self.figures.append(name)

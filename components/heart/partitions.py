@@ -37,12 +37,15 @@ class Partition:
     preprocessor: ColumnTransformer
 
     def x(self, split: str) -> np.ndarray:
+        """The split's feature columns, float32 (rows, columns), in the Transform's column order."""
         return self.frame.loc[self.frame["split"] == split, self.columns].to_numpy(np.float32)
 
     def y(self, split: str) -> np.ndarray:
+        """The split's labels, 0/1 int64 (1: heart disease)."""
         return self.frame.loc[self.frame["split"] == split, "label"].to_numpy(np.int64)
 
     def ids(self, split: str) -> np.ndarray:
+        """The split's patient ids (the CSV line of each row)."""
         return self.frame.loc[self.frame["split"] == split, "patient_id"].to_numpy()
 
 

@@ -81,6 +81,8 @@ class CnnHyperModel(keras_tuner.HyperModel):
         return history
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """One trial's CNN: filters, dropout, learning rate and focal gamma from the search space
+        (`models.cnn.search_space`), built and compiled as the Trainer would, in its precision."""
         settings = search_space(hp)
         # Trials compute in the final training's precision (models/training.py).
         with compute_precision(self.policy):

@@ -50,20 +50,25 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Writes `obj` as indented JSON, atomically; numpy values and Paths become plain JSON (lists,
+    numbers, strings)."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """The JSON file at `path`, parsed."""
     return json.loads(Path(path).read_text())
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
+    """Writes `text` to `path`, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
 
 def write_csv(path: str | os.PathLike, frame: pd.DataFrame) -> None:
+    """Writes `frame` as CSV without its index, atomically."""
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
 

@@ -54,10 +54,12 @@ class AtomicCSVLogger(keras.callbacks.Callback):
         self.rows = pd.DataFrame()
 
     def on_train_begin(self, logs=None):
+        """Starts from the rows already in the file with `append` (a resumed run), else from none."""
         kept = self.append and self.path.is_file()
         self.rows = pd.read_csv(self.path) if kept else pd.DataFrame()
 
     def on_epoch_end(self, epoch, logs=None):
+        """Adds the epoch's row (logs in sorted key order) and rewrites the whole file atomically."""
         logs = logs or {}
         row = pd.DataFrame([{"epoch": epoch, **{key: _plain(logs[key]) for key in sorted(logs)}}])
         self.rows = pd.concat([self.rows, row], ignore_index=True) if len(self.rows) else row

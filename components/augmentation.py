@@ -25,6 +25,8 @@ class RandomAffine(keras.layers.RandomRotation):
         self.zoom, self.translation = zoom, translation
 
     def get_random_transformation(self, data, training=True, seed=None):
+        """One affine matrix per image (angle, scale, shift drawn uniformly within the factors),
+        mapping output to input pixels; None outside training."""
         ops = self.backend
         if not training:
             return None
@@ -117,6 +119,8 @@ class RandomGamma(keras.layers.Layer):
         self.generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True):
+        """Applies one random gamma per image to pixels in [0, 255]; the identity outside training
+        or with factor 0."""
         if not training or self.factor <= 0:
             return images
         ops = keras.ops
@@ -141,6 +145,8 @@ class RandomPixelNoise(keras.layers.Layer):
         self.generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True):
+        """Adds Gaussian noise of a random sd per image, in grey levels; the identity outside
+        training or with max_sd 0."""
         if not training or self.max_sd <= 0:
             return images
         shape = keras.ops.shape(images)

@@ -28,10 +28,12 @@ def expected_calibration_error(y_true: np.ndarray, scores: np.ndarray, bins: int
 
 
 def sensitivity(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The share of positives (label 1) predicted positive (recall); 0 when there are none."""
     return float(skm.recall_score(y_true, y_pred, pos_label=1, zero_division=0))
 
 
 def specificity(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The share of negatives (label 0) predicted negative; 0 when there are none."""
     return float(skm.recall_score(y_true, y_pred, pos_label=0, zero_division=0))
 
 

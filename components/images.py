@@ -55,6 +55,8 @@ def is_dicom_bytes(head: bytes) -> bool:
 
 
 def is_dicom_file(path: Path) -> bool:
+    """Whether the file starts like a DICOM Part 10 file, whatever its name; False when it cannot be
+    read."""
     try:
         with open(path, "rb") as handle:
             return is_dicom_bytes(handle.read(132))
@@ -78,6 +80,8 @@ def image_files_below(folder: Path) -> list[Path]:
 
 
 def too_large(width: int, height: int) -> str:
+    """The reason `check_image` gives for an image over `MAX_PIXELS` (Pillow's decompression bomb
+    limit): its size in megapixels and the limit."""
     return (
         f"image too large ({width} x {height} = {width * height / 1e6:.0f} megapixels; "
         f"limit {MAX_PIXELS / 1e6:.0f})"

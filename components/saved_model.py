@@ -19,6 +19,7 @@ def load_keras_model(path: Path) -> keras.Model:
 
 
 def load_trained_model(trainer_dir: Path) -> keras.Model:
+    """The Trainer's trainer/model.keras, loaded in safe mode (`load_keras_model`)."""
     return load_keras_model(trainer_dir / "model.keras")
 
 

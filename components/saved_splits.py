@@ -34,6 +34,8 @@ def _saved(transform_dir: Path, split: str) -> tf.data.Dataset:
 
 
 def load_spec(transform_dir: Path) -> dict[str, Any]:
+    """The Transform's transform.json: how the splits were decoded and saved (image size, task,
+    class names, counts, augmentation settings), which every reader of the splits follows."""
     return read_json(transform_dir / "transform.json")
 
 

@@ -84,6 +84,7 @@ class ImageSet:
     patients: np.ndarray | None = None
 
     def patient_ids(self) -> np.ndarray:
+        """Each image's patient as a string; each image its own patient when none are known."""
         return (
             np.arange(len(self.scores)).astype(str)
             if self.patients is None
@@ -189,6 +190,8 @@ def permuted_sides(
 
 
 def permutation_p_value(observed: float, null: list[np.ndarray], permutations: int) -> float:
+    """The permutation test's p-value: (1 + permutations whose statistic reaches `observed`) / (1 +
+    permutations), never 0; `null` holds the statistics in blocks."""
     exceed = sum(int(np.sum(values >= observed - 1e-12)) for values in null)
     return (1 + exceed) / (1 + permutations)
 
@@ -247,6 +250,8 @@ def main_components(a: np.ndarray, b: np.ndarray, components: int) -> tuple[np.n
 
 
 def subsample(n: int, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """At most `limit` of `n` indices, drawn without replacement and sorted, so the permutation
+    tests' cost stays bounded; all of them when `n` is within the limit."""
     return np.sort(rng.choice(n, size=limit, replace=False)) if n > limit else np.arange(n)
 
 

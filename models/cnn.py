@@ -32,6 +32,8 @@ DEFAULT_FILTERS = (16, 32, 64, 128, 256)
 def conv_block(
     x: keras.KerasTensor, filters: int, index: int, l2: float, convs: int = 1
 ) -> keras.KerasTensor:
+    """`convs` times a bias-free 3x3 convolution, batch normalization and ReLU, then 2x2 max
+    pooling, every layer named `block<index>_...` so summaries and reports read by block."""
     for j in range(convs):
         x = layers.Conv2D(
             filters,
@@ -76,6 +78,8 @@ def build_cnn(
 
 
 def input_normalization(name: str) -> layers.Layer:
+    """The model's first layer, from pixels in [0, 255] to its input scale: `rescale` divides
+    by 255; `standardize` gives each image zero mean and unit variance (PerImageStandardization)."""
     if name == "rescale":
         return layers.Rescaling(1.0 / 255.0, name="rescale")
     if name == "standardize":

@@ -213,6 +213,8 @@ class ResumableState(keras.callbacks.Callback):
         return [v for v in self.model.variables if "seed_generator_state" in v.path]
 
     def on_train_begin(self, logs=None):
+        """On a resumed run, sets the saved callbacks' state, EarlyStopping's best weights and the
+        seed generators back to where the backup's epoch left them; nothing on a fresh run."""
         metadata = self.backup_dir / "training_metadata.json"
         if not metadata.is_file():
             return
@@ -231,6 +233,8 @@ class ResumableState(keras.callbacks.Callback):
             variable.assign(np.asarray(value, dtype=variable.dtype))
 
     def on_epoch_end(self, epoch, logs=None):
+        """Writes the saved callbacks' state, EarlyStopping's best weights and the seed generators'
+        state for the next epoch into the backup folder."""
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         best_weights = None
         for callback in self.saved:

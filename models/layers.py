@@ -18,6 +18,7 @@ class PerImageStandardization(keras.layers.Layer):
     """
 
     def call(self, images):
+        """(images - mean) / max(sd, 1) per image: the floor keeps a flat image from blowing up."""
         ops = keras.ops
         mean = ops.mean(images, axis=(1, 2, 3), keepdims=True)
         deviation = ops.std(images, axis=(1, 2, 3), keepdims=True)

@@ -44,6 +44,8 @@ class FindingWeightedCrossentropy(keras.losses.Loss):
         self.negative_weights = [float(w) for w in negative_weights]
 
     def call(self, y_true, y_pred):
+        """Per image: the mean over findings of binary cross-entropy, weighted by the finding's
+        positive or negative weight as the label is 1 or 0."""
         y_true = keras.ops.cast(y_true, y_pred.dtype)
         per_element = keras.ops.binary_crossentropy(y_true, y_pred)
         positive = keras.ops.convert_to_tensor(self.positive_weights, dtype=y_pred.dtype)

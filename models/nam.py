@@ -52,6 +52,8 @@ class FeatureNets(keras.layers.Layer):
         self._dropout = keras.layers.Dropout(self.dropout, seed=seed)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
+        """One weight set per feature: first-layer kernel and centres (the paper's ExU
+        initialization for exu), then the hidden layers' kernels and biases."""
         n = int(input_shape[-1])
         regularizer = keras.regularizers.L2(self.l2) if self.l2 > 0 else None
         if self.first_layer == "exu":
@@ -89,6 +91,8 @@ class FeatureNets(keras.layers.Layer):
                 )
 
     def call(self, x: Any, training: bool | None = None) -> Any:
+        """Every column through its own subnetwork at once (batched einsum), dropout between layers
+        in training; (batch, F) contributions."""
         x = ops.expand_dims(x, -1)  # (batch, F, 1)
         if self.first_layer == "exu":
             h = ops.clip(ops.exp(self.first_kernel) * (x - self.first_bias), 0.0, 1.0)
@@ -121,6 +125,8 @@ class OutputPenalty(keras.layers.Layer):
         self.weight = float(weight)
 
     def call(self, contributions: Any) -> Any:
+        """Returns the contributions unchanged and adds the penalty (in float32) to the model's
+        losses."""
         if self.weight > 0:
             # In float32: Keras sums the added losses with the (float32) main loss, and
             # under a mixed policy the contributions are bfloat16 or float16.
@@ -137,9 +143,11 @@ class AdditiveLogit(keras.layers.Layer):
     """(batch, F) -> (batch, 1): the sum of the contributions plus one learned bias."""
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
+        """The one scalar bias."""
         self.bias = self.add_weight(shape=(), initializer="zeros", name="bias")
 
     def call(self, contributions: Any) -> Any:
+        """The logit: the sum of the contributions plus the bias."""
         return ops.sum(contributions, axis=-1, keepdims=True) + self.bias
 
 
@@ -154,6 +162,9 @@ def build_nam(
     learning_rate: float = 3e-3,
     seed: int | None = None,
 ) -> keras.Model:
+    """A NAM for `n_features` inputs: one subnetwork per feature (`hidden` units, `first_layer`
+    relu or exu), the paper's output penalty and feature dropout, an additive logit and a
+    sigmoid output; compiled with Adam at `learning_rate` and binary cross-entropy."""
     inputs = keras.Input(shape=(n_features,), name="features")
     contributions = FeatureNets(hidden, first_layer, dropout, l2, seed, name=CONTRIBUTIONS_LAYER)(
         inputs
@@ -175,6 +186,7 @@ def contributions_model(model: keras.Model) -> keras.Model:
 
 
 def bias(model: keras.Model) -> float:
+    """The NAM's bias: the logit when every feature's contribution is zero."""
     return float(keras.ops.convert_to_numpy(model.get_layer(LOGIT_LAYER).bias))
 
 

@@ -184,6 +184,8 @@ def site_threshold_rule(model_path: Path) -> tuple[str, float]:
 
 
 def check_site_flags(task: str) -> None:
+    """Refuses flags that cannot go together before any step runs: --calibration_dir with
+    --rethreshold (two ways of choosing the threshold), or with a model that is not binary."""
     if not FLAGS.calibration_dir:
         return
     if FLAGS.rethreshold:
@@ -217,6 +219,8 @@ def print_site_lines(run_dir: Path) -> None:
 
 
 def print_unlabelled_lines(run_dir: Path) -> None:
+    """Prints the closing lines of an unlabelled folder's evaluation: images scored, the number and
+    share flagged, and why there are no metrics."""
     found = read_json(run_dir / "evaluator" / "metrics.json")["unlabelled"]
     print(
         f"  {found['n']} unlabelled images scored, {found['flagged']} flagged "
@@ -327,6 +331,10 @@ def print_results(run_dir: Path, model_path: Path, metrics: dict[str, Any]) -> N
 
 
 def main() -> int:
+    """`python -m pipelines.evaluate`: reads the model's image size, task and frozen threshold, runs
+    the evaluation steps into a new run folder (or the one given), logs the HParams session, writes
+    the site's model card with --calibration_dir, and prints the results. Returns the exit status.
+    """
     from components.reporting.hparams import numeric_leaves
 
     if FLAGS.quiet:

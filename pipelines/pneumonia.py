@@ -272,6 +272,9 @@ flags.DEFINE_boolean("quiet", False, "Print only warnings, errors and the final 
 
 
 def resolve_data_source() -> tuple[str | None, str | None]:
+    """The (data_dir, csv) the run reads: the flags as given; else the Kaggle folder at
+    `DEFAULT_DATA_DIR` when it is there; else neither, which makes ExampleGen use the synthetic_cxr
+    builder. Both flags at once are a DataError."""
     if FLAGS.data_dir and FLAGS.csv:
         raise DataError("give --data_dir or --csv, not both")
     if FLAGS.data_dir or FLAGS.csv:
@@ -288,6 +291,8 @@ def resolve_data_source() -> tuple[str | None, str | None]:
 
 
 def computed_flags() -> dict[str, Any]:
+    """This entry point's flags that change what the run computes (not `PRESENTATION_FLAGS`): what
+    the runner fingerprints and flags.txt and the HParams session record."""
     return {
         flag.name: flag.value
         for flag in FLAGS.get_flags_for_module(__name__)
@@ -569,6 +574,10 @@ def run_worker(data_dir: str | None, csv: str | None, run_dir: Path, step: str) 
 
 
 def main() -> int:
+    """`python -m pipelines.pneumonia`: checks the flags, starts the tf.distribute strategy (before
+    any TensorFlow op), runs the pipeline into the run folder, or only the Trainer or Tuner on a
+    worker that is not the chief, then logs the HParams session, writes the model card (binary and
+    multi-label tasks) and prints the summary. Returns the exit status."""
     check_flag_combinations()
     check_adapt_folder()
     # Next, before any TensorFlow op: multi_worker configures collective ops, which

@@ -176,6 +176,8 @@ def is_heart_run(run_dir: Path) -> bool:
 
 
 def print_pneumonia_summary(result: dict[str, Any]) -> None:
+    """Prints what predict did on images: the counts scored and skipped, the highest scores with
+    their labels (`SHOWN_ROWS` of them), the first skipped files and why, and the page's path."""
     import pandas as pd
 
     table = pd.read_csv(result["predictions"], keep_default_na=False)
@@ -191,6 +193,9 @@ def print_pneumonia_summary(result: dict[str, Any]) -> None:
 
 
 def main(paths: list[str]) -> int:
+    """`python -m pipelines.predict`: scores `paths` (images or folders, or a heart run's patient
+    CSV) with a finished run's model (--run_dir) or a bare model (--model), into a new
+    predict-<timestamp>/ folder, and prints a summary. Returns the exit status."""
     if FLAGS.quiet:
         logging.set_verbosity(logging.WARNING)
     if bool(FLAGS.run_dir) == bool(FLAGS.model):

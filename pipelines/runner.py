@@ -94,6 +94,8 @@ def naming_failures(step: str) -> Iterator[None]:
 
 
 def library_versions() -> dict[str, str]:
+    """The Python version and that of each library in `_LIBRARIES` that is installed, as
+    pipeline.json records them (and the model card shows)."""
     versions = {"python": platform.python_version()}
     for lib in _LIBRARIES:
         try:

@@ -97,6 +97,8 @@ class GradCAMHeatmaps(GradCAMCallback):
         self.skipped = False
 
     def on_train_begin(self, logs=None):
+        """Resolves the explained layer (the given name or the last conv layer) and skips the
+        callback, with a warning, when that layer is a nested model."""
         layer = (
             self.model.get_layer(self.layer_name)
             if self.layer_name
@@ -112,6 +114,8 @@ class GradCAMHeatmaps(GradCAMCallback):
             )
 
     def on_epoch_end(self, epoch, logs=None):
+        """Logs this epoch's Grad-CAM grid to TensorBoard, computed on a float32 copy of the model
+        (OpenCV refuses half-precision maps)."""
         if self.skipped:
             return
         # tf-explain explains self.model; under a mixed policy its maps are bfloat16 or
@@ -127,6 +131,7 @@ class GradCAMHeatmaps(GradCAMCallback):
         self.file_writer.flush()
 
     def on_train_end(self, logs=None):
+        """Flushes the TensorBoard writer, so the last epoch's grid is on disk."""
         self.file_writer.flush()
 
 
@@ -183,12 +188,14 @@ class IntegratedGradientsHeatmaps(IntegratedGradientsCallback):
         return np.clip(maps / np.maximum(scale, 1e-12), 0.0, 1.0)
 
     def on_epoch_end(self, epoch, logs=None):
+        """Logs this epoch's integrated-gradients grid to TensorBoard."""
         grid = grid_display(self.attributions()[..., np.newaxis].astype(np.float32))
         with self.file_writer.as_default():
             tf.summary.image(INTEGRATED_GRADIENTS_TAG, grid[np.newaxis], step=epoch)
         self.file_writer.flush()
 
     def on_train_end(self, logs=None):
+        """Flushes the TensorBoard writer, so the last epoch's grid is on disk."""
         self.file_writer.flush()
 
 

@@ -46,6 +46,9 @@ def group_sum(values: np.ndarray, columns: list[str], groups: dict[str, list[str
 
 
 def plot_waterfall(values: np.ndarray, expected: float, raw: pd.Series, title: str) -> plt.Figure:
+    """A SHAP waterfall of one patient: `values` (one per original feature, log-odds) from
+    `expected` up to the patient's logit, labelled with the patient's `raw` values (a zero that
+    means "not measured" shown as such). The Explainer's and predict's waterfalls."""
     display = np.array(
         [
             "not measured"

@@ -22,6 +22,7 @@ CLASS_COLORS = ("tab:blue", "tab:red")
 
 
 def class_balance(examples: pd.DataFrame) -> pd.DataFrame:
+    """Patients per split (rows) and class (columns named by `schema.CLASS_NAMES`)."""
     counts = pd.crosstab(examples["split"], examples["label"]).reindex(SPLITS).fillna(0)
     return counts.rename(columns=dict(enumerate(schema.CLASS_NAMES)))
 
@@ -34,6 +35,7 @@ def missingness(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_patients_per_class(counts: pd.DataFrame) -> plt.Figure:
+    """class_balance.png: patients per split, stacked by class."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
     plot_split_counts(
         ax, counts, "Class balance per split", "patients", colors=CLASS_COLORS, xlabel=None
@@ -42,6 +44,8 @@ def plot_patients_per_class(counts: pd.DataFrame) -> plt.Figure:
 
 
 def plot_missingness(shares: pd.DataFrame) -> plt.Figure:
+    """missingness.png: the share of rows missing each feature, by class (blank or a zero that means
+    "not measured"): missingness that differs by class is itself a cue."""
     fig, ax = plt.subplots(figsize=(6, 3.2))
     (100 * shares).plot.barh(ax=ax, color=CLASS_COLORS)
     ax.set_xlabel("% of rows missing (blank or zero = not measured)")
@@ -50,6 +54,8 @@ def plot_missingness(shares: pd.DataFrame) -> plt.Figure:
 
 
 def plot_numeric(train: pd.DataFrame) -> plt.Figure:
+    """numeric_by_class.png: a density histogram per numeric feature and class, on the train rows,
+    with missing values left out."""
     values = schema.zeros_as_missing(train)
     fig, axes = plt.subplots(2, 3, figsize=(11, 6))
     for ax, name in zip(axes.flat, schema.NUMERIC):
@@ -73,6 +79,8 @@ def plot_numeric(train: pd.DataFrame) -> plt.Figure:
 
 
 def plot_categorical(train: pd.DataFrame) -> plt.Figure:
+    """categorical_by_class.png: train rows per category and class for every categorical and binary
+    feature, stacked."""
     names = list(schema.CATEGORICAL) + list(schema.BINARY)
     fig, axes = plt.subplots(2, 3, figsize=(11, 6))
     for ax, name in zip(axes.flat, names):
@@ -102,6 +110,8 @@ def correlations(train: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_correlations(matrix: pd.DataFrame) -> plt.Figure:
+    """correlations.png: the Spearman correlation matrix of the train rows (target included), each
+    cell annotated."""
     fig, ax = plt.subplots(figsize=(7, 6))
     image = ax.imshow(matrix.to_numpy(), cmap="coolwarm", vmin=-1, vmax=1)
     ax.set_xticks(range(len(matrix)), matrix.columns, rotation=45, ha="right")
@@ -114,6 +124,9 @@ def plot_correlations(matrix: pd.DataFrame) -> plt.Figure:
 
 
 def run(out_dir: Path, *, examples: Path, tensorboard_dir: Path | None = None) -> dict[str, Any]:
+    """The heart EDA step: class balance, missingness, per-class distributions and Spearman
+    correlations of examples.csv, as PNGs (and TensorBoard images) and summary.json; only the train
+    rows feed the distributions and correlations, so the test split stays unseen."""
     table = pd.read_csv(examples / "examples.csv")
     train = table[table["split"] == "train"]
     balance = class_balance(table)

@@ -119,6 +119,9 @@ def evaluate_partition(
 
 
 def comparison(results: dict[str, Any], models: list[str]) -> dict[str, Any]:
+    """metrics.json's `comparison`: each model's test row (threshold, `TABLE_METRICS` with their
+    intervals), the model of best test AUC and, beside the MLP, the best glassbox model (lasso, NAM)
+    and its AUC minus the MLP's: the project's goal is a gap within 0.01."""
     table = []
     for kind in models:
         test = results[kind]["test"]
@@ -162,6 +165,8 @@ def cv_summary(per_fold: dict[str, dict[str, Any]], models: list[str]) -> dict[s
 
 
 def plot_roc(predictions: pd.DataFrame, results: dict[str, Any], models: list[str]) -> plt.Figure:
+    """roc.png: every model's ROC curve on the test split, its AUC and bootstrap interval in the
+    legend."""
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for kind in models:
         rows = predictions[(predictions["model"] == kind) & (predictions["split"] == "test")]
@@ -181,6 +186,7 @@ def plot_roc(predictions: pd.DataFrame, results: dict[str, Any], models: list[st
 
 
 def plot_pr(predictions: pd.DataFrame, results: dict[str, Any], models: list[str]) -> plt.Figure:
+    """pr.png: every model's precision-recall curve on the test split, with its average precision."""
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for kind in models:
         rows = predictions[(predictions["model"] == kind) & (predictions["split"] == "test")]
@@ -197,6 +203,8 @@ def plot_pr(predictions: pd.DataFrame, results: dict[str, Any], models: list[str
 
 
 def plot_calibration(predictions: pd.DataFrame, models: list[str]) -> plt.Figure:
+    """calibration.png: observed rate against mean predicted risk in 8 bins, per model, on the test
+    split."""
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for kind in models:
         rows = predictions[(predictions["model"] == kind) & (predictions["split"] == "test")]
@@ -209,6 +217,7 @@ def plot_calibration(predictions: pd.DataFrame, models: list[str]) -> plt.Figure
 
 
 def plot_confusion(results: dict[str, Any], models: list[str]) -> plt.Figure:
+    """confusion_matrices.png: one test-split confusion matrix per model, at its threshold."""
     fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.4), squeeze=False)
     for ax, kind in zip(axes[0], models):
         matrix = np.array(results[kind]["test"]["confusion_matrix"])
@@ -236,6 +245,8 @@ def plot_confusion(results: dict[str, Any], models: list[str]) -> plt.Figure:
 
 
 def plot_comparison(table: list[dict[str, Any]]) -> plt.Figure:
+    """comparison.png: grouped bars of the main test metrics per model with their 95% bootstrap
+    intervals as error bars."""
     metrics = ("auc", "accuracy", "balanced_accuracy", "f1", "sensitivity", "specificity")
     fig, ax = plt.subplots(figsize=(9, 3.8))
     width = 0.8 / len(table)
@@ -260,6 +271,7 @@ def plot_comparison(table: list[dict[str, Any]]) -> plt.Figure:
 
 
 def plot_cv(summary: dict[str, Any]) -> plt.Figure:
+    """cv_auc.png: each model's test AUC per cross-validation fold, and their mean ± sd."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for i, (kind, metrics) in enumerate(summary["models"].items()):
         values = metrics["auc"]["per_fold"]
@@ -275,6 +287,8 @@ def plot_cv(summary: dict[str, Any]) -> plt.Figure:
 def log_to_tensorboard(
     tensorboard_dir: Path | None, results: dict[str, Any], models: list[str], markdown: str
 ) -> None:
+    """Writes every model's test `CV_METRICS` as TensorBoard scalars (`test_<metric>/<model>`) and
+    the comparison table as text; nothing without a `tensorboard_dir`."""
     if tensorboard_dir is None:
         return
     writer = tf.summary.create_file_writer(str(tensorboard_dir))
@@ -287,6 +301,8 @@ def log_to_tensorboard(
 
 
 def comparison_markdown(table: list[dict[str, Any]]) -> str:
+    """The comparison table (the first six `TABLE_METRICS`, intervals in brackets) as Markdown, for
+    TensorBoard's text tab."""
     header = "| model | " + " | ".join(TABLE_METRICS[:6]) + " |"
     lines = [header, "|" + "---|" * 7]
     for row in table:
@@ -311,6 +327,9 @@ def write_html(
     models: list[str],
     figures: list[str],
 ) -> None:
+    """report.html: the test comparison with its figures, the glassbox-minus-MLP gap, the
+    cross-validation table when there are folds, the EDA step's figures, each model's training
+    history, and a link to the explainer's report."""
     table = metrics["comparison"]["table"]
     columns = ["model", "threshold"] + [m for m in TABLE_METRICS]
     rows = [
@@ -383,6 +402,10 @@ def run(
     resamples: int = 1000,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
+    """The heart Evaluator: every trained model on the holdout's test split (thresholds by Youden's
+    J on val, `resamples` bootstrap intervals), and on each cross-validation fold when the Transform
+    made them. Writes metrics.json, predictions.csv, the figures and report.html; returns each
+    model's test AUC and interval."""
     models = trained_models(trainer)
     results, predictions = evaluate_partition(transform, trainer, HOLDOUT, models, resamples, seed)
     metrics: dict[str, Any] = dict(results)

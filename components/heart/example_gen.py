@@ -118,6 +118,7 @@ def cv_splits(
 
 
 def split_counts(labels: np.ndarray, split: np.ndarray) -> dict[str, dict[str, int]]:
+    """Rows per split and class name (`schema.CLASS_NAMES`), as stats.json records them."""
     return {
         s: {
             name: int(np.sum((split == s) & (labels == value)))

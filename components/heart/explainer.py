@@ -42,6 +42,8 @@ from models.nam import bias, contributions
 
 
 def linear_shap(model: Any, background: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float]:
+    """SHAP values of a linear model (shap.LinearExplainer, features independent over `background`)
+    for the rows `x`, with the expected value: (rows, columns), log-odds."""
     explainer = shap.LinearExplainer(model, shap.maskers.Independent(background))
     return np.asarray(explainer.shap_values(x)), float(np.ravel(explainer.expected_value)[0])
 
@@ -69,15 +71,21 @@ def numeric_codes(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def additivity_error(values: np.ndarray, expected: float, logits: np.ndarray) -> float:
+    """The largest gap, over rows, between attributions plus the expected value and the model's
+    logit: SHAP's additivity, checked (near 0 for an exact explainer)."""
     return float(np.max(np.abs(values.sum(axis=1) + expected - logits)))
 
 
 def mean_abs(grouped: pd.DataFrame) -> dict[str, float]:
+    """Each feature's mean absolute attribution over the rows: the importance explanations.json and
+    the cross-check report."""
     return {k: float(v) for k, v in grouped.abs().mean().items()}
 
 
 # ---------------------------------------------------------------------------- lasso
 def plot_coefficients(columns: list[str], coef: np.ndarray, C: float) -> plt.Figure:
+    """lasso_coefficients.png: the lasso's coefficients sorted, positive red, negative blue, and the
+    columns L1 dropped (zero) grey and marked."""
     order = np.argsort(coef)
     fig, ax = plt.subplots(figsize=(7, 6))
     colors = [
@@ -101,6 +109,8 @@ def plot_coefficients(columns: list[str], coef: np.ndarray, C: float) -> plt.Fig
 def shap_explanation(
     grouped: pd.DataFrame, expected: float, colour: pd.DataFrame
 ) -> shap.Explanation:
+    """A shap.Explanation of per-feature attributions, coloured in the beeswarm by `colour` (the
+    patients' raw values, `numeric_codes`)."""
     return shap.Explanation(
         values=grouped.to_numpy(),
         base_values=np.full(len(grouped), expected),
@@ -110,6 +120,8 @@ def shap_explanation(
 
 
 def plot_beeswarm(explanation: shap.Explanation) -> plt.Figure:
+    """mlp_shap_beeswarm.png: every test patient's SHAP value per feature, coloured by the feature's
+    value."""
     fig = plt.figure(figsize=(7, 5))
     shap.plots.beeswarm(
         explanation, max_display=len(explanation.feature_names), show=False, plot_size=None
@@ -119,6 +131,7 @@ def plot_beeswarm(explanation: shap.Explanation) -> plt.Figure:
 
 
 def plot_bar(explanation: shap.Explanation) -> plt.Figure:
+    """mlp_shap_bar.png: the MLP's mean absolute SHAP value per feature on the test split."""
     fig = plt.figure(figsize=(7, 5))
     shap.plots.bar(explanation, max_display=len(explanation.feature_names), show=False)
     plt.title("MLP: mean |SHAP value| on test patients (log-odds)")
@@ -151,6 +164,10 @@ def group_contribution(
 def plot_shape_functions(
     model: Any, partition: Partition, raw_train: pd.DataFrame, centre: pd.Series
 ) -> plt.Figure:
+    """nam_shape_functions.png: the NAM's learned contribution (log-odds, centred on its train mean)
+    per feature over the range of the measured train values (raw units), with their histogram behind
+    and the imputed (not measured) value marked; a categorical or binary feature's contribution per
+    level, with its train count."""
     columns = partition.columns
     scaling = numeric_scaling(partition.preprocessor)
     measured = schema.zeros_as_missing(raw_train)
@@ -229,6 +246,8 @@ def plot_shape_functions(
 
 
 def plot_importance(importance: dict[str, float], title: str, color: str) -> plt.Figure:
+    """A bar chart of per-feature importance (mean absolute contribution, log-odds), smallest at the
+    bottom."""
     items = sorted(importance.items(), key=lambda kv: kv[1])
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.barh([k for k, _ in items], [v for _, v in items], color=color)
@@ -237,6 +256,8 @@ def plot_importance(importance: dict[str, float], title: str, color: str) -> plt
 
 
 def plot_cross_check(importance: dict[str, dict[str, float]]) -> plt.Figure:
+    """importance_cross_check.png: every model's per-feature importance side by side, features
+    ordered by their mean importance across models."""
     models = list(importance)
     features = sorted(schema.FEATURES, key=lambda f: np.mean([importance[m][f] for m in models]))
     fig, ax = plt.subplots(figsize=(8, 6.5))
@@ -259,6 +280,8 @@ def plot_cross_check(importance: dict[str, dict[str, float]]) -> plt.Figure:
 
 
 def rank_agreement(importance: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Spearman's rank correlation of feature importance between every pair of models
+    (`<a>_vs_<b>`): do they rely on the same features?"""
     models = list(importance)
     result = {}
     for i, a in enumerate(models):
@@ -294,12 +317,17 @@ class Context:
         self.figures: list[str] = []
 
     def save(self, name: str, fig: plt.Figure) -> None:
+        """Saves the figure as `<name>.png` (and a TensorBoard image), closes it and lists its name
+        among the report's figures."""
         # Saved (and closed) at once: shap's plots draw on pyplot's current figure.
         save_figure(fig, self.out_dir / f"{name}.png", self.tensorboard_dir, f"explainer/{name}")
         self.figures.append(name)
 
 
 def explain_lasso(ctx: Context, model: Any) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """The lasso's SHAP values on the test rows, its coefficients figure, and what explanations.json
+    records of it: C, every coefficient, the columns L1 dropped and the original features all of
+    whose columns it dropped."""
     values, expected = linear_shap(model, ctx.background, ctx.x_test)
     columns, coef = ctx.partition.columns, model.coef_[0]
     dropped = [c for c, w in zip(columns, coef) if w == 0]
@@ -322,6 +350,9 @@ def explain_lasso(ctx: Context, model: Any) -> tuple[np.ndarray, float, dict[str
 def explain_mlp(
     ctx: Context, model: Any, threshold: float
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """The MLP's SHAP values on the test rows (DeepExplainer on the logit), the beeswarm and bar
+    figures, and waterfalls of the highest-risk, lowest-risk and most borderline patients (at the
+    Evaluator's `threshold`), which explanations.json records."""
     values, expected = deep_shap(model, ctx.background, ctx.x_test)
     grouped = group_sum(values, ctx.partition.columns, ctx.partition.groups)
     explanation = shap_explanation(grouped, expected, numeric_codes(ctx.raw_test))
@@ -351,6 +382,8 @@ def explain_mlp(
 
 
 def explain_nam(ctx: Context, model: Any) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """The NAM's SHAP values on the test rows, its shape functions (centred on the train rows' mean
+    contribution) and importance figures; explanations.json records its bias."""
     values, expected = nam_shap(model, ctx.background, ctx.x_test)
     centre = group_sum(
         contributions(model, ctx.x_train), ctx.partition.columns, ctx.partition.groups
@@ -376,6 +409,10 @@ def run(
     background_size: int = 100,
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
+    """The heart Explainer: each holdout model's attributions on the test rows, in log-odds and
+    summed per original feature, their additivity error, importance and (with several models) the
+    cross-check and rank agreement. Writes explanations.json, attributions.csv, the figures and
+    report.html."""
     ctx = Context(out_dir, examples, transform, seed, background_size, tensorboard_dir)
     metrics = read_json(evaluator / "metrics.json")
     explanations: dict[str, Any] = {
@@ -421,6 +458,9 @@ def run(
 
 
 def write_html(out_dir: Path, explanations: dict[str, Any], figures: list[str]) -> None:
+    """report.html: the importance cross-check, then a section per model present (lasso
+    coefficients, MLP SHAP plots and waterfalls, NAM shape functions), from explanations.json's
+    contents."""
     parts = []
     if "importance_cross_check" in figures:
         agreement = ", ".join(

@@ -34,6 +34,7 @@ def model_dir(trainer_dir: Path, partition: str, model: str) -> Path:
 
 
 def trained_models(trainer_dir: Path) -> list[str]:
+    """The models the Trainer fitted on the holdout partition, in its order (from summary.json)."""
     return list(read_json(trainer_dir / "summary.json")[HOLDOUT])
 
 
@@ -70,4 +71,5 @@ def predict_logit(model: TrainedModel, x: np.ndarray) -> np.ndarray:
 
 
 def predict_proba(model: TrainedModel, x: np.ndarray) -> np.ndarray:
+    """The probability of heart disease: the sigmoid of `predict_logit`."""
     return 1.0 / (1.0 + np.exp(-predict_logit(model, x)))

@@ -37,12 +37,15 @@ class Partition:
     preprocessor: ColumnTransformer
 
     def x(self, split: str) -> np.ndarray:
+        """The split's feature columns, float32 (rows, columns), in the Transform's column order."""
         return self.frame.loc[self.frame["split"] == split, self.columns].to_numpy(np.float32)
 
     def y(self, split: str) -> np.ndarray:
+        """The split's labels, 0/1 int64 (1: heart disease)."""
         return self.frame.loc[self.frame["split"] == split, "label"].to_numpy(np.int64)
 
     def ids(self, split: str) -> np.ndarray:
+        """The split's patient ids (the CSV line of each row)."""
         return self.frame.loc[self.frame["split"] == split, "patient_id"].to_numpy()
 
 
@@ -61,6 +64,8 @@ def input_fn(
 
 
 def load_partition(transform_dir: Path, name: str = HOLDOUT) -> Partition:
+    """The Transform's partition `name` (the holdout or a `cv_<k>` fold): its transformed table,
+    feature columns and groups, and its fitted preprocessor (a skops file)."""
     info = read_json(transform_dir / "features.json")
     folder = transform_dir / name
     return Partition(
@@ -79,6 +84,8 @@ def save_preprocessor(preprocessor: ColumnTransformer, folder: Path) -> Path:
 
 
 def list_partitions(transform_dir: Path) -> list[str]:
+    """The partitions the Transform wrote (features.json): the holdout, then any cross-validation
+    folds."""
     return list(read_json(transform_dir / "features.json")["partitions"])
 
 

@@ -74,6 +74,8 @@ def read_patients(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
 def waterfall(
     out_dir: Path, values: np.ndarray, expected: float, raw: pd.Series, title: str, name: str
 ) -> str:
+    """Saves one patient's SHAP waterfall (`plot_waterfall`) as `out_dir/name`; returns the name,
+    for the page."""
     save_figure(plot_waterfall(values, expected, raw, title), out_dir / name, None, name)
     return name
 
@@ -147,6 +149,9 @@ def write_page(
     pictures: list[str],
     outputs: dict[str, Any],
 ) -> Path:
+    """report.html: the patients' risks per model, sorted by the first model's, the thresholds that
+    labelled them, the MLP's per-patient waterfalls and the skipped rows with their reasons. Returns
+    the page's path."""
     thresholds = ", ".join(f"{kind} {info['threshold']:.3f}" for kind, info in outputs.items())
     page = out_dir / "report.html"
     html_page.write_report(
@@ -186,6 +191,8 @@ def write_page(
 
 
 def print_summary(result: dict[str, Any]) -> None:
+    """Prints what predict did: patients scored and skipped, the first rows of the predictions
+    table, the first skip reasons and the page's path."""
     table = pd.read_csv(result["predictions"])
     print(f"{result['scored']} patients scored, {len(result['skipped'])} skipped")
     print(table.head(8).to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -58,6 +58,9 @@ DEFAULT_HPARAMS: dict[str, dict[str, Any]] = {
 
 @dataclasses.dataclass(frozen=True)
 class FitConfig:
+    """What every model of one Trainer run is fitted with: seed, epoch cap and early-stopping
+    patience for the Keras models, the lasso's cross-validation, and the dtype policy."""
+
     seed: int
     epochs: int
     batch_size: int = 32
@@ -73,6 +76,8 @@ def balanced(y: np.ndarray) -> dict[int, float]:
 
 
 def fit_lasso(x: np.ndarray, y: np.ndarray, config: FitConfig) -> LogisticRegressionCV:
+    """An L1 logistic regression whose strength C is chosen by stratified k-fold cross-validation on
+    AUC, with balanced class weights; seeded, as liblinear shuffles."""
     folds = StratifiedKFold(config.lasso_folds, shuffle=True, random_state=config.seed)
     return LogisticRegressionCV(
         Cs=config.lasso_cs,
@@ -90,6 +95,8 @@ def fit_lasso(x: np.ndarray, y: np.ndarray, config: FitConfig) -> LogisticRegres
 def build_keras(
     kind: str, n_features: int, hparams: dict[str, Any], seed: int, policy: str = "float32"
 ) -> keras.Model:
+    """A new MLP or NAM (`kind`) for `n_features` inputs under the dtype `policy`, its weights
+    seeded so the same run builds the same model."""
     keras.utils.set_random_seed(seed)  # same weights and dropout masks on every run
     with compute_precision(policy):
         if kind == "mlp":
@@ -100,6 +107,8 @@ def build_keras(
 def callbacks(
     folder: Path, tensorboard_dir: Path | None, patience: int
 ) -> list[keras.callbacks.Callback]:
+    """Early stopping on validation loss (best weights restored), learning-rate halving on a
+    plateau, history.csv written atomically, and TensorBoard when given a folder."""
     result = [
         keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(
@@ -119,6 +128,8 @@ def fit_keras(
     folder: Path,
     tensorboard_dir: Path | None,
 ) -> keras.callbacks.History:
+    """Fits a Keras model on the partition's train rows (shuffled, seeded, balanced class weights),
+    validating on its val rows; returns Keras' History."""
     x, y = partition.x("train"), partition.y("train")
     return model.fit(
         input_fn(x, y, config.batch_size, shuffle_seed=config.seed),
@@ -197,6 +208,8 @@ def search_space(kind: str, hp: Any) -> dict[str, Any]:
 def save_history_plot(
     history: pd.DataFrame, png: Path, tensorboard_dir: Path | None, tag: str
 ) -> None:
+    """history.png: train and validation loss and AUC per epoch, titled `tag`, also logged to
+    TensorBoard."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for ax, metric in zip(axes, ("loss", "auc")):
         ax.plot(history["epoch"] + 1, history[metric], label="train")
@@ -209,6 +222,8 @@ def save_history_plot(
 
 
 def default_hparams(kind: str, nam_units: str = "relu") -> dict[str, Any]:
+    """The untuned settings of `kind` (`DEFAULT_HPARAMS`); a NAM's first layer is `nam_units` (relu
+    or exu)."""
     hparams = dict(DEFAULT_HPARAMS[kind])
     if kind == "nam":
         hparams["first_layer"] = nam_units
@@ -225,6 +240,9 @@ def train_one(
     tensorboard_dir: Path | None,
     nam_units: str = "relu",
 ) -> dict[str, Any]:
+    """Fits one model of one partition into `folder` (the lasso as a skops file, a Keras model as
+    model.keras, tuned first with `tune`) and writes its hparams.json; returns the summary the
+    Trainer's summary.json records for it."""
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "lasso":
         model = fit_lasso(partition.x("train"), partition.y("train"), config)
@@ -286,6 +304,8 @@ def run(
     precision: str = "float32",
     tensorboard_dir: Path | None = None,
 ) -> dict[str, Any]:
+    """The heart Trainer: every model in `models` (lasso, mlp, nam) on every partition the Transform
+    wrote; TensorBoard curves for the holdout only. Writes summary.json."""
     config = FitConfig(seed=seed, epochs=epochs, policy=precision_policy(precision))
     results: dict[str, Any] = {}
     for name in list_partitions(transform):

@@ -110,12 +110,15 @@ def fit_partition(
 
 
 def partition_names(examples: pd.DataFrame) -> list[str]:
+    """The holdout, then every `cv_<k>` column of examples.csv, in fold order."""
     return [HOLDOUT] + sorted(
         (c for c in examples.columns if c.startswith("cv_")), key=lambda c: int(c.split("_")[1])
     )
 
 
 def split_column(partition: str) -> str:
+    """The examples.csv column holding a partition's split: `split` for the holdout, `cv_<k>` for
+    fold k."""
     return "split" if partition == HOLDOUT else partition
 
 

@@ -79,12 +79,16 @@ def read_examples(examples: Path) -> pd.DataFrame:
 
 
 def ordered(values: Iterable[str], order: Iterable[str] = ()) -> list[str]:
+    """The distinct `values`, those named in `order` first and in that order, the rest sorted:
+    splits as train, val, test and classes as NORMAL, PNEUMONIA in every table and plot."""
     values = set(values)
     first = [v for v in order if v in values]
     return first + sorted(values - set(first))
 
 
 def color(name: str, index: int = 0) -> str:
+    """The fixed colour of a known class or pathogen (`KNOWN_COLORS`), so a class has one colour in
+    every figure; else matplotlib's cycle colour at `index`."""
     return KNOWN_COLORS.get(name, f"C{index % 10}")
 
 
@@ -111,6 +115,8 @@ def image_header(path: str) -> dict[str, Any]:
 
 
 def read_sizes(frame: pd.DataFrame, progress: bool = False) -> pd.DataFrame:
+    """Every image's header (width, height, mode, format, or the error reading it) beside its split,
+    label and pathogen, plus the aspect ratio (width / height); no pixels decoded."""
     paths = tqdm(
         frame["path"], desc="reading image headers", unit="file", disable=not progress, leave=False
     )
@@ -168,6 +174,8 @@ def read_intensities(
 
 
 def crosstab(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Images per split (rows: train, val, test) and value of `column` (label or pathogen), zeros
+    filled in."""
     table = pd.crosstab(frame["split"], frame[column])
     return (
         table.reindex(
@@ -179,12 +187,15 @@ def crosstab(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def nested_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """A `crosstab` as eda.json holds it: {split: {value: count}}, zero counts left out."""
     return {
         str(split): {str(k): int(v) for k, v in row.items() if v} for split, row in table.iterrows()
     }
 
 
 def quantiles(values: pd.Series) -> dict[str, float]:
+    """The `QUANTILES` (min, 5th to 95th percentiles, max) and the mean of the non-missing values,
+    rounded to 4 places; empty when there are none."""
     values = values.dropna().astype(float)
     if values.empty:
         return {}
@@ -194,6 +205,9 @@ def quantiles(values: pd.Series) -> dict[str, float]:
 
 
 def size_summary(sizes: pd.DataFrame) -> dict[str, Any]:
+    """eda.json's `image_sizes`: per split and class the width, height and aspect quantiles and the
+    three most common sizes; colour modes per split, file formats, and the unreadable files with
+    their errors."""
     readable = sizes[sizes["error"] == ""]
     by_group: dict[str, dict[str, Any]] = {}
     for split in ordered(readable["split"], SPLITS):
@@ -228,6 +242,10 @@ def size_summary(sizes: pd.DataFrame) -> dict[str, Any]:
 
 
 def intensity_summary(stats: pd.DataFrame, cap: int, seed: int, size: int) -> dict[str, Any]:
+    """eda.json's `intensity`: mean and standard deviation of grey level (0-255) per class and per
+    split and class, over the `stats` of the sampled images, with the sample's cap, seed and
+    decoding size recorded."""
+
     def describe(group: pd.DataFrame) -> dict[str, Any]:
         return {
             "n": int(len(group)),
@@ -312,6 +330,7 @@ def observations(
 
 
 def plot_class_and_pathogen_counts(counts: pd.DataFrame, pathogens: pd.DataFrame) -> plt.Figure:
+    """class_balance.png: bars of images per split, by class (left) and by pathogen (right)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, table, title in (
         (axes[0], counts, "Images per split and class"),
@@ -331,6 +350,8 @@ def plot_class_and_pathogen_counts(counts: pd.DataFrame, pathogens: pd.DataFrame
 
 
 def plot_image_sizes(sizes: pd.DataFrame) -> plt.Figure:
+    """image_sizes.png: width against height per split and class, the longer side by split and
+    class, and the aspect ratio by class, all from the file headers `read_sizes` read."""
     readable = sizes[sizes["error"] == ""]
     labels = ordered(readable["label"], KNOWN_COLORS)
     splits = ordered(readable["split"], SPLITS)
@@ -383,6 +404,9 @@ def plot_image_sizes(sizes: pd.DataFrame) -> plt.Figure:
 
 
 def plot_intensity(stats: pd.DataFrame, pixels: np.ndarray) -> plt.Figure:
+    """intensity.png: histograms of per-image mean and standard deviation of grey level by class,
+    their scatter by split, and the pooled grey-level histogram of the sampled `pixels` (n, size,
+    size)."""
     labels = ordered(stats["label"], KNOWN_COLORS)
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     for ax, column, title in (
@@ -439,6 +463,9 @@ def plot_intensity(stats: pd.DataFrame, pixels: np.ndarray) -> plt.Figure:
 
 
 def plot_mean_images(stats: pd.DataFrame, pixels: np.ndarray) -> plt.Figure:
+    """mean_images.png: the mean sampled image of each class and, with two classes, their
+    difference: structure that differs there (text, borders, devices) is a cue a model can learn
+    instead of the lungs."""
     labels = ordered(stats["label"], KNOWN_COLORS)
     label_array = stats["label"].to_numpy()
     means = {
@@ -468,6 +495,8 @@ def plot_mean_images(stats: pd.DataFrame, pixels: np.ndarray) -> plt.Figure:
 def plot_sample_grid(
     frame: pd.DataFrame, column: str, per_group: int, seed: int, title: str
 ) -> plt.Figure:
+    """A grid of `per_group` seeded thumbnails per value of `column` (one row each), captioned with
+    split and original size; an unreadable file is captioned as such, not raised."""
     groups = ordered(frame[column], KNOWN_COLORS)
     columns = max(1, per_group)
     fig, axes = plt.subplots(
@@ -516,6 +545,8 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 def size_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """The eda.html table of image sizes per split and class (min / median / max of width and
+    height, median aspect, distinct and most common sizes), from `size_summary`'s output."""
     rows = []
     for split, labels in summary["by_split_class"].items():
         for label, group in labels.items():
@@ -542,6 +573,8 @@ def size_table(summary: dict[str, Any]) -> pd.DataFrame:
 
 
 def intensity_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """The eda.html table of grey-level statistics per split and class, then per class over all
+    splits, from `intensity_summary`'s output."""
     rows = [
         {
             "split": split,
@@ -575,6 +608,8 @@ def write_page(
     pathogens: pd.DataFrame,
     pictures: list[Path],
 ) -> None:
+    """eda.html: the notes, the class-balance, size and intensity tables, the figures (embedded) and
+    eda.json's numbers on one self-contained page."""
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result["notes"]) or "<li>none</li>"
     intro = (
         f"<p>{result['n_examples']} images in the examples table. Sizes are read from every "

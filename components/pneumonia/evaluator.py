@@ -77,6 +77,9 @@ def choose_threshold(
 def multiclass_metrics(
     y_true: np.ndarray, scores: np.ndarray, class_names: list[str]
 ) -> dict[str, Any]:
+    """A three-class model's figures on one split: accuracy, balanced accuracy, one-vs-rest AUC
+    (macro and micro; NaN when a class is missing from the split), macro F1, the confusion matrix
+    and scikit-learn's per-class report. `scores` is (n, classes), the prediction its argmax."""
     y_pred = scores.argmax(axis=1)
     labels = list(range(len(class_names)))
     present = len(np.unique(y_true)) == len(class_names)
@@ -344,6 +347,9 @@ def choose_site_threshold(
 
 
 def unlabelled_summary(scores: np.ndarray, threshold: float | None) -> dict[str, Any]:
+    """What metrics.json says of an unlabelled folder (`unlabelled`): n, how many images are flagged
+    pneumonia at `threshold` and their share, and the mean pneumonia score; no metrics, as there are
+    no labels."""
     flagged = flagged_at(scores, threshold)
     return {
         "n": int(len(scores)),

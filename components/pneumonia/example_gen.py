@@ -326,6 +326,8 @@ class CsvDrops:
     unknown_patients: int = 0
 
     def skip(self, record: Any, path: str, reason: str, count: str | None = None) -> None:
+        """Records a skipped row (its file, CSV line and reason) and, given `count`, adds it to that
+        tally of dropped rows."""
         self.skipped.append({"path": path, "line": int(record.line), "reason": reason})
         if count:
             self.dropped[count] += 1

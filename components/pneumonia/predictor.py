@@ -145,12 +145,16 @@ def explain(
 
 
 def write_overlay(path: Path, image: np.ndarray, heatmap: np.ndarray) -> None:
+    """Writes the heatmap over the image (`reporting.figures.overlay`) as a PNG at `path`,
+    atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         Image.fromarray(overlay(image, heatmap)).save(tmp, format="PNG")
 
 
 def overlay_name(position: int, path: Path) -> str:
+    """An overlay's file name: the image's position in the input list (so names are unique and sort
+    in input order) and its stem, cut to 60 characters."""
     return f"{position:05d}-{path.stem[:60]}.png"
 
 
@@ -160,6 +164,9 @@ def write_page(
     methods: tuple[str, ...],
     info: dict[str, Any],
 ) -> Path:
+    """report.html: the scored images by descending score with their labels, the rule that labelled
+    them (threshold and its source) and the first `PAGE_IMAGES` overlays per method, then the
+    skipped files and why. Returns the page's path."""
     scored = predictions[predictions["reason"] == ""].sort_values("score", ascending=False)
     rows = []
     for rank, row in enumerate(scored.itertuples()):

@@ -122,6 +122,8 @@ def training_callbacks(
 
 
 def plot_history(history_csv: Path, png_path: Path, tensorboard_dir: Path | None) -> None:
+    """history.png (and its TensorBoard image): train and validation curves of `HISTORY_METRICS` per
+    epoch from history.csv; an epoch logged twice (a resumed run) counts once, its last row."""
     import matplotlib.pyplot as plt
 
     history = pd.read_csv(history_csv).drop_duplicates("epoch", keep="last")

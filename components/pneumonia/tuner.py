@@ -81,6 +81,8 @@ class CnnHyperModel(keras_tuner.HyperModel):
         return history
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """One trial's CNN: filters, dropout, learning rate and focal gamma from the search space
+        (`models.cnn.search_space`), built and compiled as the Trainer would, in its precision."""
         settings = search_space(hp)
         # Trials compute in the final training's precision (models/training.py).
         with compute_precision(self.policy):
@@ -111,6 +113,9 @@ def make_tuner(
     directory: Path,
     seed: int,
 ) -> keras_tuner.Tuner:
+    """The keras-tuner search `kind` names (`TUNERS`: random, bayesian, hyperband) maximizing
+    validation AUC, kept under `directory` so a killed search resumes (`overwrite=False`). Hyperband
+    sets its own trial count from `epochs`; `max_trials` applies to the others."""
     common = dict(
         objective=keras_tuner.Objective("val_auc", direction="max"),
         directory=os.fspath(directory),

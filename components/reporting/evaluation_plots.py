@@ -26,6 +26,8 @@ def plot_roc(
     tensorboard_dir: Path | None,
     threshold_origin: str = "chosen on val",
 ) -> None:
+    """roc.png: each split's ROC curve with its AUC, a dot where `threshold` operates on it
+    (`threshold_origin` says where the threshold came from); a one-class split is left out."""
     fig, ax = plt.subplots(figsize=(5, 5))
     for split, (y_true, scores) in curves.items():
         if len(np.unique(y_true)) < 2:
@@ -50,6 +52,8 @@ def plot_roc(
 
 
 def plot_precision_recall(curves: Curves, out_dir: Path, tensorboard_dir: Path | None) -> None:
+    """precision_recall.png: each split's precision-recall curve with its average precision; a split
+    without positives is left out."""
     fig, ax = plt.subplots(figsize=(5, 5))
     for split, (y_true, scores) in curves.items():
         if not np.any(y_true == 1):
@@ -70,6 +74,8 @@ def plot_precision_recall(curves: Curves, out_dir: Path, tensorboard_dir: Path |
 def plot_reliability(
     curves: Curves, out_dir: Path, tensorboard_dir: Path | None, bins: int = 10
 ) -> None:
+    """reliability.png: observed share of positives against mean score in `bins` equal-width bins
+    per split, beside the diagonal of perfect calibration."""
     fig, ax = plt.subplots(figsize=(5, 5))
     for split, (y_true, scores) in curves.items():
         observed, predicted = calibration_curve(y_true, scores, n_bins=bins, strategy="uniform")
@@ -91,6 +97,8 @@ def plot_score_histograms(
     out_dir: Path,
     tensorboard_dir: Path | None,
 ) -> None:
+    """score_histograms.png: per split, the scores of each true class, with the threshold marked:
+    how well the classes separate and where the cut falls."""
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5), squeeze=False)
     for ax, (split, (y_true, scores)) in zip(axes[0], curves.items()):
         for label, name in enumerate(class_names):
@@ -108,6 +116,8 @@ def plot_confusion(
     out_dir: Path,
     tensorboard_dir: Path | None,
 ) -> None:
+    """confusion_matrix_<split>.png: the confusion matrix as counts and as rates of each true class
+    (rows), shaded by rate."""
     counts = np.asarray(matrix)
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(4.5, 4))
@@ -136,6 +146,7 @@ def plot_confusion(
 
 
 def plot_class_balance(examples: pd.DataFrame, out_dir: Path, tensorboard_dir: Path | None) -> None:
+    """class_balance.png: images per split and class in examples.csv."""
     table = examples.groupby(["split", "label"]).size().unstack(fill_value=0)
     table = table.reindex([s for s in SPLITS if s in table.index])
     fig, ax = plt.subplots(figsize=(5, 3.5))

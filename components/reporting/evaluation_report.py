@@ -33,6 +33,8 @@ STYLE = "figure { max-width: 560px; }"
 
 
 def metrics_table(metrics: dict[str, Any], splits: tuple[str, ...]) -> str:
+    """The table of `METRIC_ROWS` (rows) for each of `splits` (columns); a metric no split has is
+    left out."""
     rows = [
         [key, *(html_page.fmt(metrics.get(s, {}).get(key, "")) for s in splits)]
         for key in METRIC_ROWS
@@ -163,6 +165,8 @@ def _headline(values: dict[str, Any]) -> list[str]:
 
 
 def unlabelled_section(metrics: dict[str, Any]) -> str:
+    """The section of an unlabelled folder's evaluation: how many images, how many flagged as
+    pneumonia, the mean score, and why there are no metrics."""
     found = metrics["unlabelled"]
     return html_page.section(
         "Scores (no labels)",
@@ -183,6 +187,9 @@ def write_evaluation_report(
     pictures: list[Path],
     shift: dict[str, Any] | None = None,
 ) -> None:
+    """evaluator/report.html: the threshold and its rule, the site calibration or unlabelled summary
+    where present, metrics and slices per split, the shift report, the `pictures`, and the data's
+    stats and run flags."""
     threshold = metrics.get("threshold")
     rule = metrics.get("threshold_rule", "")
     threshold_line = (

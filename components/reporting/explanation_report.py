@@ -19,12 +19,16 @@ STYLE = ".panel img { max-width: 1150px; }"
 
 
 def verdict(passes: bool | None) -> str:
+    """A sanity check's verdict as HTML: passes, FAILS (highlighted), or none when the model has no
+    layer to randomize."""
     if passes is None:
         return "no verdict (no randomizable layer)"
     return '<span class="pass">passes</span>' if passes else '<span class="fail">FAILS</span>'
 
 
 def cases_section(cases: pd.DataFrame, names: list[str], out_dir: Path) -> str:
+    """The explained test images (true/false positives and negatives at the threshold) as a table,
+    and their panels (original and every method's heatmap) from `out_dir/panels/`."""
     rows = [
         [Path(c.path).name, c.label, html_page.fmt(float(c.score)), c.outcome.replace("_", " ")]
         for c in cases.itertuples()
@@ -46,6 +50,8 @@ def cases_section(cases: pd.DataFrame, names: list[str], out_dir: Path) -> str:
 
 
 def faithfulness_section(report: dict[str, Any], out_dir: Path) -> str:
+    """Deletion and insertion areas per method beside those of a random pixel order, and the share
+    of images where the map beats random, with the curves (faithfulness.png)."""
     rows = [
         [
             method,
@@ -83,6 +89,8 @@ def faithfulness_section(report: dict[str, Any], out_dir: Path) -> str:
 
 
 def localization_section(report: dict[str, Any]) -> str:
+    """Pointing game (with and without tolerance), heat mass inside the lesion and IoU per method
+    against the lesion masks, each beside a random map's figure: chance is not zero."""
     rows = []
     for method, r in report.items():
         chance = r.get("chance") or {}
@@ -131,6 +139,7 @@ def localization_section(report: dict[str, Any]) -> str:
 
 
 def interval(values: list[float] | None) -> str:
+    """An interval as "[low, high]" to 3 places; empty when there is none."""
     return "" if not values else f"[{values[0]:.3f}, {values[1]:.3f}]"
 
 
@@ -151,6 +160,9 @@ def cascading_table(report: dict[str, Any]) -> str:
 
 
 def sanity_section(report: dict[str, Any] | None, out_dir: Path) -> str:
+    """The sanity checks (Adebayo et al., 2018): per method, the Spearman and SSIM between the
+    trained and randomized models' maps, the interval over draws and the verdict; or a note that
+    they were not run."""
     if report is None:
         return html_page.section(
             "Sanity checks",
@@ -231,6 +243,8 @@ def sanity_section(report: dict[str, Any] | None, out_dir: Path) -> str:
 
 
 def activations_section(summary: dict[str, Any], out_dir: Path) -> str:
+    """Per conv block: output shape, mean activation and the share of zero (dead) activations, with
+    the picture of the most active channels."""
     rows = [
         [
             b["layer"],

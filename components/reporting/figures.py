@@ -22,6 +22,8 @@ from components.artifacts import atomic_path  # noqa: E402
 
 
 def figure_to_png_bytes(fig: plt.Figure, dpi: int = 100) -> bytes:
+    """The figure rendered as PNG bytes (tight bounding box), as files and TensorBoard images take
+    it."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()

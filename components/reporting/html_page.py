@@ -46,15 +46,18 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]], markup: bool 
 
 
 def section(title: str, *parts: str) -> str:
+    """An <h2> title followed by the non-empty `parts` (HTML already)."""
     return f"<h2>{html.escape(title)}</h2>\n" + "\n".join(p for p in parts if p)
 
 
 def paragraph(text: str, note: bool = False) -> str:
+    """`text` escaped as a paragraph; `note` styles it as a caution."""
     css = ' class="note"' if note else ""
     return f"<p{css}>{html.escape(text)}</p>"
 
 
 def link(href: str, text: str) -> str:
+    """A paragraph holding a link to `href` (a path relative to the page) showing `text`."""
     return f'<p><a href="{html.escape(href)}">{html.escape(text)}</a></p>'
 
 
@@ -68,6 +71,7 @@ def fmt(value: object, digits: int = 3) -> str:
 
 
 def preformatted(text: str) -> str:
+    """`text` escaped in a <pre> block: JSON and flags shown as they are."""
     return f"<pre>{html.escape(text)}</pre>"
 
 

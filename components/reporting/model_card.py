@@ -32,6 +32,9 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def data_section(run_dir: Path) -> dict[str, Any]:
+    """The card's data: source, images per split and class (per finding in a multi-label run),
+    patients, acquisition batches per split, skipped files, ExampleGen's notes and its leakage-check
+    summary."""
     stats = _read(run_dir / "example_gen" / "stats.json")
     frame = pd.read_csv(run_dir / "example_gen" / "examples.csv", keep_default_na=False)
     batches = frame["path"].map(lambda p: acquisition_batch(Path(p).name))
@@ -50,6 +53,8 @@ def data_section(run_dir: Path) -> dict[str, Any]:
 
 
 def training_section(run_dir: Path) -> dict[str, Any]:
+    """The card's training: the run's flags that shape the model (pipeline.json) and the Trainer's
+    outputs, less the adaptation, which has its own section."""
     record = _read(run_dir / "pipeline.json")
     trainer = _read(run_dir / "trainer" / "metadata.json")
     flags = record.get("flags", {})
@@ -82,6 +87,8 @@ def adaptation_section(run_dir: Path) -> dict[str, Any] | None:
 
 
 def adaptation_markdown(adaptation: dict[str, Any] | None) -> list[str]:
+    """The card's adaptation lines: none, not adapted (and why self-training stopped), or the site,
+    rule, pseudo-label counts and validation AUC before and after."""
     if not adaptation:
         return ["None: the model learnt from the labelled training images only."]
     site = (
@@ -142,6 +149,9 @@ def limitations(metrics: dict[str, Any], adaptation: dict[str, Any] | None = Non
 
 
 def build_model_card(run_dir: Path) -> dict[str, Any]:
+    """model_card.json's content, from the run folder's artifacts only: intended use, data,
+    training, adaptation, threshold(s), metrics and slices per split, the explanations' checks,
+    library versions and the limitations that follow from them."""
     metrics = _read(run_dir / "evaluator" / "metrics.json")
     explainer = _read(run_dir / "explainer" / "metadata.json").get("outputs", {})
     record = _read(run_dir / "pipeline.json")
@@ -194,6 +204,8 @@ def write_site_model_card(run_dir: Path, training_run: Path, site: dict[str, Any
 
 
 def site_markdown(site: dict[str, Any]) -> list[str]:
+    """The card's section on a deployment site: the recalibrated threshold with its interval and
+    calibration images, and the site's test metrics at that threshold beside the frozen one's."""
     calibration = site["calibration"] or {}
     low, high = calibration.get("threshold_ci95", [float("nan")] * 2)
     lines = [
@@ -291,6 +303,9 @@ def performance_markdown(card: dict[str, Any]) -> list[str]:
 
 
 def markdown(card: dict[str, Any]) -> str:
+    """model_card.md: the card as Markdown, sections in model-card order; a card of a model outside
+    a run folder (`pipelines.evaluate --calibration_dir` on a bare model) has only what the site
+    measured."""
     multilabel = card.get("task") == "multilabel"
     lines = [
         "# Model card: chest X-ray findings (multi-label)"

@@ -92,6 +92,8 @@ def finding_rows(split: dict[str, Any]) -> list[list[str]]:
 
 
 def split_section(name: str, split: dict[str, Any]) -> str:
+    """A split's section of the multi-label report: macro and micro AUC over the evaluable findings
+    (or why there is none), then the per-finding table."""
     macro, micro = split.get("macro_auc"), split.get("micro_auc")
     summary = (
         f"{split['n']} images. Macro AUC {html_page.fmt(macro)}, micro AUC "

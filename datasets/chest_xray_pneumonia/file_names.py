@@ -61,6 +61,8 @@ def is_hidden(file_name: str) -> bool:
 
 
 def has_image_suffix(file_name: str) -> bool:
+    """Whether the name ends in one of `IMAGE_SUFFIXES` (case ignored): the files a Kaggle folder
+    scan reads as images."""
     return PurePath(file_name).suffix.lower() in IMAGE_SUFFIXES
 
 

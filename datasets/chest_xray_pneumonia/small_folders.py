@@ -13,6 +13,8 @@ PNEUMONIA_SEEDS = 100_000
 
 
 def draw_image(path: Path, seed: int, size: tuple[int, int] = (40, 32), mode: str = "L") -> None:
+    """Writes a seeded noise image of `size` (width, height) in colour `mode` at `path`, its format
+    from the suffix: a stand-in file that decodes like a real one."""
     rng = np.random.default_rng(seed)
     pixels = rng.integers(0, 255, (size[1], size[0]), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,8 @@ def load_split(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def small_cnn(size: int) -> keras.Model:
+    """The reference small CNN: three conv blocks, global pooling, dropout and a sigmoid; untrained,
+    on (size, size, 1) pixels in [0, 255]."""
     inputs = keras.Input((size, size, 1))
     x = keras.layers.Rescaling(1.0 / 255)(inputs)
     for filters in (16, 32, 64):
@@ -62,6 +64,9 @@ def symmetric_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def main() -> int:
+    """Trains the small CNN on the train phantoms and prints its test AUC, that of mean intensity
+    and the times taken; returns 0 when the dataset is calibrated (learnable by the CNN, not by
+    brightness), else 1."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch_size", type=int, default=32)

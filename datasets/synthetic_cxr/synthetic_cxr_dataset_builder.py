@@ -30,14 +30,17 @@ class ExampleSpec:
 
     @property
     def patient_id(self) -> str:
+        """`synth-<split>-<index>`: one phantom, one patient."""
         return f"synth-{self.split}-{self.index:05d}"
 
     @property
     def file_name(self) -> str:
+        """The exported PNG's name: the patient id."""
         return f"{self.patient_id}.png"
 
     @property
     def label(self) -> str:
+        """NORMAL or PNEUMONIA."""
         return LABELS[int(self.pneumonia)]
 
 

@@ -40,6 +40,8 @@ def fake_radiograph(seed: int) -> np.ndarray:
 
 
 def main() -> None:
+    """Writes every file of `FILES` (split/label/name, colour mode) as a seeded fake radiograph
+    under this script's folder."""
     root = Path(__file__).resolve().parent
     for seed, (split, label, name, mode) in enumerate(FILES):
         path = root / split / label / name

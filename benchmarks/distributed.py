@@ -1,7 +1,8 @@
 """Training throughput: one process vs two local workers on the same data and global batch.
 
-Images per second of the Trainer's epochs after the first (the first traces the step
-functions) for:
+Images per second of the Trainer's training batches (from each epoch's first batch to
+the end of its last: validation and epoch-end callbacks excluded), in the epochs after
+the first (the first traces the step functions), for:
   one process   --strategy default, batch 32
   mirrored      --strategy mirrored --cpu_replicas 2, 16 per replica (one process)
   two workers   --strategy multi_worker, 16 per replica, two processes on 127.0.0.1
@@ -48,15 +49,26 @@ def worker(strategy: str, cpu_replicas: int, transform: Path, out_dir: Path, epo
     import components.pneumonia.trainer as trainer
 
     class EpochTimer(keras.callbacks.Callback):
+        """Seconds from an epoch's first training batch to the end of its last: the
+        validation pass and the epoch-end callbacks (checkpoint, TensorBoard) come after
+        the last batch and are not training throughput."""
+
         def __init__(self):
             super().__init__()
             self.seconds: list[float] = []
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
+            self.first_batch: float | None = None
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.first_batch is None:
+                self.first_batch = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.last_batch = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.start)
+            self.seconds.append(self.last_batch - self.first_batch)
 
     timer = EpochTimer()
     real = trainer.training_callbacks

@@ -166,7 +166,17 @@ def main() -> None:
     # --force, --quiet and --run_dir change how a run is shown or rerun, not what it computes.
     flag_values = {
         name: FLAGS[name].value
-        for name in ("csv", "seed", "models", "cv", "tune", "max_trials", "epochs", "nam_units")
+        for name in (
+            "csv",
+            "seed",
+            "models",
+            "cv",
+            "tune",
+            "max_trials",
+            "epochs",
+            "nam_units",
+            "precision",
+        )
     }
     cli.write_flagfile(run_dir, list(flag_values), "pipelines.heart")
     log_to_run_folder(run_dir)

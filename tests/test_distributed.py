@@ -25,6 +25,17 @@ TIMEOUT_S = 420
 PER_REPLICA_BATCH = 8
 
 
+def write_audit(folder: Path, record: Path) -> dict[str, str]:
+    """The environment under which a Python process records into `record` what it writes
+    below `folder` (tests/support/write_audit/sitecustomize.py)."""
+    paths = [str(REPO_ROOT / "tests" / "support" / "write_audit"), os.environ.get("PYTHONPATH")]
+    return {
+        "PYTHONPATH": os.pathsep.join(p for p in paths if p),
+        "WRITE_AUDIT_DIR": str(folder),
+        "WRITE_AUDIT_LOG": str(record),
+    }
+
+
 def command(data: Path, run_dir: Path, *args: str) -> list[str]:
     return [
         sys.executable,
@@ -91,6 +102,7 @@ def test_two_workers_train_as_one_process_and_only_the_chief_writes(data, mirror
     scratch = {i: tmp_path / f"tmp{i}" for i in range(2)}
     for folder in scratch.values():
         folder.mkdir()
+    audits = {i: tmp_path / f"writes{i}.json" for i in range(2)}
     finished = run_workers(
         command(data, run_dir, "--strategy", "multi_worker"),
         2,
@@ -98,7 +110,9 @@ def test_two_workers_train_as_one_process_and_only_the_chief_writes(data, mirror
         tmp_path / "logs",
         TIMEOUT_S,
         env=ENV,
-        worker_env={i: {"TMPDIR": str(folder)} for i, folder in scratch.items()},
+        worker_env={
+            i: {"TMPDIR": str(scratch[i]), **write_audit(run_dir, audits[i])} for i in range(2)
+        },
     )
     for i, result in enumerate(finished):
         assert result.returncode == 0, f"worker {i}: {result.stderr[-3000:]}"
@@ -114,6 +128,18 @@ def test_two_workers_train_as_one_process_and_only_the_chief_writes(data, mirror
     # ...writing only to its own temporary folder, deleted at the end; the run folder's
     # artifacts are the chief's (its pipeline.json records one pipeline, completed).
     assert Path(line.group(2)).parent == scratch[1] and not any(scratch[1].iterdir())
+    # Nothing in the run folder is worker 1's: Python saw it open nothing there for
+    # writing, rename, remove or make nothing (the same record of the chief is full of
+    # them), and no TensorBoard event file there carries its process id (TensorFlow's
+    # C++ writers name their files ...<host>.<pid>.<n>.v2).
+    chief_record, worker_record = (json.loads(audits[i].read_text()) for i in range(2))
+    assert any("trainer/model.keras" in w for w in chief_record["writes"])
+    assert worker_record["writes"] == []
+    event_pids = {
+        int(re.search(r"\.(\d+)\.\d+\.v2$", event.name).group(1))
+        for event in run_dir.rglob("events.out.tfevents.*")
+    }
+    assert event_pids and worker_record["pid"] not in event_pids
     assert (run_dir / "trainer" / "model.keras").is_file()
     assert json.loads((run_dir / "pipeline.json").read_text())["status"] == "completed"
     assert "Run folder:" in finished[0].stdout and "Run folder:" not in finished[1].stdout

@@ -27,7 +27,6 @@ import warnings
 
 import keras
 import numpy as np
-import shap
 
 from components.explain.scores import explained_classes, model_outputs, normalize_positive
 
@@ -69,6 +68,8 @@ def shap_values(
         )
     background = np.asarray(background, dtype="float32")
     classes = explained_classes(model_outputs(model, images), class_index)
+    import shap  # here, not at the top: it costs every entry point ~0.5 s to import (numba)
+
     explainer = shap.GradientExplainer(
         model, background, batch_size=max_batch, local_smoothing=local_smoothing
     )

@@ -28,8 +28,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
-from components.saved_model import load_trained_model  # noqa: E402
 from components.saved_splits import split_images, split_labels  # noqa: E402
+from components.trained_model import load_trained_model  # noqa: E402
 
 
 def image_means(x: np.ndarray) -> np.ndarray:

@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
+from benchmarks.small_folders import make_drawn_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The fast settings every pneumonia run here uses (and the heart runs' model choice).
@@ -1299,7 +1299,7 @@ def check_valid_artifacts(run_dir: Path, components: Iterable[str]) -> list[str]
                 problems.append(f"transform/{split} does not hold {count} images")
     if "trainer" in components:
         # The project's one loader: safe mode, with the models' own layers registered.
-        from components.saved_model import load_keras_model
+        from components.trained_model import load_keras_model
 
         load_keras_model(run_dir / "trainer" / "model.keras")
     if "evaluator" in components:

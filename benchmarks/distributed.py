@@ -92,10 +92,10 @@ def worker(strategy: str, cpu_replicas: int, transform: Path, out_dir: Path, epo
 
 
 def prepare(root: Path, image_size: int, per_class: int) -> tuple[Path, int]:
+    from benchmarks.small_folders import copy_real_folder, make_drawn_folder
     from components.artifacts import read_json
     from components.pneumonia.example_gen import run as example_gen
     from components.pneumonia.transform import run as transform
-    from datasets.chest_xray_pneumonia.small_folders import copy_real_folder, make_drawn_folder
 
     if (SHARED / "train").is_dir():
         data = copy_real_folder(SHARED, root / "data", per_class)

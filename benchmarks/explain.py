@@ -64,7 +64,7 @@ from lime.wrappers.scikit_image import SegmentationAlgorithm  # noqa: E402
 from components.explain import lime_heatmaps as ours_lime  # noqa: E402
 from components.explain.methods import METHODS  # noqa: E402
 from components.pneumonia.transform import decoded_dataset  # noqa: E402
-from components.saved_model import load_keras_model  # noqa: E402
+from components.trained_model import load_keras_model  # noqa: E402
 from models import build_model  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "chest_xray"

@@ -33,8 +33,8 @@ from components.explain.integrated_gradients import BASELINES, integrated_gradie
 from components.explain.localization import load_masks, localization_report  # noqa: E402
 from components.explain.sanity_checks import data_randomization, sanity_report  # noqa: E402
 from components.pneumonia.explainer import case_images, localization_cases  # noqa: E402
-from components.saved_model import load_trained_model  # noqa: E402
 from components.saved_splits import load_spec, split_sample  # noqa: E402
+from components.trained_model import load_trained_model  # noqa: E402
 
 
 def methods(seed: int) -> dict:

@@ -22,7 +22,7 @@ from absl import app, flags
 from benchmarks.machine import cpu_name
 from components.artifacts import read_json
 from components.pneumonia import predictor
-from components.saved_model import load_keras_model
+from components.trained_model import load_keras_model
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "A finished binary pneumonia run.", required=True)

@@ -50,7 +50,7 @@ DATA = REPO.parent / "shared" / "data" / "chest_xray"
 sys.path.insert(0, str(REPO))  # run as a script: make datasets/ importable for its folder builder
 
 from benchmarks.machine import find_chromium  # noqa: E402
-from datasets.chest_xray_pneumonia.small_folders import copy_real_folder  # noqa: E402
+from benchmarks.small_folders import copy_real_folder  # noqa: E402
 
 WINDOW = (1280, 2000)
 MIN_PIXEL_STD = 5.0  # grey-level standard deviation of a page with text and plots is far above

@@ -145,8 +145,8 @@ def scores_of_files(run_dir: Path, paths: list[str]) -> np.ndarray:
     import tensorflow as tf
 
     from components.images import decode_file
-    from components.saved_model import load_trained_model
     from components.saved_splits import load_spec
+    from components.trained_model import load_trained_model
 
     size = load_spec(run_dir / "transform")["image_size"]
     model = load_trained_model(run_dir / "trainer")
@@ -167,8 +167,8 @@ def held_out_figures(run_dir: Path) -> dict[str, float]:
 
     from benchmarks.acquisition_shift import CHANGES
     from components.clinical_metrics import binary_metrics
-    from components.saved_model import load_trained_model
     from components.saved_splits import split_images, split_labels
+    from components.trained_model import load_trained_model
 
     metrics = json.loads((run_dir / "evaluator" / "metrics.json").read_text())
     threshold = metrics["threshold"]

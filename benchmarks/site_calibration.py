@@ -233,8 +233,8 @@ def main() -> int:
     if not args.site_dir.is_dir():
         print(f"skipped: no site images at {args.site_dir}")
         return 0
-    from components.saved_model import load_trained_model
     from components.saved_splits import split_examples, split_images
+    from components.trained_model import load_trained_model
     from datasets.chest_xray_pneumonia.file_names import patient_id
 
     start = time.time()

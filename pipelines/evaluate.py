@@ -31,7 +31,7 @@ from absl import flags, logging
 
 from components.artifacts import file_sha256, read_json
 from components.errors import DataError
-from components.saved_model import training_threshold
+from components.trained_model import training_threshold
 from pipelines import cli
 from pipelines.cli import log_to_run_folder, summary
 from pipelines.runner import PRESENTATION_FLAGS, Component, run_pipeline

@@ -162,7 +162,7 @@ def shifted_auc(model_path: Path, truth: dict[str, int]) -> float:
     from sklearn.metrics import roc_auc_score
 
     from components.images import decoded_files
-    from components.saved_model import load_keras_model
+    from components.trained_model import load_keras_model
 
     paths = sorted(truth)
     images = np.stack([x for x, _ in decoded_files(paths, 32).as_numpy_iterator()])

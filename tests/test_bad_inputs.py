@@ -129,7 +129,7 @@ def test_model_file_with_python_code_is_refused_without_running_it(tmp_path):
 
     from components.errors import DataError
     from components.pneumonia.model_import import load_model_checked
-    from components.saved_model import load_trained_model
+    from components.trained_model import load_trained_model
 
     marker = tmp_path / "code_ran"
     inputs = keras.Input((4,))

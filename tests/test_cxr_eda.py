@@ -10,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.pneumonia.eda import run as cxr_eda
-from components.pneumonia.example_gen import run as example_gen
-from datasets.chest_xray_pneumonia.small_folders import (
+from benchmarks.small_folders import (
     copy_real_folder,
     draw_image,
     make_drawn_folder,
 )
+from components.pneumonia.eda import run as cxr_eda
+from components.pneumonia.example_gen import run as example_gen
 from tests.support.tensorboard_events import image_tags
 
 FIGURES = (

@@ -23,8 +23,8 @@ from components.pneumonia import (
     tuner,
 )
 from components.reporting.figures import overlay
-from components.saved_model import load_trained_model
 from components.saved_splits import split_examples, split_images
+from components.trained_model import load_trained_model
 from models.training import float32_copy
 from tests.support.runs import predict_into
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.local_workers import free_ports, run_workers, started, wait_all
-from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
+from benchmarks.small_folders import make_drawn_folder
 from tests.conftest import REPO_ROOT
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}

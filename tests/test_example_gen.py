@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from benchmarks.small_folders import draw_image, make_drawn_folder
 from components.errors import DataError
 from components.pneumonia.example_gen import (
     assign_csv_splits,
@@ -17,7 +18,6 @@ from components.pneumonia.example_gen import (
     split_by_patient,
 )
 from components.pneumonia.example_gen import run as example_gen
-from datasets.chest_xray_pneumonia.small_folders import draw_image, make_drawn_folder
 
 
 def test_patient_split_keeps_each_patient_on_one_side(tmp_path):

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image, ImageEnhance
 from scipy.fft import dctn
 
+from benchmarks.small_folders import make_drawn_folder
 from components import near_duplicates as phash
 from components.pneumonia.example_gen import run as example_gen
 from components.reporting.model_card import build_model_card, markdown
-from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 from datasets.synthetic_cxr.phantom import make_phantom
 
 

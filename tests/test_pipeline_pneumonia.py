@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.small_folders import copy_real_folder, make_drawn_folder
 from components.explain.methods import METHODS
-from datasets.chest_xray_pneumonia.small_folders import copy_real_folder, make_drawn_folder
 from tests.conftest import REPO_ROOT
 from tests.support.browser import assert_page_renders, find_chromium
 from tests.support.tensorboard_events import image_tags

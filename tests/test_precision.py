@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from benchmarks.small_folders import make_drawn_folder
 from components.augmentation import augmentation_layers
 from components.explain.methods import METHODS
-from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 from models import distributed_fit, training
 from models.cnn import build_cnn
 from models.training import compute_precision, float32_copy, is_float32, precision_policy
@@ -83,7 +83,7 @@ def test_a_mixed_precision_run_trains_evaluates_exports_and_explains(mixed_run):
 
 def test_the_saved_layers_keep_the_mixed_policy_and_its_float32_head(mixed_run):
     policy, run_dir = mixed_run
-    from components.saved_model import load_trained_model
+    from components.trained_model import load_trained_model
 
     model = load_trained_model(run_dir / "trainer")
     policies = {layer.name: layer.dtype_policy.name for layer in model.layers}
@@ -109,8 +109,8 @@ def test_a_float32_process_scores_the_mixed_model_as_the_run_did(mixed_run, tmp_
     served = serving.signatures["serving_default"](images=tf.constant(files))
     np.testing.assert_allclose(served["score"].numpy(), test["score"], atol=1e-2)
 
-    from components.saved_model import load_trained_model
     from components.saved_splits import split_images
+    from components.trained_model import load_trained_model
 
     model = load_trained_model(run_dir / "trainer")
     images = split_images(run_dir / "transform", "test").astype("float32")

@@ -9,9 +9,9 @@ import json
 
 import pandas as pd
 
+from benchmarks.small_folders import make_drawn_folder
 from components.heart import example_gen as heart_example_gen
 from components.pneumonia.example_gen import run as example_gen
-from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 from tests.support.runs import run_module
 
 

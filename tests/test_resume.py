@@ -19,9 +19,9 @@ import time
 import pandas as pd
 import pytest
 
+from benchmarks.small_folders import make_drawn_folder
 from components.pneumonia.example_gen import run as example_gen
 from components.pneumonia.transform import run as transform
-from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 from tests.conftest import REPO_ROOT
 from tests.test_distributed import ENV
 

@@ -80,9 +80,9 @@ def test_the_ks_statistic_is_scipys():
 
 
 def test_a_folder_without_class_folders_is_read_unlabelled(tmp_path):
+    from benchmarks.small_folders import draw_image
     from components.errors import DataError
     from components.pneumonia.example_gen import run as example_gen
-    from datasets.chest_xray_pneumonia.small_folders import draw_image
 
     for k in range(3):
         draw_image(tmp_path / "site" / f"scan{k}.png", k)

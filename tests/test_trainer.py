@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
+from benchmarks.small_folders import make_drawn_folder
 from models.training import class_weights
 from tests.conftest import REPO_ROOT
 

@@ -9,11 +9,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from benchmarks.small_folders import make_drawn_folder
 from components.images import decode_file
 from components.pneumonia.example_gen import run as example_gen
 from components.pneumonia.transform import run as transform
 from components.saved_splits import input_fn, split_images, split_labels
-from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
 
 
 def save(path, array, **kwargs) -> str:

@@ -42,9 +42,9 @@ from components.reporting.evaluation_plots import (
 from components.reporting.evaluation_report import write_evaluation_report
 from components.reporting.multilabel_report import write_multilabel_report
 from components.reporting.projector import feature_model, write_projector
-from components.saved_model import load_trained_model
 from components.saved_splits import input_fn, load_spec, split_examples, split_images, split_labels
 from components.shift import ImageSet, shift_report
+from components.trained_model import load_trained_model
 from datasets.chest_xray_pneumonia.file_names import acquisition_batch
 
 EVAL_SPLITS = ("val", "test")

@@ -38,8 +38,8 @@ from components.reporting.explanation_report import (
     write_multilabel_explanation_report,
 )
 from components.reporting.figures import log_images, overlay, save_figure
-from components.saved_model import load_trained_model
 from components.saved_splits import load_spec, split_examples, split_images, split_sample
+from components.trained_model import load_trained_model
 from datasets.nih_chestxray14.findings import parse_lesion_masks
 from models.training import float32_copy
 

@@ -29,8 +29,8 @@ import tensorflow as tf
 
 from components.artifacts import read_json, write_json
 from components.images import decode_image_bytes
-from components.saved_model import load_trained_model
 from components.saved_splits import load_spec
+from components.trained_model import load_trained_model
 from datasets.nih_chestxray14.findings import NO_FINDING
 
 

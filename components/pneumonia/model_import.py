@@ -14,7 +14,7 @@ import keras
 
 from components.artifacts import atomic_path
 from components.errors import DataError
-from components.saved_model import load_keras_model
+from components.trained_model import load_keras_model
 
 
 def load_model_checked(model_path: Path) -> keras.Model:

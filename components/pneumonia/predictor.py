@@ -30,7 +30,7 @@ from components.explain.scores import finding_model
 from components.images import check_image, decode_problem, decoded_files, is_dicom_file
 from components.reporting import html_page
 from components.reporting.figures import overlay
-from components.saved_model import load_keras_model
+from components.trained_model import load_keras_model
 from datasets.chest_xray_pneumonia import file_names
 from datasets.nih_chestxray14.findings import finding_string
 from models.training import float32_copy

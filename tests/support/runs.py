@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from datasets.chest_xray_pneumonia.small_folders import make_drawn_folder
+from benchmarks.small_folders import make_drawn_folder
 from datasets.synthetic_cxr.multilabel import write_multilabel_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

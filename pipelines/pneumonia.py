@@ -21,6 +21,7 @@ from components.augmentation import DEFAULT_ACQUISITION
 from components.errors import DataError
 from components.explain.integrated_gradients import BASELINES
 from components.explain.methods import DEFAULT_IG_BASELINE, DEFAULT_METHODS, METHODS
+from components.pneumonia.example_gen import TEST_FRACTION, VAL_FRACTION
 from components.pneumonia.trainer import EPOCHS
 from components.reporting.hparams import numeric_leaves
 from components.reporting.model_card import write_model_card
@@ -63,6 +64,24 @@ flags.DEFINE_enum(
     ["binary", "three_class", "multilabel"],
     "binary (normal/pneumonia), three_class (normal/bacterial/viral), or multilabel (with "
     "--csv: one sigmoid per NIH finding seen in training; No Finding is none).",
+)
+flags.DEFINE_float(
+    "val_fraction",
+    VAL_FRACTION,
+    "Share of the patients held out of train as val when the data has no val split (a CSV "
+    "without --split_lists, or a Kaggle folder whose val/ is missing or tiny).",
+    lower_bound=0.01,
+    upper_bound=0.5,
+)
+flags.DEFINE_float(
+    "test_fraction",
+    TEST_FRACTION,
+    "Share of the patients held out as test when the data has no test split (a CSV without "
+    "--split_lists, or a Kaggle folder without test/), as one of round(1/share) folds "
+    "(0.3: a third). Raise it for a small sample, so that a finding has positives from "
+    "enough patients to be measured.",
+    lower_bound=0.01,
+    upper_bound=0.5,
 )
 flags.DEFINE_string(
     "split_lists",
@@ -473,6 +492,8 @@ def build_components(data_dir: str | None, csv: str | None) -> list[Component]:
             balance=FLAGS.balance,
             near_duplicates=FLAGS.near_duplicates,
             split_lists=FLAGS.split_lists,
+            val_fraction=FLAGS.val_fraction,
+            test_fraction=FLAGS.test_fraction,
             progress=progress_bars(),
         ),
         eda_component(),
@@ -518,6 +539,11 @@ def check_flag_combinations() -> None:
         raise DataError(
             "--task multilabel reads the findings of an NIH-style CSV: give --csv "
             "(columns image_path,label with |-separated findings)"
+        )
+    if FLAGS.val_fraction + FLAGS.test_fraction > 0.8:
+        raise DataError(
+            f"--val_fraction {FLAGS.val_fraction} and --test_fraction {FLAGS.test_fraction} "
+            "leave less than 20% of the patients to train on"
         )
     if FLAGS.split_lists and FLAGS.task != "multilabel":
         raise DataError("--split_lists (NIH's official split) is for --task multilabel")

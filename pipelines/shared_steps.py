@@ -20,6 +20,8 @@ def example_gen_component(
     near_duplicates: str = "report",
     calibration_dir: str | None = None,
     split_lists: str | None = None,
+    val_fraction: float | None = None,
+    test_fraction: float | None = None,
     progress: bool = False,
 ) -> Component:
     """ExampleGen on a Kaggle folder, an NIH-style CSV or (neither) the synthetic builder;
@@ -27,7 +29,8 @@ def example_gen_component(
     every image is a test image (pipelines.evaluate at a frozen threshold).
     `near_duplicates` ("report" or "remove"): the fate of val/test images that look like
     an earlier split's image; `calibration_dir`: a site's labelled images, the val split
-    (pipelines.evaluate); `split_lists`: NIH's official split lists (--task multilabel)."""
+    (pipelines.evaluate); `split_lists`: NIH's official split lists (--task multilabel);
+    `val_fraction`, `test_fraction`: the patients held out where the data has no split."""
     from components.pneumonia import example_gen
 
     cache_key = {"data_fingerprint": data_fingerprint(data_dir, csv)}
@@ -43,6 +46,14 @@ def example_gen_component(
     if calibration_dir:  # only then, so earlier runs' fingerprints stay as they were
         params["calibration_dir"] = str(Path(calibration_dir).resolve())
         cache_key["calibration_fingerprint"] = data_fingerprint(calibration_dir, None)
+    # Passed only when not ExampleGen's default, so earlier runs' fingerprints stay.
+    defaults = {
+        "val_fraction": example_gen.VAL_FRACTION,
+        "test_fraction": example_gen.TEST_FRACTION,
+    }
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if value is not None and value != defaults[name]:
+            params[name] = value
     if split_lists:  # as calibration_dir: only then, and its files key the cache
         params["split_lists"] = str(Path(split_lists).resolve())
         cache_key["split_lists_fingerprint"] = data_fingerprint(split_lists, None)

@@ -183,6 +183,13 @@ REFUSED_BEFORE_ANY_STEP = [
         {"TF_CONFIG": '{"cluster": {"worker": ["localhost:12345"]'},
         "TF_CONFIG is not valid JSON",
     ),
+    (
+        "held_out_shares_leave_no_train",
+        "pneumonia",
+        ("--val_fraction", "0.5", "--test_fraction", "0.4"),
+        {},
+        "leave less than 20% of the patients to train on",
+    ),
     ("heart_epochs_0", "heart", ("--epochs", "0"), {}, "--epochs=0: 0 is not a positive integer"),
     ("evaluate_rgb_model", "evaluate", (*EVALUATE, "{rgb}"), {}, "takes 3-channel images"),
     (

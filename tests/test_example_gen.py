@@ -247,3 +247,25 @@ def test_nih_csv_patient_in_two_splits_stays_on_one_side(tmp_path, caplog):
         "example_gen: removed 5 val/test image(s) of 1 patient(s) who also "
         "have images in train (listed in stats.json cross_split_patients)"
     ]
+
+
+@pytest.mark.parametrize("val_fraction, test_fraction", [(0.1, 0.1), (0.2, 0.3)])
+def test_csv_holds_out_the_asked_share_of_patients(tmp_path, val_fraction, test_fraction):
+    """--val_fraction and --test_fraction: the share of patients (not images) in test and
+    then val of a CSV without a split: one fold of round(1 / share) folds stratified by
+    label (split_by_patient), whose sizes may differ by a few patients."""
+    rows = [
+        (f"{p:08d}_{v:03d}.png", "Pneumonia" if p % 2 else "No Finding", "")
+        for p in range(1, 61)
+        for v in range(1 + p % 3)  # patients with one to three images
+    ]
+    out = tmp_path / "out"
+    out.mkdir()
+    csv = write_nih_patients(tmp_path, rows)
+    example_gen(out, csv=str(csv), seed=0, val_fraction=val_fraction, test_fraction=test_fraction)
+    frame = pd.read_csv(out / "examples.csv", keep_default_na=False, dtype=str)
+    patients = frame.groupby("split")["patient_id"].nunique()
+    test_patients = 60 / round(1 / test_fraction)
+    val_patients = (60 - patients["test"]) / round((1 - test_fraction) / val_fraction)
+    assert abs(patients["test"] - test_patients) <= 3, patients.to_dict()
+    assert abs(patients["val"] - val_patients) <= 3, patients.to_dict()

@@ -50,6 +50,11 @@ SPLIT_RANK = {"train": 0, "val": 1, "test": 2}
 NEAR_DUPLICATE_ACTIONS = ("report", "remove")
 # The TFDS builder run when no data is given: phantoms with known lesion masks.
 SYNTHETIC_BUILDER = "synthetic_cxr"
+# Shares of patients held out as val and test where the data gives no such split (a CSV
+# without --split_lists; a Kaggle folder without val/ or test/): --val_fraction,
+# --test_fraction. A small sample may need more: nih_sample's 10% is 20 test patients.
+VAL_FRACTION = 0.1
+TEST_FRACTION = 0.1
 # NIH ChestX-ray14's official split (--split_lists DIR): file names, one a line.
 SPLIT_LIST_FILES = {"train_val_list.txt": "train", "test_list.txt": "test"}
 
@@ -1089,8 +1094,8 @@ def run(
     csv: str | None = None,
     task: str = "binary",
     seed: int = 42,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.1,
+    val_fraction: float = VAL_FRACTION,
+    test_fraction: float = TEST_FRACTION,
     balance: bool = False,
     external: str | None = None,
     near_duplicates: str = "report",

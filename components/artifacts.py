@@ -24,10 +24,10 @@ def _current_umask() -> int:
     return mask
 
 
-# mkstemp creates files readable by the owner only; artifacts get the usual permissions.
 # The split names of every examples table (the `split` column), in reading order.
 SPLITS = ("train", "val", "test")
 
+# mkstemp creates files readable by the owner only; artifacts get the usual permissions.
 _FILE_MODE = 0o666 & ~_current_umask()
 
 

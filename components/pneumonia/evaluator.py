@@ -221,13 +221,28 @@ def image_set(
     """A saved split as one side of the shift report (scores computed unless given)."""
     if scores is None:
         scores = predict_split(model, transform, split)
+    return scored_image_set(
+        model, examples, transform, split, pneumonia_scores(scores), flagged_at(scores, threshold)
+    )
+
+
+def scored_image_set(
+    model: keras.Model,
+    examples: Path,
+    transform: Path,
+    split: str,
+    scores: np.ndarray,
+    flagged: np.ndarray,
+) -> ImageSet:
+    """A saved split as one side of the shift report, given its one score per image and
+    which images are flagged; the model gives the features."""
     features = feature_model(model).predict(input_fn(transform, split, 64), verbose=0)
     rows = split_examples(examples, transform, split)
     return ImageSet(
         paths=rows["path"].to_numpy(),
         images=split_images(transform, split),
-        scores=pneumonia_scores(scores),
-        flagged=flagged_at(scores, threshold),
+        scores=scores,
+        flagged=flagged,
         features=features.reshape(len(features), -1),
         patients=rows["patient_id"].astype(str).to_numpy(),
     )
@@ -662,20 +677,20 @@ def multilabel_predictions(
 
 
 def multilabel_image_set(
-    model: keras.Model, examples: Path, transform: Path, split: str, thresholds: np.ndarray
+    model: keras.Model,
+    examples: Path,
+    transform: Path,
+    split: str,
+    thresholds: np.ndarray,
+    scores: np.ndarray | None = None,
 ) -> ImageSet:
     """A multi-label split as one side of the shift report: its score is the highest
-    finding probability, flagged means some finding at its threshold."""
-    scores = model.predict(input_fn(transform, split, 64), verbose=0)
-    features = feature_model(model).predict(input_fn(transform, split, 64), verbose=0)
-    rows = split_examples(examples, transform, split)
-    return ImageSet(
-        paths=rows["path"].to_numpy(),
-        images=split_images(transform, split),
-        scores=scores.max(axis=1),
-        flagged=(scores >= thresholds).any(axis=1),
-        features=features.reshape(len(features), -1),
-        patients=rows["patient_id"].astype(str).to_numpy(),
+    finding probability, flagged means some finding at its threshold (scores computed
+    unless given; (n, findings) even for one finding, so not predict_split)."""
+    if scores is None:
+        scores = model.predict(input_fn(transform, split, 64), verbose=0)
+    return scored_image_set(
+        model, examples, transform, split, scores.max(axis=1), (scores >= thresholds).any(axis=1)
     )
 
 
@@ -686,8 +701,10 @@ def multilabel_shift(
     reference_run: Path,
     thresholds: np.ndarray,
     seed: int,
+    test_scores: np.ndarray,
 ) -> dict[str, Any]:
-    """shift.json of a multi-label evaluation: its test images against the training run's
+    """shift.json of a multi-label evaluation: its test images (`test_scores`, already
+    predicted) against the training run's
     validation split (components/shift.py), on the highest finding probability and the
     features; or, without that split, why there is no comparison."""
     needed = [reference_run / "transform" / "val", reference_run / "evaluator" / "metrics.json"]
@@ -697,7 +714,7 @@ def multilabel_shift(
     reference = multilabel_image_set(
         model, reference_run / "example_gen", reference_run / "transform", "val", thresholds
     )
-    current = multilabel_image_set(model, examples, transform, "test", thresholds)
+    current = multilabel_image_set(model, examples, transform, "test", thresholds, test_scores)
     return {
         "reference": f"{reference_run} (validation split)",
         "score": "the highest finding probability; flagged: any finding at its threshold",
@@ -787,7 +804,9 @@ def evaluate_multilabel(
     shift = None
     if reference_run:
         vector = np.array([thresholds[n] for n in findings])
-        shift = multilabel_shift(model, examples, transform, Path(reference_run), vector, seed)
+        shift = multilabel_shift(
+            model, examples, transform, Path(reference_run), vector, seed, scores["test"]
+        )
         write_json(out_dir / "shift.json", shift)
     write_json(out_dir / "metrics.json", result)
     write_multilabel_report(

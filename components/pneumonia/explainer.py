@@ -396,7 +396,8 @@ def explain_multilabel(
     explainer/<method>/<stem>_<finding>.png, TensorBoard images per method and finding,
     cases.json, report.html; localization.json per method and finding where lesion
     masks are known, beside chance."""
-    findings = load_spec(transform)["class_names"]
+    spec = load_spec(transform)
+    findings = spec["class_names"]
     cases = multilabel_cases(
         pd.read_csv(evaluator / "predictions.csv", keep_default_na=False),
         findings,
@@ -404,12 +405,12 @@ def explain_multilabel(
         top_findings,
     )
     model = float32_copy(load_trained_model(trainer))
-    options = method_options(methods, transform, seed, ig_baseline)
+    explainers = bound_methods(methods, method_options(methods, transform, seed, ig_baseline))
     views = {name: finding_model(model, j) for j, name in enumerate(findings)}
     for finding, group in cases.groupby("finding", sort=False):
         pictures = case_images(examples, transform, group["path"].tolist())
-        for method in methods:
-            maps = METHODS[method](views[finding], pictures, **options.get(method, {}))
+        for method, explain in explainers.items():
+            maps = explain(views[finding], pictures)
             write_overlays(
                 out_dir / method,
                 group["name"].tolist(),
@@ -419,14 +420,13 @@ def explain_multilabel(
                 f"{method}/{finding}",
             )
     localization: dict[str, dict[str, Any]] = {}
-    image_size = load_spec(transform)["image_size"]
     for finding in findings:
         paths, mask_paths = finding_lesions(examples, transform, finding, localization_images)
         if not paths:
             continue
         pictures = case_images(examples, transform, paths)
-        masks = load_masks(mask_paths, image_size)
-        for method, explain in bound_methods(methods, options).items():
+        masks = load_masks(mask_paths, spec["image_size"])
+        for method, explain in explainers.items():
             localization.setdefault(method, {})[finding] = localization_report(
                 explain(views[finding], pictures), masks, names=[Path(p).stem for p in paths]
             )

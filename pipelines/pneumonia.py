@@ -397,6 +397,21 @@ def transform_component() -> Component:
     )
 
 
+def training_settings() -> dict[str, Any]:
+    """What the Tuner's trials and the Trainer train with alike (the fingerprint sorts
+    keys, so where they sit in a step's params does not matter)."""
+    return dict(
+        epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size,
+        focal_alpha=FLAGS.focal_alpha,
+        loss=FLAGS.loss,
+        use_class_weights=FLAGS.class_weights,
+        normalization=FLAGS.normalization,
+        precision=FLAGS.precision,
+        seed=FLAGS.seed,
+    )
+
+
 def tuner_components() -> list[Component]:
     """The Tuner with --tune, else none: the Trainer then keeps the CNN's defaults."""
     from components.pneumonia import tuner
@@ -407,18 +422,7 @@ def tuner_components() -> list[Component]:
         Component(
             "tuner",
             tuner.run,
-            dict(
-                kind=FLAGS.tuner,
-                max_trials=FLAGS.max_trials,
-                epochs=FLAGS.epochs,
-                batch_size=FLAGS.batch_size,
-                focal_alpha=FLAGS.focal_alpha,
-                loss=FLAGS.loss,
-                use_class_weights=FLAGS.class_weights,
-                normalization=FLAGS.normalization,
-                precision=FLAGS.precision,
-                seed=FLAGS.seed,
-            ),
+            dict(kind=FLAGS.tuner, max_trials=FLAGS.max_trials, **training_settings()),
             inputs={"transform": "transform"},
         )
     ]
@@ -434,19 +438,12 @@ def trainer_component() -> Component:
         dict(
             model=FLAGS.model,
             weights=FLAGS.weights,
-            epochs=FLAGS.epochs,
-            batch_size=FLAGS.batch_size,
             learning_rate=FLAGS.learning_rate,
-            loss=FLAGS.loss,
             focal_gamma=FLAGS.focal_gamma,
-            focal_alpha=FLAGS.focal_alpha,
-            use_class_weights=FLAGS.class_weights,
             fine_tune_layers=FLAGS.fine_tune_layers,
             fine_tune_epochs=FLAGS.fine_tune_epochs,
             strategy=FLAGS.strategy,
-            precision=FLAGS.precision,
-            normalization=FLAGS.normalization,
-            seed=FLAGS.seed,
+            **training_settings(),
             **adapt_settings(),
         ),
         # Keras' progress bar at a terminal, one line an epoch in a log, nothing if quiet.
